@@ -23,6 +23,12 @@ export class MAEInputError extends MAEError {}
  */
 export class CheckpointError extends MAEError {}
 
+/**
+ * A data file (IDX images or labels, gzip stream) is malformed, truncated,
+ * hostile (oversized) or does not hold what the caller asked for.
+ */
+export class DataError extends MAEError {}
+
 /** Renders a value for an error message: shapes as `[2,3]`, strings quoted. */
 export function describe(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);

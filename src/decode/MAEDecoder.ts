@@ -1,0 +1,228 @@
+/** The lightweight MAE decoder (official `forward_decoder`). */
+import * as tf from '@tensorflow/tfjs-core';
+import { serialization } from '@tensorflow/tfjs-core';
+import type { LayerVariable } from '@tensorflow/tfjs-layers';
+import { MAEInputError, describe } from '../errors';
+import { divisible, pair, positiveInt, positiveNumber, tensorOfRank } from '../util/validate';
+import { MAELayer, type BaseLayerArgs, type StateEntry } from '../nn/MAELayer';
+import { LayerNorm } from '../nn/LayerNorm';
+import { Linear } from '../nn/Linear';
+import { TransformerBlock, type BlockCallArgs } from '../nn/TransformerBlock';
+import { childSeed, normal, zeros } from '../nn/init';
+import { argsortRows, gatherTokens } from '../nn/ops';
+import { sincosTable } from '../patch/posEmbed';
+
+/** Arguments of {@link MAEDecoder}. */
+export interface MAEDecoderArgs extends BaseLayerArgs {
+  /** The patch grid `[h, w]` (or `n` for n×n). Required. */
+  gridSize: number | [number, number];
+  /** Patch side p (the head predicts p·p·C values per patch). Required. */
+  patchSize: number;
+  /** Image channels C. Defaults to `3`. */
+  inChans?: number;
+  /** Width D of the encoder output. Required. */
+  embedDim: number;
+  /** Decoder width Dd; divisible by `decoderNumHeads` and by 4. Defaults to `512`. */
+  decoderEmbedDim?: number;
+  /** Decoder blocks. Defaults to `8`. */
+  decoderDepth?: number;
+  /** Decoder attention heads. Defaults to `16`. */
+  decoderNumHeads?: number;
+  /** MLP hidden width = `Math.trunc(Dd · mlpRatio)`. Defaults to `4`. */
+  mlpRatio?: number;
+  /** LayerNorm epsilon. Defaults to `1e-6`. */
+  layerNormEps?: number;
+  /** Seed of the weight init. Defaults to a random init. */
+  seed?: number;
+}
+
+/** Per-call options of {@link MAEDecoder.forward}. */
+export interface DecoderOptions {
+  /** Return each block's output (`[N, 1+L, Dd]`). Defaults to `false`. */
+  outputHiddenStates?: boolean;
+  /** Return each block's attention maps (`[N, H, 1+L, 1+L]`). Defaults to `false`. */
+  outputAttentions?: boolean;
+}
+
+/** What the decoder returns. The caller owns every tensor. */
+export interface DecoderOutput {
+  /** `[N, L, p·p·C]`: predicted pixels per patch, patch order, cls row dropped. */
+  pred: tf.Tensor3D;
+  hiddenStates?: tf.Tensor3D[];
+  attentions?: tf.Tensor4D[];
+}
+
+/**
+ * Embeds the encoder output to Dd, appends one `mask_token` per removed
+ * patch, unshuffles with `idsRestore`, adds the fixed sin-cos decoder position
+ * embedding, runs its blocks, a norm and a linear head to p·p·C, and drops the
+ * cls row.
+ *
+ * Takes any encoder output `[N, 1 + lenKeep, D]` (cls first) with its
+ * `idsRestore [N, L]`.
+ *
+ * Official names: `mask_token`, `decoder_pos_embed` (frozen),
+ * `decoder_embed.*`, `decoder_blocks.<i>.*`, `decoder_norm.*`, `decoder_pred.*`.
+ */
+export class MAEDecoder extends MAELayer {
+  static readonly className = 'MAEDecoder';
+  readonly gridSize: [number, number];
+  readonly patchSize: number;
+  readonly inChans: number;
+  readonly embedDim: number;
+  readonly decoderEmbedDim: number;
+  readonly decoderDepth: number;
+  readonly decoderNumHeads: number;
+  readonly mlpRatio: number;
+  readonly layerNormEps: number;
+  readonly seed?: number;
+  readonly decoderEmbed: Linear;
+  readonly decoderBlocks: TransformerBlock[];
+  readonly decoderNorm: LayerNorm;
+  readonly decoderPred: Linear;
+  maskToken!: LayerVariable;
+  decoderPosEmbed!: LayerVariable;
+
+  constructor(args: MAEDecoderArgs) {
+    super(args);
+    this.gridSize = pair('gridSize', args.gridSize);
+    this.patchSize = positiveInt('patchSize', args.patchSize);
+    this.inChans = positiveInt('inChans', args.inChans ?? 3);
+    this.embedDim = positiveInt('embedDim', args.embedDim);
+    this.decoderEmbedDim = positiveInt('decoderEmbedDim', args.decoderEmbedDim ?? 512);
+    this.decoderDepth = positiveInt('decoderDepth', args.decoderDepth ?? 8);
+    this.decoderNumHeads = positiveInt('decoderNumHeads', args.decoderNumHeads ?? 16);
+    this.mlpRatio = positiveNumber('mlpRatio', args.mlpRatio ?? 4);
+    this.layerNormEps = positiveNumber('layerNormEps', args.layerNormEps ?? 1e-6);
+    this.seed = args.seed ?? undefined;
+    const dd = this.decoderEmbedDim;
+    divisible('decoderEmbedDim', dd, this.decoderNumHeads, 'decoderNumHeads must split it evenly');
+    divisible('decoderEmbedDim', dd, 4, 'the 2-D sin-cos position table');
+    this.decoderEmbed = this.track(new Linear({ inFeatures: this.embedDim, units: dd, seed: childSeed(this.seed, 0) }));
+    this.decoderBlocks = Array.from({ length: this.decoderDepth }, (_, i) =>
+      this.track(
+        new TransformerBlock({
+          dim: dd,
+          numHeads: this.decoderNumHeads,
+          mlpRatio: this.mlpRatio,
+          layerNormEps: this.layerNormEps,
+          seed: childSeed(this.seed, 10 + i),
+        }),
+      ),
+    );
+    this.decoderNorm = this.track(new LayerNorm({ dim: dd, eps: this.layerNormEps }));
+    const out = this.patchSize * this.patchSize * this.inChans;
+    this.decoderPred = this.track(new Linear({ inFeatures: dd, units: out, seed: childSeed(this.seed, 1) }));
+  }
+
+  /** L, the number of patches. */
+  get numPatches(): number {
+    return this.gridSize[0] * this.gridSize[1];
+  }
+
+  protected override createWeights(): void {
+    const [h, w] = this.gridSize;
+    const dd = this.decoderEmbedDim;
+    this.maskToken = this.weight('mask_token', [1, 1, dd], normal(0.02, childSeed(this.seed, 2)));
+    this.decoderPosEmbed = this.weight('decoder_pos_embed', [1, 1 + h * w, dd], zeros(), false);
+    tf.tidy(() => {
+      this.decoderPosEmbed.write(tf.tensor(sincosTable(dd, h, w, true), [1, 1 + h * w, dd]));
+    });
+  }
+
+  /**
+   * `[N, 1 + K, Dd]` → `[N, 1 + L, Dd]`: appends `L − K` mask tokens after the
+   * kept tokens and puts the patches back in patch order (cls stays first).
+   */
+  insertMaskTokens(y: tf.Tensor3D, idsRestore: tf.Tensor2D): tf.Tensor3D {
+    return tf.tidy(() => {
+      const [n, t, dd] = y.shape;
+      const l = this.numPatches;
+      const k = t - 1;
+      const cls = tf.slice(y, [0, 0, 0], [n, 1, dd]);
+      const kept = tf.slice(y, [0, 1, 0], [n, k, dd]);
+      const shuffled = k < l ? tf.concat([kept, tf.broadcastTo(this.maskToken.read(), [n, l - k, dd])], 1) : kept;
+      const idsShuffle = argsortRows(idsRestore);
+      const unshuffled = gatherTokens(shuffled as tf.Tensor3D, idsRestore, idsShuffle); // [N, L, Dd]
+      return tf.concat([cls, unshuffled], 1) as tf.Tensor3D;
+    });
+  }
+
+  /**
+   * @param latent `[N, 1 + lenKeep, D]` encoder output, cls first
+   * @param idsRestore `[N, L]` int32
+   * @returns `pred [N, L, p·p·C]`
+   */
+  forward(latent: tf.Tensor, idsRestore: tf.Tensor, options: DecoderOptions = {}): DecoderOutput {
+    this.ensureBuilt();
+    this.checkInputs(latent, idsRestore);
+    const hiddenStates: tf.Tensor3D[] = [];
+    const attentions: tf.Tensor4D[] = [];
+    const callArgs: BlockCallArgs = options.outputAttentions ? { attnOut: attentions } : {};
+    const pred = tf.tidy(() => {
+      const y = this.decoderEmbed.call(latent) as tf.Tensor3D; // [N, 1 + K, Dd]
+      let x: tf.Tensor = tf.add(this.insertMaskTokens(y, idsRestore as tf.Tensor2D), this.decoderPosEmbed.read()); // [N, 1 + L, Dd]
+      for (const block of this.decoderBlocks) {
+        x = block.call(x, callArgs);
+        if (options.outputHiddenStates) hiddenStates.push(tf.keep(x) as tf.Tensor3D);
+      }
+      const out = this.decoderPred.call(this.decoderNorm.call(x)) as tf.Tensor3D; // [N, 1 + L, p·p·C]
+      const [n, t, f] = out.shape;
+      return tf.slice(out, [0, 1, 0], [n, t - 1, f]) as tf.Tensor3D; // drop cls
+    });
+    return {
+      pred,
+      ...(options.outputHiddenStates ? { hiddenStates } : {}),
+      ...(options.outputAttentions ? { attentions } : {}),
+    };
+  }
+
+  private checkInputs(latent: tf.Tensor, idsRestore: tf.Tensor): void {
+    const l = this.numPatches;
+    tensorOfRank('latent', latent, 3, '[N, 1 + lenKeep, D]');
+    tensorOfRank('idsRestore', idsRestore, 2, '[N, L]');
+    const [n, t, d] = latent.shape;
+    if (d !== this.embedDim || t < 2 || t > l + 1) {
+      throw new MAEInputError(`latent must have shape [N, 1 + lenKeep, ${this.embedDim}] with 1 ≤ lenKeep ≤ ${l}, got ${describe(latent.shape)}`);
+    }
+    if (idsRestore.shape[0] !== n || idsRestore.shape[1] !== l || idsRestore.dtype !== 'int32') {
+      throw new MAEInputError(`idsRestore must be int32 [${n}, ${l}] ([N, L]), got ${idsRestore.dtype} ${describe(idsRestore.shape)}`);
+    }
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    if (!Array.isArray(inputs) || inputs.length !== 2) {
+      throw new MAEInputError('MAEDecoder.apply expects [latent, idsRestore]');
+    }
+    return this.forward(inputs[0], inputs[1]).pred;
+  }
+
+  stateEntries(prefix = ''): StateEntry[] {
+    this.ensureBuilt();
+    return [
+      { name: `${prefix}mask_token`, variable: this.maskToken, layout: { kind: 'same' } },
+      { name: `${prefix}decoder_pos_embed`, variable: this.decoderPosEmbed, layout: { kind: 'same' } },
+      ...this.decoderEmbed.stateEntries(`${prefix}decoder_embed.`),
+      ...this.decoderBlocks.flatMap((b, i) => b.stateEntries(`${prefix}decoder_blocks.${i}.`)),
+      ...this.decoderNorm.stateEntries(`${prefix}decoder_norm.`),
+      ...this.decoderPred.stateEntries(`${prefix}decoder_pred.`),
+    ];
+  }
+
+  override getConfig(): serialization.ConfigDict {
+    return {
+      ...super.getConfig(),
+      gridSize: [...this.gridSize],
+      patchSize: this.patchSize,
+      inChans: this.inChans,
+      embedDim: this.embedDim,
+      decoderEmbedDim: this.decoderEmbedDim,
+      decoderDepth: this.decoderDepth,
+      decoderNumHeads: this.decoderNumHeads,
+      mlpRatio: this.mlpRatio,
+      layerNormEps: this.layerNormEps,
+      seed: this.seed ?? null,
+    };
+  }
+}
+serialization.registerClass(MAEDecoder);

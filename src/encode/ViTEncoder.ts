@@ -1,0 +1,235 @@
+/** The MAE encoder: a ViT that sees only the visible patches (official `forward_encoder`). */
+import * as tf from '@tensorflow/tfjs-core';
+import { serialization } from '@tensorflow/tfjs-core';
+import type { LayerVariable } from '@tensorflow/tfjs-layers';
+import { divisible, maskRatio as checkRatio, pair, positiveInt, positiveNumber } from '../util/validate';
+import { MAELayer, type BaseLayerArgs, type StateEntry } from '../nn/MAELayer';
+import { LayerNorm } from '../nn/LayerNorm';
+import { TransformerBlock } from '../nn/TransformerBlock';
+import { childSeed, normal, zeros } from '../nn/init';
+import { PatchEmbed } from '../patch/PatchEmbed';
+import { sincosTable } from '../patch/posEmbed';
+import { RandomMasking, type MaskingOptions, type MaskSample } from '../mask/RandomMasking';
+
+/** Arguments of {@link ViTEncoder}; the names are the official constructor's, in camelCase. */
+export interface ViTEncoderArgs extends BaseLayerArgs {
+  /** Image size, `n` or `[H, W]`. Defaults to `224`. */
+  imgSize?: number | [number, number];
+  /** Patch side p. Defaults to `16`. */
+  patchSize?: number;
+  /** Image channels C. Defaults to `3`. */
+  inChans?: number;
+  /** Token width D; divisible by `numHeads` and by 4 (sin-cos table). Defaults to `1024`. */
+  embedDim?: number;
+  /** Number of transformer blocks. Defaults to `24`. */
+  depth?: number;
+  /** Attention heads. Defaults to `16`. */
+  numHeads?: number;
+  /** MLP hidden width = `Math.trunc(embedDim · mlpRatio)`. Defaults to `4`. */
+  mlpRatio?: number;
+  /** LayerNorm epsilon. Defaults to `1e-6` (the official factories). */
+  layerNormEps?: number;
+  /** Default mask ratio, `0 ≤ r < 1`. Defaults to `0.75`. */
+  maskRatio?: number;
+  /** Seed of the weight init. Defaults to a random init. */
+  seed?: number;
+}
+
+/** Per-call options of {@link ViTEncoder.forward}. */
+export interface EncoderOptions extends MaskingOptions {
+  /** Return the output of every block (`[N, 1+lenKeep, D]` each). Defaults to `false`. */
+  outputHiddenStates?: boolean;
+  /** Return every block's attention maps (`[N, H, T, T]` each). Defaults to `false`. */
+  outputAttentions?: boolean;
+}
+
+/** What the encoder returns. The caller owns (and disposes) every tensor. */
+export interface EncoderOutput extends MaskSample {
+  /** `[N, 1 + lenKeep, D]`: the cls token, then the kept patches in `idsKeep` order, after the final norm. */
+  latent: tf.Tensor3D;
+  /** Block outputs, when `outputHiddenStates` was set. */
+  hiddenStates?: tf.Tensor3D[];
+  /** Attention maps, when `outputAttentions` was set. */
+  attentions?: tf.Tensor4D[];
+}
+
+/**
+ * Patch embed → + fixed sin-cos position embedding → masking → prepend the
+ * cls token (with its own position slot) → blocks → final norm.
+ * `[N, H, W, C]` → `latent [N, 1 + lenKeep, D]`.
+ *
+ * Official names: `cls_token`, `pos_embed` (frozen), `patch_embed.proj.*`,
+ * `blocks.<i>.*`, `norm.*`.
+ */
+export class ViTEncoder extends MAELayer {
+  static readonly className = 'MAEViTEncoder';
+  readonly imgSize: [number, number];
+  readonly patchSize: number;
+  readonly inChans: number;
+  readonly embedDim: number;
+  readonly depth: number;
+  readonly numHeads: number;
+  readonly mlpRatio: number;
+  readonly layerNormEps: number;
+  readonly maskRatio: number;
+  readonly seed?: number;
+  readonly patchEmbed: PatchEmbed;
+  readonly masking: RandomMasking;
+  readonly blocks: TransformerBlock[];
+  readonly norm: LayerNorm;
+  clsToken!: LayerVariable;
+  posEmbed!: LayerVariable;
+
+  constructor(args: ViTEncoderArgs = {}) {
+    super(args);
+    this.imgSize = pair('imgSize', args.imgSize ?? 224);
+    this.patchSize = positiveInt('patchSize', args.patchSize ?? 16);
+    this.inChans = positiveInt('inChans', args.inChans ?? 3);
+    this.embedDim = positiveInt('embedDim', args.embedDim ?? 1024);
+    this.depth = positiveInt('depth', args.depth ?? 24);
+    this.numHeads = positiveInt('numHeads', args.numHeads ?? 16);
+    this.mlpRatio = positiveNumber('mlpRatio', args.mlpRatio ?? 4);
+    this.layerNormEps = positiveNumber('layerNormEps', args.layerNormEps ?? 1e-6);
+    this.maskRatio = checkRatio('maskRatio', args.maskRatio ?? 0.75);
+    this.seed = args.seed ?? undefined;
+    divisible('embedDim', this.embedDim, this.numHeads, 'numHeads must split it evenly');
+    divisible('embedDim', this.embedDim, 4, 'the 2-D sin-cos position table');
+    this.patchEmbed = this.track(
+      new PatchEmbed({ imgSize: this.imgSize, patchSize: this.patchSize, inChans: this.inChans, embedDim: this.embedDim, seed: childSeed(this.seed, 0) }),
+    );
+    this.masking = this.track(new RandomMasking({ maskRatio: this.maskRatio }));
+    this.blocks = Array.from({ length: this.depth }, (_, i) =>
+      this.track(
+        new TransformerBlock({
+          dim: this.embedDim,
+          numHeads: this.numHeads,
+          mlpRatio: this.mlpRatio,
+          layerNormEps: this.layerNormEps,
+          seed: childSeed(this.seed, 10 + i),
+        }),
+      ),
+    );
+    this.norm = this.track(new LayerNorm({ dim: this.embedDim, eps: this.layerNormEps }));
+  }
+
+  /** `[h, w]`, the patch grid. */
+  get gridSize(): [number, number] {
+    return this.patchEmbed.gridSize;
+  }
+
+  /** L, the number of patches. */
+  get numPatches(): number {
+    return this.patchEmbed.numPatches;
+  }
+
+  protected override createWeights(): void {
+    const [h, w] = this.gridSize;
+    const d = this.embedDim;
+    this.clsToken = this.weight('cls_token', [1, 1, d], normal(0.02, childSeed(this.seed, 1)));
+    this.posEmbed = this.weight('pos_embed', [1, 1 + h * w, d], zeros(), false);
+    tf.tidy(() => {
+      this.posEmbed.write(tf.tensor(sincosTable(d, h, w, true), [1, 1 + h * w, d]));
+    });
+  }
+
+  /** `[N, H, W, C]` → `[N, L, D]`: patch tokens plus their position embedding (added before masking). */
+  embedPatches(imgs: tf.Tensor): tf.Tensor3D {
+    this.ensureBuilt();
+    const x = this.patchEmbed.checkImages(imgs);
+    return tf.tidy(() => {
+      const pos = tf.slice(this.posEmbed.read(), [0, 1, 0], [1, this.numPatches, this.embedDim]);
+      return tf.add(this.patchEmbed.call(x), pos) as tf.Tensor3D;
+    });
+  }
+
+  /** `[N, K, D]` → `[N, 1 + K, D]`: prepends `cls_token + pos_embed[:, :1]`. */
+  prependCls(tokens: tf.Tensor3D): tf.Tensor3D {
+    return tf.tidy(() => {
+      const [n, , d] = tokens.shape;
+      const cls = tf.add(this.clsToken.read(), tf.slice(this.posEmbed.read(), [0, 0, 0], [1, 1, d]));
+      return tf.concat([tf.broadcastTo(cls, [n, 1, d]), tokens], 1) as tf.Tensor3D;
+    });
+  }
+
+  /** Runs the blocks and the final norm on `[N, T, D]` tokens (cls first). */
+  encodeTokens(tokens: tf.Tensor3D, options: EncoderOptions = {}): Pick<EncoderOutput, 'latent' | 'hiddenStates' | 'attentions'> {
+    const hiddenStates: tf.Tensor3D[] = [];
+    const attentions: tf.Tensor4D[] = [];
+    const latent = tf.tidy(() => {
+      let x: tf.Tensor = tokens;
+      for (const block of this.blocks) {
+        x = block.call(x, options.outputAttentions ? { attnOut: attentions } : {});
+        if (options.outputHiddenStates) hiddenStates.push(tf.keep(x) as tf.Tensor3D);
+      }
+      return this.norm.call(x) as tf.Tensor3D;
+    });
+    return {
+      latent,
+      ...(options.outputHiddenStates ? { hiddenStates } : {}),
+      ...(options.outputAttentions ? { attentions } : {}),
+    };
+  }
+
+  /**
+   * The masked forward pass.
+   *
+   * @param imgs `[N, H, W, C]` float32
+   * @returns `latent [N, 1 + lenKeep, D]`, `mask [N, L]`, `idsRestore [N, L]`, `idsKeep [N, lenKeep]`
+   */
+  forward(imgs: tf.Tensor, options: EncoderOptions = {}): EncoderOutput {
+    const x = this.embedPatches(imgs); // [N, L, D]
+    try {
+      const { visible, ...sample } = this.masking.mask(x, { maskRatio: this.maskRatio, ...options }); // [N, lenKeep, D]
+      const withCls = this.prependCls(visible); // [N, 1 + lenKeep, D]
+      visible.dispose();
+      const out = this.encodeTokens(withCls, options);
+      withCls.dispose();
+      return { ...out, ...sample };
+    } finally {
+      x.dispose();
+    }
+  }
+
+  /**
+   * All patches, no masking, patch order: `[N, H, W, C]` → `[N, 1 + L, D]`
+   * (the official `forward_features` of a pre-trained encoder).
+   */
+  forwardFeatures(imgs: tf.Tensor): tf.Tensor3D {
+    const out = this.forward(imgs, { maskRatio: 0 });
+    tf.dispose([out.mask, out.idsRestore, out.idsKeep]);
+    return out.latent;
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: EncoderOptions = {}): tf.Tensor[] {
+    const out = this.forward(Array.isArray(inputs) ? inputs[0] : inputs, kwargs);
+    return [out.latent, out.mask, out.idsRestore, out.idsKeep];
+  }
+
+  stateEntries(prefix = ''): StateEntry[] {
+    this.ensureBuilt();
+    return [
+      { name: `${prefix}cls_token`, variable: this.clsToken, layout: { kind: 'same' } },
+      { name: `${prefix}pos_embed`, variable: this.posEmbed, layout: { kind: 'same' } },
+      ...this.patchEmbed.stateEntries(`${prefix}patch_embed.`),
+      ...this.blocks.flatMap((b, i) => b.stateEntries(`${prefix}blocks.${i}.`)),
+      ...this.norm.stateEntries(`${prefix}norm.`),
+    ];
+  }
+
+  override getConfig(): serialization.ConfigDict {
+    return {
+      ...super.getConfig(),
+      imgSize: [...this.imgSize],
+      patchSize: this.patchSize,
+      inChans: this.inChans,
+      embedDim: this.embedDim,
+      depth: this.depth,
+      numHeads: this.numHeads,
+      mlpRatio: this.mlpRatio,
+      layerNormEps: this.layerNormEps,
+      maskRatio: this.maskRatio,
+      seed: this.seed ?? null,
+    };
+  }
+}
+serialization.registerClass(ViTEncoder);

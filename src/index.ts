@@ -1,0 +1,55 @@
+/**
+ * tfjs-mae: Masked Autoencoder building blocks for TensorFlow.js.
+ *
+ * The pipeline, one folder per step: `patch` → `mask` → `encode` → `decode` →
+ * `loss`, assembled in `model`; weights I/O in `io`.
+ *
+ * @packageDocumentation
+ */
+export { MAEError, MAEConfigError, MAEInputError, CheckpointError } from './errors';
+
+export { MAELayer, type StateEntry, type TorchLayout, type BaseLayerArgs } from './nn/MAELayer';
+export { Linear, type LinearArgs } from './nn/Linear';
+export { LayerNorm, type LayerNormArgs } from './nn/LayerNorm';
+export { Attention, type AttentionArgs } from './nn/Attention';
+export { Mlp, type MlpArgs } from './nn/Mlp';
+export { TransformerBlock, type TransformerBlockArgs, type BlockCallArgs } from './nn/TransformerBlock';
+export { linear, gatherTokens, argsortRows, layerNorm, gelu } from './nn/ops';
+
+export { patchify, unpatchify } from './patch/patchify';
+export { sincosPosEmbed2d, interpolatePosEmbed, type SincosOptions } from './patch/posEmbed';
+export { PatchEmbed, type PatchEmbedArgs } from './patch/PatchEmbed';
+
+export {
+  RandomMasking,
+  lenKeepFor,
+  type RandomMaskingArgs,
+  type MaskingOptions,
+  type MaskSample,
+  type MaskResult,
+} from './mask/RandomMasking';
+
+export { ViTEncoder, type ViTEncoderArgs, type EncoderOptions, type EncoderOutput } from './encode/ViTEncoder';
+export { MAEDecoder, type MAEDecoderArgs, type DecoderOptions, type DecoderOutput } from './decode/MAEDecoder';
+export { patchTargets, maskedMSE, type PatchTargetOptions } from './loss/loss';
+
+export {
+  MaskedAutoencoder,
+  type MaskedAutoencoderArgs,
+  type ForwardOptions,
+  type MAEOutput,
+} from './model/MaskedAutoencoder';
+
+export { parseSafetensors, readSafetensors, writeSafetensors, encodeSafetensors } from './io/safetensors';
+export { type HostTensor, type HostTensors, type HostDType, toTfTensors } from './io/hostTensor';
+export {
+  officialGradients,
+  torchShape,
+  toTorchLayout,
+  fromTorchLayout,
+  type Naming,
+  type StateDictOptions,
+  type LoadOptions,
+  type LoadReport,
+} from './io/stateDict';
+export { toHFNames, fromHFNames, officialToHFNames } from './io/naming';

@@ -1,0 +1,204 @@
+/** The whole MAE: encoder, decoder and loss (official `MaskedAutoencoderViT`). */
+import * as tf from '@tensorflow/tfjs-core';
+import { serialization } from '@tensorflow/tfjs-core';
+import { pair } from '../util/validate';
+import { MAELayer, type BaseLayerArgs, type StateEntry } from '../nn/MAELayer';
+import { childSeed } from '../nn/init';
+import { ViTEncoder, type EncoderOptions } from '../encode/ViTEncoder';
+import { MAEDecoder } from '../decode/MAEDecoder';
+import { maskedMSE, patchTargets } from '../loss/loss';
+import { lenKeepFor } from '../mask/RandomMasking';
+import { loadStateDict, stateDict, type LoadOptions, type LoadReport, type StateDictOptions } from '../io/stateDict';
+
+/** Configuration of {@link MaskedAutoencoder}: the official constructor's arguments in camelCase. */
+export interface MaskedAutoencoderArgs extends BaseLayerArgs {
+  /** Image size, `n` or `[H, W]`. Defaults to `224`. */
+  imgSize?: number | [number, number];
+  /** Patch side p. Defaults to `16`. */
+  patchSize?: number;
+  /** Image channels C. Defaults to `3`. */
+  inChans?: number;
+  /** Encoder width D. Defaults to `1024`. */
+  embedDim?: number;
+  /** Encoder blocks. Defaults to `24`. */
+  depth?: number;
+  /** Encoder heads. Defaults to `16`. */
+  numHeads?: number;
+  /** Decoder width. Defaults to `512`. */
+  decoderEmbedDim?: number;
+  /** Decoder blocks. Defaults to `8`. */
+  decoderDepth?: number;
+  /** Decoder heads. Defaults to `16`. */
+  decoderNumHeads?: number;
+  /** MLP hidden width ratio (encoder and decoder). Defaults to `4`. */
+  mlpRatio?: number;
+  /** Per-patch normalised targets (unbiased variance, eps 1e-6). Defaults to `false`. */
+  normPixLoss?: boolean;
+  /** LayerNorm epsilon everywhere. Defaults to `1e-6` (the official factories). */
+  layerNormEps?: number;
+  /** Default mask ratio `0 ≤ r < 1`. Defaults to `0.75`. */
+  maskRatio?: number;
+  /** Seed of the weight init: the same seed gives the same weights. Defaults to a random init. */
+  seed?: number;
+}
+
+/** Per-call options of {@link MaskedAutoencoder.forward}. */
+export type ForwardOptions = EncoderOptions;
+
+/** What {@link MaskedAutoencoder.forward} returns. The caller owns (and disposes) every tensor. */
+export interface MAEOutput {
+  /** Scalar: mean squared error over the removed patches. */
+  loss: tf.Scalar;
+  /** `[N, L, p·p·C]`: the decoder's prediction for every patch, patch order. */
+  pred: tf.Tensor3D;
+  /** `[N, L]` float32, 1 = removed. */
+  mask: tf.Tensor2D;
+  /** `[N, L]` int32. */
+  idsRestore: tf.Tensor2D;
+  /** `[N, lenKeep]` int32, increasing-noise order. */
+  idsKeep: tf.Tensor2D;
+  /** `[N, 1 + lenKeep, D]`: the encoder output. */
+  latent: tf.Tensor3D;
+}
+
+/**
+ * A masked autoencoder with a ViT encoder and a lightweight decoder.
+ *
+ * ```ts
+ * const mae = new MaskedAutoencoder({ imgSize: 32, patchSize: 4, embedDim: 192, depth: 6, numHeads: 3,
+ *   decoderEmbedDim: 128, decoderDepth: 2, decoderNumHeads: 4 });
+ * const { loss, pred, mask } = mae.forward(imgs, { seed: 0 }); // imgs [N, 32, 32, 3]
+ * ```
+ *
+ * In a training loop: `tf.variableGrads(() => mae.loss(imgs))`.
+ */
+export class MaskedAutoencoder extends MAELayer {
+  static readonly className = 'MaskedAutoencoder';
+  readonly config: Required<Omit<MaskedAutoencoderArgs, keyof BaseLayerArgs | 'seed' | 'imgSize'>> & {
+    imgSize: [number, number];
+    seed?: number;
+  };
+  readonly encoder: ViTEncoder;
+  readonly decoder: MAEDecoder;
+
+  constructor(args: MaskedAutoencoderArgs = {}) {
+    super(args);
+    this.encoder = this.track(
+      new ViTEncoder({
+        imgSize: args.imgSize,
+        patchSize: args.patchSize,
+        inChans: args.inChans,
+        embedDim: args.embedDim,
+        depth: args.depth,
+        numHeads: args.numHeads,
+        mlpRatio: args.mlpRatio,
+        layerNormEps: args.layerNormEps,
+        maskRatio: args.maskRatio,
+        seed: childSeed(args.seed ?? undefined, 0),
+      }),
+    );
+    const e = this.encoder;
+    this.decoder = this.track(
+      new MAEDecoder({
+        gridSize: e.gridSize,
+        patchSize: e.patchSize,
+        inChans: e.inChans,
+        embedDim: e.embedDim,
+        decoderEmbedDim: args.decoderEmbedDim,
+        decoderDepth: args.decoderDepth,
+        decoderNumHeads: args.decoderNumHeads,
+        mlpRatio: args.mlpRatio,
+        layerNormEps: args.layerNormEps,
+        seed: childSeed(args.seed ?? undefined, 1),
+      }),
+    );
+    const d = this.decoder;
+    this.config = {
+      imgSize: pair('imgSize', e.imgSize),
+      patchSize: e.patchSize,
+      inChans: e.inChans,
+      embedDim: e.embedDim,
+      depth: e.depth,
+      numHeads: e.numHeads,
+      decoderEmbedDim: d.decoderEmbedDim,
+      decoderDepth: d.decoderDepth,
+      decoderNumHeads: d.decoderNumHeads,
+      mlpRatio: e.mlpRatio,
+      normPixLoss: args.normPixLoss ?? false,
+      layerNormEps: e.layerNormEps,
+      maskRatio: e.maskRatio,
+      seed: args.seed ?? undefined,
+    };
+    // Fail early on a ratio that keeps nothing, as users meet it at construction.
+    if (this.config.maskRatio > 0) lenKeepFor(e.numPatches, this.config.maskRatio);
+  }
+
+  /** `[h, w]`, the patch grid. */
+  get gridSize(): [number, number] {
+    return this.encoder.gridSize;
+  }
+
+  /** L, the number of patches. */
+  get numPatches(): number {
+    return this.encoder.numPatches;
+  }
+
+  /**
+   * The full pre-training forward pass.
+   *
+   * @param imgs `[N, H, W, C]` float32, NHWC
+   * @param options `maskRatio`, injected `noise [N, L]` or a `seed`
+   */
+  forward(imgs: tf.Tensor, options: ForwardOptions = {}): MAEOutput {
+    const enc = this.encoder.forward(imgs, options); // latent [N, 1 + lenKeep, D]
+    return tf.tidy(() => {
+      const { pred } = this.decoder.forward(enc.latent, enc.idsRestore); // [N, L, p·p·C]
+      const target = patchTargets(imgs, this.config.patchSize, { normPixLoss: this.config.normPixLoss });
+      const loss = maskedMSE(pred, target, enc.mask);
+      return { loss, pred, mask: enc.mask, idsRestore: enc.idsRestore, idsKeep: enc.idsKeep, latent: enc.latent };
+    });
+  }
+
+  /** Only the scalar loss of {@link MaskedAutoencoder.forward} (for `tf.variableGrads` / `optimizer.minimize`). */
+  loss(imgs: tf.Tensor, options: ForwardOptions = {}): tf.Scalar {
+    const out = this.forward(imgs, options);
+    tf.dispose([out.pred, out.mask, out.idsRestore, out.idsKeep, out.latent]);
+    return out.loss;
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: ForwardOptions = {}): tf.Tensor[] {
+    const o = this.forward(Array.isArray(inputs) ? inputs[0] : inputs, kwargs);
+    return [o.loss, o.pred, o.mask, o.idsRestore, o.idsKeep, o.latent];
+  }
+
+  /** Every weight under its official state-dict name, in the official order. */
+  stateEntries(prefix = ''): StateEntry[] {
+    const all = [...this.encoder.stateEntries(prefix), ...this.decoder.stateEntries(prefix)];
+    // torch lists a module's own parameters before its sub-modules'.
+    const own = all.filter((e) => !e.name.slice(prefix.length).includes('.'));
+    return [...own, ...all.filter((e) => !own.includes(e))];
+  }
+
+  /**
+   * The weights as a state dict (new tensors, torch layouts).
+   * `naming: 'official'` (default) or `'hf'` (HuggingFace `ViTMAEForPreTraining`).
+   */
+  stateDict(options: StateDictOptions = {}): Record<string, tf.Tensor> {
+    return stateDict(this.stateEntries(), options);
+  }
+
+  /**
+   * Loads official- or HF-named weights (torch layouts). With `strict` (the
+   * default) every missing, unexpected or mis-shaped name is reported in one
+   * error; otherwise the report lists them and nothing is thrown.
+   */
+  loadStateDict(tensors: Record<string, tf.Tensor>, options: LoadOptions = {}): LoadReport {
+    return loadStateDict(this.stateEntries(), tensors, options);
+  }
+
+  override getConfig(): serialization.ConfigDict {
+    const { seed, imgSize, ...rest } = this.config;
+    return { ...super.getConfig(), ...rest, imgSize: [...imgSize], seed: seed ?? null };
+  }
+}
+serialization.registerClass(MaskedAutoencoder);

@@ -1,0 +1,85 @@
+/** Multi-head self-attention with a fused qkv projection (timm `Attention`). */
+import * as tf from '@tensorflow/tfjs-core';
+import { serialization } from '@tensorflow/tfjs-core';
+import { divisible, positiveInt } from '../util/validate';
+import { MAELayer, type BaseLayerArgs, type StateEntry } from './MAELayer';
+import { Linear } from './Linear';
+import { childSeed } from './init';
+import { batchMatMul } from './ops';
+
+/** Arguments of {@link Attention}. */
+export interface AttentionArgs extends BaseLayerArgs {
+  /** Token width D. Required; divisible by `numHeads`. */
+  dim: number;
+  /** Number of heads. Required. */
+  numHeads: number;
+  /** Bias in the qkv projection. Defaults to `true` (official MAE). */
+  qkvBias?: boolean;
+  /** Seed of the weight init. Defaults to a random init. */
+  seed?: number;
+}
+
+/**
+ * `proj(softmax(q·kᵀ · hd^-½) · v)` with heads concatenated:
+ * `[N, T, D]` → `[N, T, D]`, `hd = D / numHeads`.
+ * `qkv` maps D → 3D: columns `[0, D)` are q, `[D, 2D)` k, `[2D, 3D)` v, and
+ * head h owns columns `h·hd … (h+1)·hd − 1` inside each (the official layout).
+ */
+export class Attention extends MAELayer {
+  static readonly className = 'MAEAttention';
+  readonly dim: number;
+  readonly numHeads: number;
+  readonly qkvBias: boolean;
+  readonly seed?: number;
+  readonly qkv: Linear;
+  readonly proj: Linear;
+
+  constructor(args: AttentionArgs) {
+    super(args);
+    this.dim = positiveInt('Attention.dim', args.dim);
+    this.numHeads = positiveInt('Attention.numHeads', args.numHeads);
+    divisible('Attention.dim', this.dim, this.numHeads, 'numHeads must split it evenly');
+    this.qkvBias = args.qkvBias ?? true;
+    this.seed = args.seed ?? undefined;
+    this.qkv = this.track(
+      new Linear({ inFeatures: this.dim, units: 3 * this.dim, useBias: this.qkvBias, seed: childSeed(this.seed, 0) }),
+    );
+    this.proj = this.track(new Linear({ inFeatures: this.dim, units: this.dim, seed: childSeed(this.seed, 1) }));
+  }
+
+  /** `x`: `[N, T, D]` → `[N, T, D]`. `attnOut`, when given, receives the `[N, H, T, T]` attention maps. */
+  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: { attnOut?: tf.Tensor[] } = {}): tf.Tensor {
+    this.ensureBuilt();
+    const x = Array.isArray(inputs) ? inputs[0] : inputs;
+    return tf.tidy(() => {
+      const [n, t, d] = x.shape as [number, number, number];
+      const h = this.numHeads;
+      const hd = d / h;
+      const qkv = this.qkv.call(x); // [N, T, 3D]
+      // [N, T, 3, H, hd] → three [N·H, T, hd]
+      const heads = (i: number): tf.Tensor =>
+        tf.reshape(
+          tf.transpose(tf.reshape(tf.slice(qkv, [0, 0, i * d], [n, t, d]), [n, t, h, hd]), [0, 2, 1, 3]),
+          [n * h, t, hd],
+        );
+      const q = heads(0);
+      const k = heads(1);
+      const v = heads(2);
+      const scores = tf.mul(batchMatMul(q, tf.transpose(k, [0, 2, 1])), hd ** -0.5); // [N·H, T, T]
+      const probs = tf.softmax(scores);
+      if (kwargs.attnOut) kwargs.attnOut.push(tf.keep(tf.reshape(probs, [n, h, t, t])));
+      const out = batchMatMul(probs, v); // [N·H, T, hd]
+      const merged = tf.reshape(tf.transpose(tf.reshape(out, [n, h, t, hd]), [0, 2, 1, 3]), [n, t, d]);
+      return this.proj.call(merged);
+    });
+  }
+
+  stateEntries(prefix = ''): StateEntry[] {
+    return [...this.qkv.stateEntries(`${prefix}qkv.`), ...this.proj.stateEntries(`${prefix}proj.`)];
+  }
+
+  override getConfig(): serialization.ConfigDict {
+    return { ...super.getConfig(), dim: this.dim, numHeads: this.numHeads, qkvBias: this.qkvBias, seed: this.seed ?? null };
+  }
+}
+serialization.registerClass(Attention);

@@ -1,0 +1,101 @@
+/**
+ * The base of every tfjs-mae layer: a tfjs-layers `Layer` that owns
+ * sub-layers (tfjs-layers does not track nested layers itself) and knows the
+ * official PyTorch name and layout of each of its weights.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { layers, LayerVariable } from '@tensorflow/tfjs-layers';
+import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
+import type { Initializer } from '@tensorflow/tfjs-layers/dist/initializers';
+
+/** How a weight is laid out in PyTorch relative to ours. */
+export type TorchLayout =
+  /** The same shape and order. */
+  | { kind: 'same' }
+  /** A Linear weight: ours `[in, out]`, torch `[out, in]`. */
+  | { kind: 'linear' }
+  /** The patch projection: ours `[p·p·C, D]` in patchify order, torch conv `[D, C, p, p]`. */
+  | { kind: 'patch'; patchSize: number; inChans: number };
+
+/** One weight with its official (state-dict) name. */
+export interface StateEntry {
+  name: string;
+  variable: LayerVariable;
+  layout: TorchLayout;
+}
+
+/** Arguments every tfjs-mae layer accepts (tfjs-layers' own `name`, `trainable`, ...). */
+export type BaseLayerArgs = LayerArgs;
+
+/** A layer with tracked sub-layers and official weight names. */
+export abstract class MAELayer extends layers.Layer {
+  private readonly tracked: layers.Layer[] = [];
+
+  /** Registers a sub-layer: its weights become this layer's weights. */
+  protected track<T extends layers.Layer>(layer: T): T {
+    this.tracked.push(layer);
+    return layer;
+  }
+
+  override get trainableWeights(): LayerVariable[] {
+    const own = super.trainableWeights;
+    if (!this.trainable) return own;
+    return own.concat(...this.tracked.map((l) => l.trainableWeights));
+  }
+
+  override set trainableWeights(weights: LayerVariable[]) {
+    super.trainableWeights = weights;
+  }
+
+  override get nonTrainableWeights(): LayerVariable[] {
+    const own = super.nonTrainableWeights;
+    const children = this.tracked.map((l) => (this.trainable ? l.nonTrainableWeights : l.weights));
+    return own.concat(...children);
+  }
+
+  override set nonTrainableWeights(weights: LayerVariable[]) {
+    super.nonTrainableWeights = weights;
+  }
+
+  /** Builds this layer and its sub-layers (all shapes come from the config). */
+  override build(inputShape: tf.serialization.ConfigDictValue | number[] | (number | null)[] = []): void {
+    for (const l of this.tracked) {
+      if (l instanceof MAELayer) l.ensureBuilt();
+    }
+    this.createWeights();
+    void inputShape;
+    this.built = true;
+  }
+
+  /** Creates this layer's own weights (not its sub-layers'). */
+  protected createWeights(): void {}
+
+  /** Creates the weights now if they do not exist yet; safe to call repeatedly. */
+  ensureBuilt(): void {
+    if (!this.built) this.build([]);
+    if (this._refCount === null) this._refCount = 1;
+  }
+
+  /**
+   * This layer's weights under their official PyTorch names (`prefix` +
+   * relative name), in state-dict order.
+   */
+  abstract stateEntries(prefix?: string): StateEntry[];
+
+  /** Creates a weight named `<layer name>/<name>`. */
+  protected weight(
+    name: string,
+    shape: number[],
+    initializer: Initializer,
+    trainable = true,
+  ): LayerVariable {
+    return this.addWeight(name, shape, 'float32', initializer, undefined, trainable);
+  }
+
+  /** Releases this layer's weights (and its sub-layers'). A layer that was never built has none. */
+  override dispose(): { refCountAfterDispose: number; numDisposedVariables: number } {
+    if (!this.built) return { refCountAfterDispose: 0, numDisposedVariables: 0 };
+    if (this._refCount === null) this._refCount = 1;
+    return super.dispose();
+  }
+}

@@ -1,0 +1,52 @@
+/** The transformer MLP: Linear → exact GELU → Linear (timm `Mlp`). */
+import * as tf from '@tensorflow/tfjs-core';
+import { serialization } from '@tensorflow/tfjs-core';
+import { positiveInt } from '../util/validate';
+import { MAELayer, type BaseLayerArgs, type StateEntry } from './MAELayer';
+import { Linear } from './Linear';
+import { childSeed } from './init';
+import { gelu } from './ops';
+
+/** Arguments of {@link Mlp}. */
+export interface MlpArgs extends BaseLayerArgs {
+  /** Input and output width D. Required. */
+  dim: number;
+  /** Hidden width. Required (the blocks use `Math.trunc(D · mlpRatio)`). */
+  hidden: number;
+  /** Seed of the weight init. Defaults to a random init. */
+  seed?: number;
+}
+
+/** `fc2(gelu(fc1(x)))`: `[..., D]` → `[..., D]`, with the exact erf GELU. */
+export class Mlp extends MAELayer {
+  static readonly className = 'MAEMlp';
+  readonly dim: number;
+  readonly hidden: number;
+  readonly seed?: number;
+  readonly fc1: Linear;
+  readonly fc2: Linear;
+
+  constructor(args: MlpArgs) {
+    super(args);
+    this.dim = positiveInt('Mlp.dim', args.dim);
+    this.hidden = positiveInt('Mlp.hidden', args.hidden);
+    this.seed = args.seed ?? undefined;
+    this.fc1 = this.track(new Linear({ inFeatures: this.dim, units: this.hidden, seed: childSeed(this.seed, 0) }));
+    this.fc2 = this.track(new Linear({ inFeatures: this.hidden, units: this.dim, seed: childSeed(this.seed, 1) }));
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    this.ensureBuilt();
+    const x = Array.isArray(inputs) ? inputs[0] : inputs;
+    return tf.tidy(() => this.fc2.call(gelu(this.fc1.call(x))));
+  }
+
+  stateEntries(prefix = ''): StateEntry[] {
+    return [...this.fc1.stateEntries(`${prefix}fc1.`), ...this.fc2.stateEntries(`${prefix}fc2.`)];
+  }
+
+  override getConfig(): serialization.ConfigDict {
+    return { ...super.getConfig(), dim: this.dim, hidden: this.hidden, seed: this.seed ?? null };
+  }
+}
+serialization.registerClass(Mlp);

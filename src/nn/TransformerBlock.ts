@@ -1,0 +1,99 @@
+/** The pre-norm ViT block shared by encoder, decoder and classifier (timm 0.3.2 `Block`). */
+import * as tf from '@tensorflow/tfjs-core';
+import { serialization } from '@tensorflow/tfjs-core';
+import { positiveInt, positiveNumber } from '../util/validate';
+import { MAELayer, type BaseLayerArgs, type StateEntry } from './MAELayer';
+import { Attention } from './Attention';
+import { LayerNorm } from './LayerNorm';
+import { Mlp } from './Mlp';
+import { childSeed } from './init';
+
+/** Arguments of {@link TransformerBlock}. */
+export interface TransformerBlockArgs extends BaseLayerArgs {
+  /** Token width D. Required; divisible by `numHeads`. */
+  dim: number;
+  /** Attention heads. Required. */
+  numHeads: number;
+  /** MLP hidden width = `Math.trunc(dim · mlpRatio)`. Defaults to `4`. */
+  mlpRatio?: number;
+  /** Bias in the fused qkv projection. Defaults to `true`. */
+  qkvBias?: boolean;
+  /** LayerNorm epsilon. Defaults to `1e-6`. */
+  layerNormEps?: number;
+  /** Seed of the weight init. Defaults to a random init. */
+  seed?: number;
+}
+
+/** Per-call options of {@link TransformerBlock} (and the stacks built from it). */
+export interface BlockCallArgs {
+  /** When given, the `[N, H, T, T]` attention probabilities are pushed here (kept out of any tidy; the caller disposes them). */
+  attnOut?: tf.Tensor[];
+}
+
+/**
+ * `x = x + attn(norm1(x)); x = x + mlp(norm2(x))`: `[N, T, D]` → `[N, T, D]`.
+ * Official names: `norm1.*`, `attn.qkv.*`, `attn.proj.*`, `norm2.*`, `mlp.fc1.*`, `mlp.fc2.*`.
+ */
+export class TransformerBlock extends MAELayer {
+  static readonly className = 'MAETransformerBlock';
+  readonly dim: number;
+  readonly numHeads: number;
+  readonly mlpRatio: number;
+  readonly qkvBias: boolean;
+  readonly layerNormEps: number;
+  readonly seed?: number;
+  readonly norm1: LayerNorm;
+  readonly attn: Attention;
+  readonly norm2: LayerNorm;
+  readonly mlp: Mlp;
+
+  constructor(args: TransformerBlockArgs) {
+    super(args);
+    this.dim = positiveInt('TransformerBlock.dim', args.dim);
+    this.numHeads = positiveInt('TransformerBlock.numHeads', args.numHeads);
+    this.mlpRatio = positiveNumber('TransformerBlock.mlpRatio', args.mlpRatio ?? 4);
+    this.qkvBias = args.qkvBias ?? true;
+    this.layerNormEps = positiveNumber('TransformerBlock.layerNormEps', args.layerNormEps ?? 1e-6);
+    this.seed = args.seed ?? undefined;
+    const hidden = Math.trunc(this.dim * this.mlpRatio);
+    const eps = this.layerNormEps;
+    this.norm1 = this.track(new LayerNorm({ dim: this.dim, eps }));
+    this.attn = this.track(
+      new Attention({ dim: this.dim, numHeads: this.numHeads, qkvBias: this.qkvBias, seed: childSeed(this.seed, 0) }),
+    );
+    this.norm2 = this.track(new LayerNorm({ dim: this.dim, eps }));
+    this.mlp = this.track(new Mlp({ dim: this.dim, hidden, seed: childSeed(this.seed, 1) }));
+  }
+
+  /** `x`: `[N, T, D]` → `[N, T, D]`. */
+  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: BlockCallArgs = {}): tf.Tensor {
+    this.ensureBuilt();
+    const x = Array.isArray(inputs) ? inputs[0] : inputs;
+    return tf.tidy(() => {
+      const h = tf.add(x, this.attn.call(this.norm1.call(x), kwargs));
+      return tf.add(h, this.mlp.call(this.norm2.call(h)));
+    });
+  }
+
+  stateEntries(prefix = ''): StateEntry[] {
+    return [
+      ...this.norm1.stateEntries(`${prefix}norm1.`),
+      ...this.attn.stateEntries(`${prefix}attn.`),
+      ...this.norm2.stateEntries(`${prefix}norm2.`),
+      ...this.mlp.stateEntries(`${prefix}mlp.`),
+    ];
+  }
+
+  override getConfig(): serialization.ConfigDict {
+    return {
+      ...super.getConfig(),
+      dim: this.dim,
+      numHeads: this.numHeads,
+      mlpRatio: this.mlpRatio,
+      qkvBias: this.qkvBias,
+      layerNormEps: this.layerNormEps,
+      seed: this.seed ?? null,
+    };
+  }
+}
+serialization.registerClass(TransformerBlock);

@@ -1,0 +1,29 @@
+/** The official MAE initialisers, as tfjs-layers initializers with optional seeds. */
+import { initializers } from '@tensorflow/tfjs-layers';
+import type { Initializer } from '@tensorflow/tfjs-layers/dist/initializers';
+
+/** xavier-uniform (`torch.nn.init.xavier_uniform_`), the official init of every Linear weight. */
+export function xavierUniform(seed?: number): Initializer {
+  return initializers.glorotUniform({ seed });
+}
+
+/** `N(0, std²)`, the official init of `cls_token` and `mask_token` (std 0.02). */
+export function normal(std: number, seed?: number): Initializer {
+  return initializers.randomNormal({ mean: 0, stddev: std, seed });
+}
+
+/** `U(−bound, bound)`: PyTorch's default bias init `bound = 1/√fanIn` (the patch-embed conv bias). */
+export function uniform(bound: number, seed?: number): Initializer {
+  return initializers.randomUniform({ minval: -bound, maxval: bound, seed });
+}
+
+export const zeros = (): Initializer => initializers.zeros();
+export const ones = (): Initializer => initializers.ones();
+
+/**
+ * Seeds for the sub-layers of a layer built with `seed`: `undefined` stays
+ * random, otherwise each sub-layer gets its own reproducible seed.
+ */
+export function childSeed(seed: number | undefined, index: number): number | undefined {
+  return seed === undefined ? undefined : seed * 1009 + index + 1;
+}
