@@ -36,9 +36,11 @@ export { patchTargets, maskedMSE, type PatchTargetOptions } from './loss/loss';
 export {
   MaskedAutoencoder,
   type MaskedAutoencoderArgs,
+  type MAEConfig,
   type ForwardOptions,
   type MAEOutput,
 } from './model/MaskedAutoencoder';
+export { maeVitBasePatch16, maeVitLargePatch16, maeVitHugePatch14, maeVitTinyPatch4 } from './model/presets';
 
 export { parseSafetensors, readSafetensors, writeSafetensors, encodeSafetensors } from './io/safetensors';
 export { type HostTensor, type HostTensors, type HostDType, toTfTensors } from './io/hostTensor';

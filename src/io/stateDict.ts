@@ -96,7 +96,8 @@ export function stateDict(entries: StateEntry[], options: StateDictOptions = {})
   for (const e of entries) official[e.name] = toTorchLayout(e.layout, e.variable.read());
   if ((options.naming ?? 'official') === 'official') return official;
   const hf = toHFNames(official);
-  for (const [name, t] of Object.entries(official)) if (hf[name] !== t) t.dispose();
+  const kept = new Set(Object.values(hf));
+  for (const t of Object.values(official)) if (!kept.has(t)) t.dispose(); // the fused qkv, now split
   return hf;
 }
 

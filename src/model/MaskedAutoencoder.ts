@@ -7,7 +7,8 @@ import { childSeed } from '../nn/init';
 import { ViTEncoder, type EncoderOptions } from '../encode/ViTEncoder';
 import { MAEDecoder } from '../decode/MAEDecoder';
 import { maskedMSE, patchTargets } from '../loss/loss';
-import { lenKeepFor } from '../mask/RandomMasking';
+import type { MaskingConfig } from '../mask/strategy';
+import { maskingConfigOf, type MaskingSpec } from '../mask/registry';
 import { loadStateDict, stateDict, type LoadOptions, type LoadReport, type StateDictOptions } from '../io/stateDict';
 
 /** Configuration of {@link MaskedAutoencoder}: the official constructor's arguments in camelCase. */
@@ -38,7 +39,32 @@ export interface MaskedAutoencoderArgs extends BaseLayerArgs {
   layerNormEps?: number;
   /** Default mask ratio `0 ≤ r < 1`. Defaults to `0.75`. */
   maskRatio?: number;
+  /**
+   * The masking strategy: `'random'`, `'block'`, `'grid'`, `{ type, ...args }`
+   * or a `MaskingStrategy` (see `ViTEncoderArgs.masking`). Defaults to `'random'`.
+   */
+  masking?: MaskingSpec;
   /** Seed of the weight init: the same seed gives the same weights. Defaults to a random init. */
+  seed?: number;
+}
+
+/** The resolved configuration of a {@link MaskedAutoencoder}: {@link MaskedAutoencoderArgs} with every default filled in. */
+export interface MAEConfig {
+  imgSize: [number, number];
+  patchSize: number;
+  inChans: number;
+  embedDim: number;
+  depth: number;
+  numHeads: number;
+  decoderEmbedDim: number;
+  decoderDepth: number;
+  decoderNumHeads: number;
+  mlpRatio: number;
+  normPixLoss: boolean;
+  layerNormEps: number;
+  maskRatio: number;
+  /** The masking strategy as `{ type, ...args }`; `null` for a strategy without `toConfig` (then `getConfig` throws). */
+  masking: MaskingConfig | null;
   seed?: number;
 }
 
@@ -55,10 +81,24 @@ export interface MAEOutput {
   mask: tf.Tensor2D;
   /** `[N, L]` int32. */
   idsRestore: tf.Tensor2D;
-  /** `[N, lenKeep]` int32, increasing-noise order. */
+  /** `[N, lenKeep]` int32, in the strategy's order (increasing noise for random masking). */
   idsKeep: tf.Tensor2D;
   /** `[N, 1 + lenKeep, D]`: the encoder output. */
   latent: tf.Tensor3D;
+  /** Encoder block outputs `[N, 1 + lenKeep, D]`, when `outputHiddenStates` was set. */
+  hiddenStates?: tf.Tensor3D[];
+  /** Encoder attention maps `[N, H, 1 + lenKeep, 1 + lenKeep]`, when `outputAttentions` was set. */
+  attentions?: tf.Tensor4D[];
+  /** Decoder block outputs `[N, 1 + L, Dd]`, when `outputHiddenStates` was set. */
+  decoderHiddenStates?: tf.Tensor3D[];
+  /** Decoder attention maps `[N, Hd, 1 + L, 1 + L]`, when `outputAttentions` was set. */
+  decoderAttentions?: tf.Tensor4D[];
+}
+
+/** Every tensor of a (partial) {@link MAEOutput}, e.g. to dispose them all. */
+export function outputTensors(o: Partial<MAEOutput>): tf.Tensor[] {
+  const lists = [o.hiddenStates, o.attentions, o.decoderHiddenStates, o.decoderAttentions].flatMap((l) => l ?? []);
+  return [o.loss, o.pred, o.mask, o.idsRestore, o.idsKeep, o.latent, ...lists].filter((t): t is tf.Tensor => t !== undefined);
 }
 
 /**
@@ -74,10 +114,8 @@ export interface MAEOutput {
  */
 export class MaskedAutoencoder extends MAELayer {
   static readonly className = 'MaskedAutoencoder';
-  readonly config: Required<Omit<MaskedAutoencoderArgs, keyof BaseLayerArgs | 'seed' | 'imgSize'>> & {
-    imgSize: [number, number];
-    seed?: number;
-  };
+  /** The resolved configuration (every default filled in). */
+  readonly config: MAEConfig;
   readonly encoder: ViTEncoder;
   readonly decoder: MAEDecoder;
 
@@ -94,6 +132,7 @@ export class MaskedAutoencoder extends MAELayer {
         mlpRatio: args.mlpRatio,
         layerNormEps: args.layerNormEps,
         maskRatio: args.maskRatio,
+        masking: args.masking,
         seed: childSeed(args.seed ?? undefined, 0),
       }),
     );
@@ -127,10 +166,10 @@ export class MaskedAutoencoder extends MAELayer {
       normPixLoss: args.normPixLoss ?? false,
       layerNormEps: e.layerNormEps,
       maskRatio: e.maskRatio,
+      masking: typeof e.masking.toConfig === 'function' ? maskingConfigOf(e.masking) : null,
       seed: args.seed ?? undefined,
     };
-    // Fail early on a ratio that keeps nothing, as users meet it at construction.
-    if (this.config.maskRatio > 0) lenKeepFor(e.numPatches, this.config.maskRatio);
+    // (the encoder has already checked that its masking can realise maskRatio on this grid)
   }
 
   /** `[h, w]`, the patch grid. */
@@ -151,18 +190,29 @@ export class MaskedAutoencoder extends MAELayer {
    */
   forward(imgs: tf.Tensor, options: ForwardOptions = {}): MAEOutput {
     const enc = this.encoder.forward(imgs, options); // latent [N, 1 + lenKeep, D]
-    return tf.tidy(() => {
-      const { pred } = this.decoder.forward(enc.latent, enc.idsRestore); // [N, L, p·p·C]
-      const target = patchTargets(imgs, this.config.patchSize, { normPixLoss: this.config.normPixLoss });
-      const loss = maskedMSE(pred, target, enc.mask);
-      return { loss, pred, mask: enc.mask, idsRestore: enc.idsRestore, idsKeep: enc.idsKeep, latent: enc.latent };
-    });
+    try {
+      return tf.tidy(() => {
+        const dec = this.decoder.forward(enc.latent, enc.idsRestore, options); // pred [N, L, p·p·C]
+        const target = patchTargets(imgs, this.config.patchSize, { normPixLoss: this.config.normPixLoss });
+        const loss = maskedMSE(dec.pred, target, enc.mask);
+        return {
+          ...enc,
+          loss,
+          pred: dec.pred,
+          ...(dec.hiddenStates ? { decoderHiddenStates: dec.hiddenStates } : {}),
+          ...(dec.attentions ? { decoderAttentions: dec.attentions } : {}),
+        };
+      });
+    } catch (err) {
+      tf.dispose(outputTensors(enc));
+      throw err;
+    }
   }
 
   /** Only the scalar loss of {@link MaskedAutoencoder.forward} (for `tf.variableGrads` / `optimizer.minimize`). */
   loss(imgs: tf.Tensor, options: ForwardOptions = {}): tf.Scalar {
     const out = this.forward(imgs, options);
-    tf.dispose([out.pred, out.mask, out.idsRestore, out.idsKeep, out.latent]);
+    tf.dispose(outputTensors(out).filter((t) => t !== out.loss));
     return out.loss;
   }
 
@@ -198,7 +248,7 @@ export class MaskedAutoencoder extends MAELayer {
 
   override getConfig(): serialization.ConfigDict {
     const { seed, imgSize, ...rest } = this.config;
-    return { ...super.getConfig(), ...rest, imgSize: [...imgSize], seed: seed ?? null };
+    return { ...super.getConfig(), ...rest, imgSize: [...imgSize], masking: maskingConfigOf(this.encoder.masking), seed: seed ?? null };
   }
 }
 serialization.registerClass(MaskedAutoencoder);

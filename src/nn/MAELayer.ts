@@ -5,8 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { layers, LayerVariable } from '@tensorflow/tfjs-layers';
-import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
-import type { Initializer } from '@tensorflow/tfjs-layers/dist/initializers';
+import type { Initializer } from './init';
 
 /** How a weight is laid out in PyTorch relative to ours. */
 export type TorchLayout =
@@ -24,8 +23,13 @@ export interface StateEntry {
   layout: TorchLayout;
 }
 
-/** Arguments every tfjs-mae layer accepts (tfjs-layers' own `name`, `trainable`, ...). */
-export type BaseLayerArgs = LayerArgs;
+/** Arguments every tfjs-mae layer accepts (a subset of tfjs-layers' own `LayerArgs`). */
+export interface BaseLayerArgs {
+  /** Layer name, unique in the engine. Defaults to a generated one. */
+  name?: string;
+  /** Whether the weights are updated by training. Defaults to `true`. */
+  trainable?: boolean;
+}
 
 /** A layer with tracked sub-layers and official weight names. */
 export abstract class MAELayer extends layers.Layer {

@@ -7,6 +7,7 @@ import { Attention } from './Attention';
 import { LayerNorm } from './LayerNorm';
 import { Mlp } from './Mlp';
 import { childSeed } from './init';
+import { dropPath as dropBranch, dropRate as checkRate } from './stochastic';
 
 /** Arguments of {@link TransformerBlock}. */
 export interface TransformerBlockArgs extends BaseLayerArgs {
@@ -22,12 +23,28 @@ export interface TransformerBlockArgs extends BaseLayerArgs {
   layerNormEps?: number;
   /** Seed of the weight init. Defaults to a random init. */
   seed?: number;
+  /**
+   * Stochastic depth: probability that a sample skips each residual branch
+   * (timm `drop_path`), in `[0, 1)`; acts only in calls with `training: true`.
+   * Defaults to `0`.
+   */
+  dropPath?: number;
+  /**
+   * Dropout on the output of each residual branch (timm's `proj_drop` and the
+   * MLP's output dropout), in `[0, 1)`; acts only with `training: true`.
+   * Defaults to `0`.
+   */
+  dropRate?: number;
 }
 
 /** Per-call options of {@link TransformerBlock} (and the stacks built from it). */
 export interface BlockCallArgs {
   /** When given, the `[N, H, T, T]` attention probabilities are pushed here (kept out of any tidy; the caller disposes them). */
   attnOut?: tf.Tensor[];
+  /** Apply `dropPath` and `dropRate`. Defaults to `false` (inference: no noise). */
+  training?: boolean;
+  /** Seed of the training noise of this call. Defaults to a random draw. */
+  seed?: number;
 }
 
 /**
@@ -42,6 +59,8 @@ export class TransformerBlock extends MAELayer {
   readonly qkvBias: boolean;
   readonly layerNormEps: number;
   readonly seed?: number;
+  readonly dropPath: number;
+  readonly dropRate: number;
   readonly norm1: LayerNorm;
   readonly attn: Attention;
   readonly norm2: LayerNorm;
@@ -55,6 +74,8 @@ export class TransformerBlock extends MAELayer {
     this.qkvBias = args.qkvBias ?? true;
     this.layerNormEps = positiveNumber('TransformerBlock.layerNormEps', args.layerNormEps ?? 1e-6);
     this.seed = args.seed ?? undefined;
+    this.dropPath = checkRate('TransformerBlock.dropPath', args.dropPath ?? 0);
+    this.dropRate = checkRate('TransformerBlock.dropRate', args.dropRate ?? 0);
     const hidden = Math.trunc(this.dim * this.mlpRatio);
     const eps = this.layerNormEps;
     this.norm1 = this.track(new LayerNorm({ dim: this.dim, eps }));
@@ -70,9 +91,17 @@ export class TransformerBlock extends MAELayer {
     this.ensureBuilt();
     const x = Array.isArray(inputs) ? inputs[0] : inputs;
     return tf.tidy(() => {
-      const h = tf.add(x, this.attn.call(this.norm1.call(x), kwargs));
-      return tf.add(h, this.mlp.call(this.norm2.call(h)));
+      const h = tf.add(x, this.residual(this.attn.call(this.norm1.call(x), kwargs), kwargs, 0));
+      return tf.add(h, this.residual(this.mlp.call(this.norm2.call(h)), kwargs, 1));
     });
+  }
+
+  /** Training noise on branch `k` (0 attention, 1 MLP): dropout, then drop path. */
+  private residual(branch: tf.Tensor, kwargs: BlockCallArgs, k: number): tf.Tensor {
+    if (!kwargs.training) return branch;
+    const seed = (i: number): number | undefined => childSeed(kwargs.seed, 2 * k + i);
+    const dropped = this.dropRate > 0 ? tf.dropout(branch, this.dropRate, undefined, seed(0)) : branch;
+    return this.dropPath > 0 ? dropBranch(dropped, this.dropPath, seed(1)) : dropped;
   }
 
   stateEntries(prefix = ''): StateEntry[] {
@@ -93,6 +122,8 @@ export class TransformerBlock extends MAELayer {
       qkvBias: this.qkvBias,
       layerNormEps: this.layerNormEps,
       seed: this.seed ?? null,
+      dropPath: this.dropPath,
+      dropRate: this.dropRate,
     };
   }
 }

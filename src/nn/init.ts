@@ -1,6 +1,8 @@
 /** The official MAE initialisers, as tfjs-layers initializers with optional seeds. */
 import { initializers } from '@tensorflow/tfjs-layers';
-import type { Initializer } from '@tensorflow/tfjs-layers/dist/initializers';
+
+/** A tfjs-layers weight initializer. */
+export type Initializer = ReturnType<typeof initializers.zeros>;
 
 /** xavier-uniform (`torch.nn.init.xavier_uniform_`), the official init of every Linear weight. */
 export function xavierUniform(seed?: number): Initializer {
