@@ -1,15 +1,28 @@
 import { defineConfig } from 'tsup';
 
-export default defineConfig({
-  entry: { index: 'src/index.ts', testing: 'src/testing/index.ts' },
-  format: ['esm', 'cjs'],
-  dts: true,
-  sourcemap: true,
-  clean: true,
-  // One self-contained file per entry: the layer classes register themselves
-  // (serialization.registerClass) exactly once, in dist/index.*.
-  splitting: false,
-  target: 'es2020',
-  // The host application owns the single tfjs engine: never bundle it.
-  external: [/^@tensorflow\//],
-});
+// The host application owns the single tfjs engine: never bundle it.
+const external = [/^@tensorflow\//];
+
+export default defineConfig([
+  {
+    entry: { index: 'src/index.ts', testing: 'src/testing/index.ts' },
+    format: ['esm', 'cjs'],
+    dts: true,
+    sourcemap: true,
+    clean: false, // npm run build empties dist first (two configs build in parallel)
+    // One self-contained file per entry: the layer classes register themselves
+    // (serialization.registerClass) exactly once, in dist/index.*.
+    splitting: false,
+    target: 'es2020',
+    external,
+  },
+  {
+    // The `tfjs-mae` command (Node only).
+    entry: { cli: 'src/cli/bin.ts' },
+    format: ['cjs'],
+    platform: 'node',
+    target: 'node18',
+    splitting: false,
+    external,
+  },
+]);

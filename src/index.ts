@@ -6,7 +6,7 @@
  *
  * @packageDocumentation
  */
-export { MAEError, MAEConfigError, MAEInputError, CheckpointError } from './errors';
+export { MAEError, MAEConfigError, MAEInputError, CheckpointError, DataError } from './errors';
 
 export { MAELayer, type StateEntry, type TorchLayout, type BaseLayerArgs } from './nn/MAELayer';
 export { Linear, type LinearArgs } from './nn/Linear';
@@ -42,7 +42,21 @@ export {
 } from './model/MaskedAutoencoder';
 export { maeVitBasePatch16, maeVitLargePatch16, maeVitHugePatch14, maeVitTinyPatch4 } from './model/presets';
 
-export { parseSafetensors, readSafetensors, writeSafetensors, encodeSafetensors } from './io/safetensors';
+export {
+  parseSafetensors,
+  readSafetensors,
+  writeSafetensors,
+  encodeSafetensors,
+  MAX_SAFETENSORS_HEADER_BYTES,
+  type ParsedSafetensors,
+} from './io/safetensors';
+export {
+  parseTorchCheckpoint,
+  readTorchCheckpoint,
+  type TorchCheckpoint,
+  type TorchCheckpointWrapper,
+} from './io/torch/checkpoint';
+export { inferConfig, type InferredConfig, type InferHints } from './io/inferConfig';
 export { type HostTensor, type HostTensors, type HostDType, toTfTensors } from './io/hostTensor';
 export {
   officialGradients,
@@ -54,4 +68,4 @@ export {
   type LoadOptions,
   type LoadReport,
 } from './io/stateDict';
-export { toHFNames, fromHFNames, officialToHFNames } from './io/naming';
+export { toHFNames, fromHFNames, officialToHFNames, renameToHF, renameFromHF, type RowOps } from './io/naming';

@@ -26,3 +26,18 @@ export function toTfTensors(host: HostTensors): Record<string, tf.Tensor> {
   for (const [name, t] of host) out[name] = tf.tensor(t.data, t.shape, t.dtype);
   return out;
 }
+
+/** Row operations on host tensors (C order: a third of the rows is a contiguous third of the data). */
+export const HOST_ROWS = {
+  split3(t: HostTensor): [HostTensor, HostTensor, HostTensor] {
+    const third = t.data.length / 3;
+    const shape = [t.shape[0] / 3, ...t.shape.slice(1)];
+    return [0, 1, 2].map((i) => ({ ...t, shape, data: t.data.slice(i * third, (i + 1) * third) })) as [HostTensor, HostTensor, HostTensor];
+  },
+  concat3(parts: [HostTensor, HostTensor, HostTensor]): HostTensor {
+    const [a] = parts;
+    const data = a.dtype === 'int32' ? new Int32Array(a.data.length * 3) : new Float32Array(a.data.length * 3);
+    parts.forEach((p, i) => data.set(p.data, i * a.data.length));
+    return { ...a, shape: [a.shape[0] * 3, ...a.shape.slice(1)], data };
+  },
+};

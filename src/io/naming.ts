@@ -44,55 +44,76 @@ export function officialToHFNames(name: string): string[] | null {
   return null;
 }
 
-/** Official state dict → HF names (q/k/v split). The input tensors are not disposed. */
-export function toHFNames(official: Record<string, tf.Tensor>): Record<string, tf.Tensor> {
-  const out: Record<string, tf.Tensor> = {};
-  for (const [name, t] of Object.entries(official)) {
+/** How to split a fused qkv into thirds along axis 0, and to join them back. */
+export interface RowOps<T> {
+  split3(t: T): [T, T, T];
+  concat3(parts: [T, T, T]): T;
+}
+
+/**
+ * Official names → HF names, splitting each fused qkv into query/key/value.
+ * Works on any tensor type given its row operations (tf tensors or host arrays).
+ */
+export function renameToHF<T>(official: Iterable<[string, T]>, ops: RowOps<T>): Array<[string, T]> {
+  const out: Array<[string, T]> = [];
+  for (const [name, t] of official) {
     const names = officialToHFNames(name) ?? [name];
-    if (names.length === 1) {
-      out[names[0]] = t;
-    } else {
-      const parts = tf.split(t, 3, 0);
-      names.forEach((n, i) => (out[n] = parts[i]));
-    }
+    if (names.length === 1) out.push([names[0], t]);
+    else ops.split3(t).forEach((part, i) => out.push([names[i], part]));
   }
   return out;
 }
 
 /**
- * HF names → official names (q/k/v merged). Accepts `ViTMAEForPreTraining`
- * names and the bare `ViTMAEModel` ones (no `vit.` prefix). Names it does not
- * know are passed through unchanged, so the loader can report them.
- * Returns new tensors only where q/k/v were merged; the others are the inputs.
+ * HF names → official names, merging query/key/value into the fused qkv.
+ * Accepts `ViTMAEForPreTraining` names and the bare `ViTMAEModel` ones (no
+ * `vit.` prefix). Unknown names pass through unchanged, so a loader can
+ * report them; an incomplete q/k/v triple passes through as `<qkv name> (query only)` etc.
  */
-export function fromHFNames(hf: Record<string, tf.Tensor>): Record<string, tf.Tensor> {
-  const reverse = new Map<string, { official: string; part: number }>();
-  const out: Record<string, tf.Tensor> = {};
-  const pending = new Map<string, tf.Tensor[]>();
-  const normalise = (n: string): string =>
-    /^(embeddings|encoder|layernorm)\./.test(n) ? `vit.${n}` : n;
-  for (const name of Object.keys(hf)) {
-    const hfName = normalise(name);
-    const official = hfToOfficialName(hfName);
-    if (official) reverse.set(name, official);
-  }
-  for (const [name, t] of Object.entries(hf)) {
-    const r = reverse.get(name);
-    if (!r) {
-      out[name] = t;
-    } else if (r.part < 0) {
-      out[r.official] = t;
-    } else {
-      const parts = pending.get(r.official) ?? [];
-      parts[r.part] = t;
-      pending.set(r.official, parts);
+export function renameFromHF<T>(hf: Iterable<[string, T]>, ops: RowOps<T>): Array<[string, T]> {
+  const out: Array<[string, T]> = [];
+  const pending = new Map<string, { index: number; parts: (T | undefined)[] }>();
+  for (const [name, t] of hf) {
+    const bare = /^(embeddings|encoder|layernorm)\./.test(name) ? `vit.${name}` : name;
+    const r = hfToOfficialName(bare);
+    if (!r) out.push([name, t]);
+    else if (r.part < 0) out.push([r.official, t]);
+    else {
+      let slot = pending.get(r.official);
+      if (!slot) {
+        slot = { index: out.length, parts: [] };
+        pending.set(r.official, slot);
+        out.push([r.official, undefined as unknown as T]); // keeps the file order
+      }
+      slot.parts[r.part] = t;
     }
   }
-  for (const [official, parts] of pending) {
-    if (parts.filter(Boolean).length === 3) out[official] = tf.concat(parts, 0);
-    else parts.forEach((t, i) => t && (out[`${official} (${QKV[i]} only)`] = t));
-  }
-  return out;
+  const result: Array<[string, T]> = [];
+  const byIndex = new Map([...pending.values()].map((p) => [p.index, p]));
+  out.forEach(([name, t], i) => {
+    const slot = byIndex.get(i);
+    if (!slot) return void result.push([name, t]);
+    const parts = slot.parts;
+    if (parts.length === 3 && parts.every((x) => x !== undefined)) result.push([name, ops.concat3(parts as [T, T, T])]);
+    else parts.forEach((x, j) => x !== undefined && result.push([`${name} (${QKV[j]} only)`, x]));
+  });
+  return result;
+}
+
+/** Row operations on tf tensors. */
+export const TF_ROWS: RowOps<tf.Tensor> = {
+  split3: (t) => tf.split(t, 3, 0) as [tf.Tensor, tf.Tensor, tf.Tensor],
+  concat3: (parts) => tf.concat(parts, 0),
+};
+
+/** Official state dict → HF names (q/k/v split). The input tensors are not disposed. */
+export function toHFNames(official: Record<string, tf.Tensor>): Record<string, tf.Tensor> {
+  return Object.fromEntries(renameToHF(Object.entries(official), TF_ROWS));
+}
+
+/** HF names → official names (q/k/v merged: new tensors; the others are the inputs). */
+export function fromHFNames(hf: Record<string, tf.Tensor>): Record<string, tf.Tensor> {
+  return Object.fromEntries(renameFromHF(Object.entries(hf), TF_ROWS));
 }
 
 /** One HF name → the official name (and which third of a fused qkv, or −1). */

@@ -29,3 +29,4 @@ npx tsc $common consumer.mts
 npx tsc $common consumer.cts
 echo "ESM:"; node out/consumer.mjs
 echo "CJS:"; node out/consumer.cjs
+echo "CLI:"; npx --no-install tfjs-mae inspect "$root/test/fixtures/mae_tiny.pth" | head -n 2
