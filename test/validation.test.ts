@@ -37,7 +37,8 @@ describe('configuration errors (MAEConfigError)', () => {
     ['maskRatio negative', { ...tiny, maskRatio: -0.1 }, /^maskRatio must be a number in \[0, 1\), got -0\.1$/],
     ['maskRatio that keeps no patch', { ...tiny, maskRatio: 0.8 }, /^maskRatio 0\.8 keeps Math\.trunc\(4 \* \(1 - 0\.8\)\) = 0 of 4 patches; at least 1 must be kept$/],
     ['layerNormEps 0', { ...tiny, layerNormEps: 0 }, /^layerNormEps must be a finite number > 0, got 0$/],
-    ['depth 0', { ...tiny, depth: 0 }, /^depth must be a positive integer, got 0$/],
+    ['a negative depth', { ...tiny, depth: -1 }, /^depth must be an integer ≥ 0, got -1$/],
+    ['a fractional decoder depth', { ...tiny, decoderDepth: 1.5 }, /^decoderDepth must be an integer ≥ 0, got 1\.5$/],
     ['a fractional patch size', { ...tiny, patchSize: 2.5 }, /^patchSize must be a positive integer, got 2\.5$/],
     ['a patch size given as a string', { ...tiny, patchSize: '8' as unknown as number }, /^patchSize must be a positive integer, got "8"$/],
     ['NaN heads', { ...tiny, numHeads: NaN }, /^numHeads must be a positive integer, got NaN$/],
@@ -132,4 +133,14 @@ describe('maskRatio 0: no masking, deterministic features', () => {
     expect(Array.from(await r.visible.data())).toEqual(Array.from(await x.data()));
     tf.dispose([x, ...Object.values(r)]);
   });
+});
+
+it('depth 0 and decoderDepth 0 are valid ablations (no blocks)', async () => {
+  const mae = new MaskedAutoencoder({ ...tiny, depth: 0, decoderDepth: 0, seed: 0 });
+  const imgs = tf.randomNormal([2, 16, 16, 3], 0, 1, 'float32', 0);
+  const out = mae.forward(imgs, { seed: 1 });
+  expect(out.pred.shape).toEqual([2, 4, 192]);
+  expect(Number.isFinite((await out.loss.data())[0])).toBe(true);
+  tf.dispose([...Object.values(out), imgs]);
+  mae.dispose();
 });

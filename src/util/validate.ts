@@ -10,6 +10,14 @@ export function positiveInt(name: string, value: unknown): number {
   return value;
 }
 
+/** `value` must be an integer ≥ 0 (e.g. a depth: 0 blocks is a valid ablation). */
+export function nonNegativeInt(name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+    throw new MAEConfigError(`${name} must be an integer ≥ 0, got ${describe(value)}`);
+  }
+  return value;
+}
+
 /** `value` must be a finite number > 0. */
 export function positiveNumber(name: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {

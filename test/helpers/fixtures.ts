@@ -1,9 +1,10 @@
 /** Fixture discovery and model construction from a fixture's JSON (official config names). */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { MaskedAutoencoder } from '../../src';
 
-export const FIXTURES_DIR = process.env.MAE_FIXTURES_DIR ?? path.join(__dirname, '..', 'fixtures');
+export const FIXTURES_DIR = process.env.MAE_FIXTURES_DIR ?? fileURLToPath(new URL('../fixtures', import.meta.url));
 
 export interface MAECase {
   name: string;
