@@ -59,6 +59,10 @@ export {
 export { inferConfig, type InferredConfig, type InferHints } from './io/inferConfig';
 export { type HostTensor, type HostTensors, type HostDType, toTfTensors } from './io/hostTensor';
 export {
+  stateDict,
+  loadStateDict,
+  detectNaming,
+  summarise,
   officialGradients,
   torchShape,
   toTorchLayout,
@@ -69,3 +73,31 @@ export {
   type LoadReport,
 } from './io/stateDict';
 export { toHFNames, fromHFNames, officialToHFNames, renameToHF, renameFromHF, type RowOps } from './io/naming';
+
+export {
+  ViTClassifier,
+  type ViTClassifierArgs,
+  type ClassifierOptions,
+  type ClassifierOutput,
+  type ClassifierHead,
+  type FromMAEOptions,
+} from './classify/ViTClassifier';
+export { LinearProbeHead, type LinearProbeHeadArgs, type ProbeCallArgs } from './classify/LinearProbeHead';
+export { vitBasePatch16, vitLargePatch16, vitHugePatch14 } from './classify/presets';
+export { dropPath } from './nn/stochastic';
+export {
+  loadPretrained,
+  readWeights,
+  detectRelease,
+  componentOf,
+  type PretrainedOptions,
+  type PretrainedReport,
+  type ComponentReport,
+  type ResampledTable,
+  type IgnoredTensor,
+  type ReleaseKind,
+  type Component,
+  type WeightsFile,
+} from './io/releases';
+export { saveModel, loadModel, TFJS_MAE_FORMAT, type SavedTopology } from './io/tfjsModel';
+export { nodeFolderHandler, MODEL_FILE, WEIGHTS_FILE } from './io/nodeFolder';

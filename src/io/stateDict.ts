@@ -21,8 +21,14 @@ export interface StateDictOptions {
 export interface LoadOptions {
   /** Names used by the tensors: `'official'`, `'hf'`, or `'auto'` (HF if any name starts with `vit.`/`decoder.`). Defaults to `'auto'`. */
   naming?: Naming | 'auto';
-  /** Throw one error listing every missing, unexpected or mis-shaped name. Defaults to `true`. */
-  strict?: boolean;
+  /**
+   * `true`: throw one error listing every missing, unexpected or mis-shaped
+   * name. `'shapes'`: throw only for mis-shaped ones (missing and unexpected
+   * names are reported). `false`: never throw; mis-shaped tensors are skipped
+   * and reported. In every case nothing is written when it throws.
+   * Defaults to `true`.
+   */
+  strict?: boolean | 'shapes';
 }
 
 /** What a load did. */
@@ -114,7 +120,8 @@ export function officialGradients(entries: StateEntry[], grads: Record<string, t
   return out;
 }
 
-function detectNaming(names: string[]): Naming {
+/** `'hf'` when any name is a HuggingFace one (`vit.`, `decoder.`, or bare `embeddings.` / `encoder.`), else `'official'`. */
+export function detectNaming(names: string[]): Naming {
   return names.some((n) => /^(vit|decoder)\./.test(n) || /^(embeddings|encoder)\./.test(n)) ? 'hf' : 'official';
 }
 
@@ -148,12 +155,15 @@ export function loadStateDict(
       ready.push([e, t]);
     }
     report.unexpected = Object.keys(named).filter((n) => !known.has(n));
-    if (strict && (report.missing.length || report.unexpected.length || report.mismatched.length)) {
+    const fatal = strict === 'shapes' ? report.mismatched.length > 0 : strict && (report.missing.length || report.unexpected.length || report.mismatched.length);
+    if (fatal) {
       throw new CheckpointError(`state dict does not match the model: ${summarise(report)}`);
     }
     for (const [e, t] of ready) {
       tf.tidy(() => {
-        e.variable.write(fromTorchLayout(e.layout, t));
+        const v = fromTorchLayout(e.layout, t);
+        // Integer buffers (e.g. a batch norm's num_batches_tracked) keep their dtype.
+        e.variable.write(v.dtype === e.variable.dtype ? v : tf.cast(v, e.variable.dtype));
       });
       report.loaded.push(e.name);
     }

@@ -1,0 +1,389 @@
+/**
+ * The fine-tuning classifier of the official code (`models_vit.VisionTransformer`,
+ * a timm 0.3.2 ViT with optional global pooling).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { serialization } from '@tensorflow/tfjs-core';
+import type { LayerVariable } from '@tensorflow/tfjs-layers';
+import { MAEConfigError, describe } from '../errors';
+import { divisible, pair, positiveInt, positiveNumber } from '../util/validate';
+import { MAELayer, type BaseLayerArgs, type StateEntry } from '../nn/MAELayer';
+import { LayerNorm } from '../nn/LayerNorm';
+import { Linear } from '../nn/Linear';
+import { TransformerBlock } from '../nn/TransformerBlock';
+import { childSeed, normal } from '../nn/init';
+import { dropRate as checkRate } from '../nn/stochastic';
+import { PatchEmbed } from '../patch/PatchEmbed';
+import { ViTEncoder } from '../encode/ViTEncoder';
+import { MaskedAutoencoder } from '../model/MaskedAutoencoder';
+import { loadStateDict, stateDict, type LoadOptions, type LoadReport, type StateDictOptions } from '../io/stateDict';
+import { LinearProbeHead } from './LinearProbeHead';
+import { reinitLinear } from './init';
+
+/** Which head a {@link ViTClassifier} has. */
+export type ClassifierHead =
+  /** One Linear `D → numClasses` (`main_finetune.py`); names `head.weight`, `head.bias`. */
+  | 'linear'
+  /** A {@link LinearProbeHead}, batch norm without affine then Linear (`main_linprobe.py`); names `head.0.*`, `head.1.*`. */
+  | 'linprobe';
+
+/** Arguments of {@link ViTClassifier}: the official constructor's, in camelCase. */
+export interface ViTClassifierArgs extends BaseLayerArgs {
+  /** Image size, `n` or `[H, W]`. Defaults to `224`. */
+  imgSize?: number | [number, number];
+  /** Patch side p. Defaults to `16`. */
+  patchSize?: number;
+  /** Image channels C. Defaults to `3`. */
+  inChans?: number;
+  /** Number of classes. Defaults to `1000`. */
+  numClasses?: number;
+  /** Token width D; divisible by `numHeads`. Defaults to `768` (timm's ViT-Base default). */
+  embedDim?: number;
+  /** Transformer blocks. Defaults to `12`. */
+  depth?: number;
+  /** Attention heads. Defaults to `12`. */
+  numHeads?: number;
+  /** MLP hidden width = `Math.trunc(embedDim · mlpRatio)`. Defaults to `4`. */
+  mlpRatio?: number;
+  /** Bias in the qkv projections. Defaults to `true`. */
+  qkvBias?: boolean;
+  /** LayerNorm epsilon. Defaults to `1e-6` (the official factories). */
+  layerNormEps?: number;
+  /**
+   * `true`: mean of the patch tokens (cls excluded), then `fcNorm`.
+   * `false`: the final `norm`, then the cls token. Defaults to `true`
+   * (`main_finetune.py` and the released fine-tuned checkpoints; the
+   * `models_vit` constructor itself defaults to `False`).
+   */
+  globalPool?: boolean;
+  /** The head. Defaults to `'linear'`. */
+  head?: ClassifierHead;
+  /**
+   * Stochastic depth rate of the last block (timm `drop_path_rate`); block i
+   * gets `dropPath · i / (depth − 1)`. In `[0, 1)`; only with `training: true`.
+   * Defaults to `0` (the official fine-tuning uses 0.1 / 0.2 / 0.3 for B / L / H).
+   */
+  dropPath?: number;
+  /**
+   * Dropout (timm `drop_rate`) after the position embedding and on each
+   * residual branch's output, in `[0, 1)`; only with `training: true`.
+   * Defaults to `0` (as the official fine-tuning).
+   */
+  dropRate?: number;
+  /** Seed of the weight init. Defaults to a random init. */
+  seed?: number;
+}
+
+/** Per-call options of {@link ViTClassifier.forward}. */
+export interface ClassifierOptions {
+  /** Training mode: drop path, dropout and the probe head's batch statistics act. Defaults to `false`. */
+  training?: boolean;
+  /** Seed of this call's training noise. Defaults to a random draw. */
+  seed?: number;
+  /** Also return every block's output `[N, 1 + L, D]`. Defaults to `false`. */
+  outputHiddenStates?: boolean;
+}
+
+/** What {@link ViTClassifier.forward} returns. The caller owns (and disposes) every tensor. */
+export interface ClassifierOutput {
+  /** `[N, numClasses]`, before softmax. */
+  logits: tf.Tensor2D;
+  /** `[N, D]`: the pooled and normalised features the head sees. */
+  features: tf.Tensor2D;
+  /** Block outputs, when `outputHiddenStates` was set. */
+  hiddenStates?: tf.Tensor3D[];
+}
+
+/** Options of {@link ViTClassifier.fromMAE}. */
+export interface FromMAEOptions {
+  /** Number of classes. Required. */
+  numClasses: number;
+  /** See {@link ViTClassifierArgs.globalPool}. Defaults to `true`. */
+  globalPool?: boolean;
+  /** See {@link ViTClassifierArgs.head}. Defaults to `'linear'`. */
+  head?: ClassifierHead;
+  /** See {@link ViTClassifierArgs.dropPath}. Defaults to `0`. */
+  dropPath?: number;
+  /** See {@link ViTClassifierArgs.dropRate}. Defaults to `0`. */
+  dropRate?: number;
+  /**
+   * Std of the `N(0, std²)` head weight init. Defaults to `2e-5` for a
+   * `'linear'` head (`main_finetune.py`) and `0.01` for `'linprobe'` (`main_linprobe.py`).
+   */
+  headInitStd?: number;
+  /** Seed of the fresh weights (head, `fcNorm`). Defaults to a random init. */
+  seed?: number;
+}
+
+/**
+ * A ViT classifier: patch embed → prepend cls → + learned position embedding
+ * (on the cls token too) → blocks → pool → head. `[N, H, W, C]` → `logits [N, numClasses]`.
+ *
+ * Initialised as timm 0.3.2: `cls_token`, `pos_embed` and every Linear
+ * weight `N(0, .02²)`, biases 0. {@link ViTClassifier.fromMAE} starts from a
+ * pre-trained encoder instead (the sin-cos table becomes the learned init).
+ *
+ * Official names: `cls_token`, `pos_embed`, `patch_embed.proj.*`,
+ * `blocks.<i>.*`, then `norm.*` (`globalPool: false`), `head.*`, then
+ * `fc_norm.*` (`globalPool: true`).
+ *
+ * ```ts
+ * const clf = ViTClassifier.fromMAE(mae, { numClasses: 10, dropPath: 0.1 });
+ * const { logits } = clf.forward(imgs, { training: true }); // imgs [N, H, W, C]
+ * ```
+ */
+export class ViTClassifier extends MAELayer {
+  static readonly className = 'MAEViTClassifier';
+  readonly imgSize: [number, number];
+  readonly patchSize: number;
+  readonly inChans: number;
+  readonly numClasses: number;
+  readonly embedDim: number;
+  readonly depth: number;
+  readonly numHeads: number;
+  readonly mlpRatio: number;
+  readonly qkvBias: boolean;
+  readonly layerNormEps: number;
+  readonly globalPool: boolean;
+  readonly headKind: ClassifierHead;
+  readonly dropPath: number;
+  readonly dropRate: number;
+  readonly seed?: number;
+  readonly patchEmbed: PatchEmbed;
+  readonly blocks: TransformerBlock[];
+  /** The final norm before the cls token (`globalPool: false`), else `null`. */
+  readonly norm: LayerNorm | null;
+  /** The norm after pooling (`globalPool: true`), else `null`. */
+  readonly fcNorm: LayerNorm | null;
+  readonly head: Linear | LinearProbeHead;
+  clsToken!: LayerVariable;
+  posEmbed!: LayerVariable;
+
+  constructor(args: ViTClassifierArgs = {}) {
+    super(args);
+    this.imgSize = pair('imgSize', args.imgSize ?? 224);
+    this.patchSize = positiveInt('patchSize', args.patchSize ?? 16);
+    this.inChans = positiveInt('inChans', args.inChans ?? 3);
+    this.numClasses = positiveInt('numClasses', args.numClasses ?? 1000);
+    this.embedDim = positiveInt('embedDim', args.embedDim ?? 768);
+    this.depth = positiveInt('depth', args.depth ?? 12);
+    this.numHeads = positiveInt('numHeads', args.numHeads ?? 12);
+    this.mlpRatio = positiveNumber('mlpRatio', args.mlpRatio ?? 4);
+    this.qkvBias = args.qkvBias ?? true;
+    this.layerNormEps = positiveNumber('layerNormEps', args.layerNormEps ?? 1e-6);
+    this.globalPool = args.globalPool ?? true;
+    this.headKind = args.head ?? 'linear';
+    if (this.headKind !== 'linear' && this.headKind !== 'linprobe') {
+      throw new MAEConfigError(`head must be 'linear' or 'linprobe', got ${describe(this.headKind)}`);
+    }
+    this.dropPath = checkRate('dropPath', args.dropPath ?? 0);
+    this.dropRate = checkRate('dropRate', args.dropRate ?? 0);
+    this.seed = args.seed ?? undefined;
+    divisible('embedDim', this.embedDim, this.numHeads, 'numHeads must split it evenly');
+    const d = this.embedDim;
+    const eps = this.layerNormEps;
+    this.patchEmbed = this.track(
+      new PatchEmbed({ imgSize: this.imgSize, patchSize: this.patchSize, inChans: this.inChans, embedDim: d, seed: childSeed(this.seed, 0) }),
+    );
+    this.blocks = Array.from({ length: this.depth }, (_, i) =>
+      this.track(
+        new TransformerBlock({
+          dim: d,
+          numHeads: this.numHeads,
+          mlpRatio: this.mlpRatio,
+          qkvBias: this.qkvBias,
+          layerNormEps: eps,
+          dropPath: this.depth > 1 ? (this.dropPath * i) / (this.depth - 1) : 0,
+          dropRate: this.dropRate,
+          seed: childSeed(this.seed, 10 + i),
+        }),
+      ),
+    );
+    // Registration order = state-dict order: norm (kept when not pooling), head, then fc_norm.
+    this.norm = this.globalPool ? null : this.track(new LayerNorm({ dim: d, eps }));
+    this.head = this.track(
+      this.headKind === 'linprobe'
+        ? new LinearProbeHead({ inFeatures: d, numClasses: this.numClasses, seed: childSeed(this.seed, 2) })
+        : new Linear({ inFeatures: d, units: this.numClasses, seed: childSeed(this.seed, 2) }),
+    );
+    this.fcNorm = this.globalPool ? this.track(new LayerNorm({ dim: d, eps })) : null;
+  }
+
+  /**
+   * A classifier with `source`'s encoder weights (patch embed, cls token,
+   * position table as the learned init, blocks; the final `norm` only when
+   * `globalPool` is false), a fresh head and `fcNorm`, as `main_finetune.py` /
+   * `main_linprobe.py` start from a pre-trained checkpoint.
+   *
+   * @param source a {@link MaskedAutoencoder} or its {@link ViTEncoder}; not modified
+   */
+  static fromMAE(source: MaskedAutoencoder | ViTEncoder, options: FromMAEOptions): ViTClassifier {
+    const enc = source instanceof MaskedAutoencoder ? source.encoder : source;
+    if (!(enc instanceof ViTEncoder)) {
+      throw new MAEConfigError(`fromMAE: source must be a MaskedAutoencoder or a ViTEncoder, got ${describe(source)}`);
+    }
+    if (options === null || typeof options !== 'object') {
+      throw new MAEConfigError(`fromMAE: options must be an object with numClasses, got ${describe(options)}`);
+    }
+    const head = options.head ?? 'linear';
+    const clf = new ViTClassifier({
+      imgSize: enc.imgSize,
+      patchSize: enc.patchSize,
+      inChans: enc.inChans,
+      embedDim: enc.embedDim,
+      depth: enc.depth,
+      numHeads: enc.numHeads,
+      mlpRatio: enc.mlpRatio,
+      qkvBias: enc.blocks[0]?.qkvBias ?? true,
+      layerNormEps: enc.layerNormEps,
+      numClasses: options.numClasses,
+      globalPool: options.globalPool,
+      head,
+      dropPath: options.dropPath,
+      dropRate: options.dropRate,
+      seed: options.seed,
+    });
+    try {
+      const own = new Map(clf.stateEntries().map((e) => [e.name, e]));
+      for (const src of enc.stateEntries()) {
+        const dst = own.get(src.name);
+        if (dst) tf.tidy(() => void dst.variable.write(tf.clone(src.variable.read())));
+      }
+      const std = options.headInitStd ?? (head === 'linear' ? 2e-5 : 0.01);
+      const linear = clf.head instanceof LinearProbeHead ? clf.head.linear : clf.head;
+      reinitLinear(linear, positiveNumber('headInitStd', std), childSeed(options.seed ?? undefined, 3));
+      return clf;
+    } catch (e) {
+      clf.dispose();
+      throw e;
+    }
+  }
+
+  /** `[h, w]`, the patch grid. */
+  get gridSize(): [number, number] {
+    return this.patchEmbed.gridSize;
+  }
+
+  /** L, the number of patches. */
+  get numPatches(): number {
+    return this.patchEmbed.numPatches;
+  }
+
+  protected override createWeights(): void {
+    const d = this.embedDim;
+    this.clsToken = this.weight('cls_token', [1, 1, d], normal(0.02, childSeed(this.seed, 1)));
+    this.posEmbed = this.weight('pos_embed', [1, 1 + this.numPatches, d], normal(0.02, childSeed(this.seed, 3)));
+    // timm's _init_weights: every Linear N(0, .02²) with zero bias (a probe head keeps its own 0.01).
+    this.blocks.forEach((b, i) => {
+      [b.attn.qkv, b.attn.proj, b.mlp.fc1, b.mlp.fc2].forEach((l, j) => reinitLinear(l, 0.02, childSeed(this.seed, 100 + 4 * i + j)));
+    });
+    if (this.head instanceof Linear) reinitLinear(this.head, 0.02, childSeed(this.seed, 4));
+  }
+
+  /**
+   * `[N, H, W, C]` → `[N, D]` features (before the head), and the block outputs on request.
+   */
+  forwardFeatures(imgs: tf.Tensor, options: ClassifierOptions = {}): { features: tf.Tensor2D; hiddenStates?: tf.Tensor3D[] } {
+    this.ensureBuilt();
+    const x0 = this.patchEmbed.checkImages(imgs);
+    const training = options.training === true;
+    const hiddenStates: tf.Tensor3D[] = [];
+    const features = tf.tidy(() => {
+      const tokens = this.patchEmbed.call(x0) as tf.Tensor3D; // [N, L, D]
+      const [n, , d] = tokens.shape;
+      const cls = tf.broadcastTo(this.clsToken.read(), [n, 1, d]);
+      let x: tf.Tensor = tf.add(tf.concat([cls, tokens], 1), this.posEmbed.read()); // [N, 1 + L, D]
+      if (training && this.dropRate > 0) x = tf.dropout(x, this.dropRate, undefined, childSeed(options.seed, 0));
+      this.blocks.forEach((block, i) => {
+        x = block.call(x, { training, seed: childSeed(options.seed, 10 + i) });
+        if (options.outputHiddenStates) hiddenStates.push(tf.keep(x) as tf.Tensor3D);
+      });
+      if (this.fcNorm) {
+        const patches = tf.slice(x, [0, 1, 0], [n, this.numPatches, d]);
+        return this.fcNorm.call(tf.mean(patches, 1)) as tf.Tensor2D; // [N, D]
+      }
+      const normed = this.norm!.call(x);
+      return tf.reshape(tf.slice(normed, [0, 0, 0], [n, 1, d]), [n, d]) as tf.Tensor2D;
+    });
+    return { features, ...(options.outputHiddenStates ? { hiddenStates } : {}) };
+  }
+
+  /**
+   * The classifier's forward pass.
+   *
+   * @param imgs `[N, H, W, C]` float32, NHWC
+   * @returns `logits [N, numClasses]`, `features [N, D]` (and `hiddenStates` on request)
+   */
+  forward(imgs: tf.Tensor, options: ClassifierOptions = {}): ClassifierOutput {
+    const out = this.forwardFeatures(imgs, options);
+    try {
+      const head: MAELayer = this.head;
+      const logits = tf.tidy(() => head.call(out.features, { training: options.training === true }) as tf.Tensor2D);
+      return { logits, ...out };
+    } catch (e) {
+      tf.dispose([out.features, ...(out.hiddenStates ?? [])]);
+      throw e;
+    }
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: ClassifierOptions = {}): tf.Tensor[] {
+    const out = this.forward(Array.isArray(inputs) ? inputs[0] : inputs, { ...kwargs, outputHiddenStates: false });
+    return [out.logits, out.features];
+  }
+
+  override computeOutputShape(inputShape: (number | null)[]): (number | null)[][] {
+    return [
+      [inputShape[0], this.numClasses],
+      [inputShape[0], this.embedDim],
+    ];
+  }
+
+  stateEntries(prefix = ''): StateEntry[] {
+    this.ensureBuilt();
+    return [
+      { name: `${prefix}cls_token`, variable: this.clsToken, layout: { kind: 'same' } },
+      { name: `${prefix}pos_embed`, variable: this.posEmbed, layout: { kind: 'same' } },
+      ...this.patchEmbed.stateEntries(`${prefix}patch_embed.`),
+      ...this.blocks.flatMap((b, i) => b.stateEntries(`${prefix}blocks.${i}.`)),
+      ...(this.norm ? this.norm.stateEntries(`${prefix}norm.`) : []),
+      ...this.head.stateEntries(`${prefix}head.`),
+      ...(this.fcNorm ? this.fcNorm.stateEntries(`${prefix}fc_norm.`) : []),
+    ];
+  }
+
+  /**
+   * The weights as a state dict of new tensors (torch layouts, official
+   * names; `naming: 'hf'` renames the ViT part as HuggingFace does and keeps
+   * `head.*` / `fc_norm.*`).
+   */
+  stateDict(options: StateDictOptions = {}): Record<string, tf.Tensor> {
+    return stateDict(this.stateEntries(), options);
+  }
+
+  /** Loads official-named weights (torch layouts); see `MaskedAutoencoder.loadStateDict`. */
+  loadStateDict(tensors: Record<string, tf.Tensor>, options: LoadOptions = {}): LoadReport {
+    return loadStateDict(this.stateEntries(), tensors, options);
+  }
+
+  override getConfig(): serialization.ConfigDict {
+    return {
+      ...super.getConfig(),
+      imgSize: [...this.imgSize],
+      patchSize: this.patchSize,
+      inChans: this.inChans,
+      numClasses: this.numClasses,
+      embedDim: this.embedDim,
+      depth: this.depth,
+      numHeads: this.numHeads,
+      mlpRatio: this.mlpRatio,
+      qkvBias: this.qkvBias,
+      layerNormEps: this.layerNormEps,
+      globalPool: this.globalPool,
+      head: this.headKind,
+      dropPath: this.dropPath,
+      dropRate: this.dropRate,
+      seed: this.seed ?? null,
+    };
+  }
+}
+serialization.registerClass(ViTClassifier);
