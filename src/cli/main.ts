@@ -12,13 +12,16 @@ import { readFile, stat, writeFile } from 'node:fs/promises';
 import { MAEError } from '../errors';
 import { type HostTensor, type HostTensors, HOST_ROWS } from '../io/hostTensor';
 import { renameFromHF, renameToHF } from '../io/naming';
-import { encodeSafetensors, parseSafetensors } from '../io/safetensors';
-import { parseTorchCheckpoint } from '../io/torch/checkpoint';
+import { encodeSafetensors } from '../io/safetensors';
+import { parseWeights } from '../io/releases';
+import { detectNaming } from '../io/stateDict';
 
 const USAGE = `usage:
   tfjs-mae inspect FILE                         print the format and one line per tensor
   tfjs-mae convert IN OUT [--to official|hf]    .pth or safetensors (official or HF names) → safetensors
   tfjs-mae convert IN OUTDIR --to tfjs          → a tfjs model folder (model.json + weights.bin)
+      [--heads N] [--decoder-heads N] [--norm-pix]  what the shapes cannot tell (defaults: the
+                                                    official presets' heads, 16 decoder heads, raw pixels)
 options: --verbose (stack traces), --help`;
 
 /** A user error: printed as one line with exit code 2 (usage) or 1. */
@@ -43,28 +46,16 @@ export async function loadWeightsFile(path: string): Promise<Loaded> {
     throw new CliError(`cannot read ${JSON.stringify(path)}: no such file`);
   }
   if (info.isDirectory()) throw new CliError(`${JSON.stringify(path)} is a folder; expected a .pth or .safetensors file`);
-  const bytes = new Uint8Array(await readFile(path));
-  if (bytes.length >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 0x03 && bytes[3] === 0x04) {
-    const ckpt = parseTorchCheckpoint(bytes);
-    const wrapper = ckpt.wrapper === 'none' ? 'a bare state dict' : `state dict under '${ckpt.wrapper}'`;
-    return { format: `PyTorch checkpoint (zip, ${wrapper})`, tensors: ckpt.tensors, notes: ckpt.warnings };
-  }
-  if (bytes.length >= 8 && bytes[8] === 0x7b /* { */) {
-    const st = parseSafetensors(bytes);
-    return { format: 'safetensors', tensors: st.tensors, notes: [] };
-  }
-  throw new CliError(`${JSON.stringify(path)} is neither a PyTorch zip checkpoint nor a safetensors file (first bytes ${hex(bytes.subarray(0, 8))})`);
-}
-
-function hex(b: Uint8Array): string {
-  return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(' ') || 'none: empty file';
+  const file = parseWeights(new Uint8Array(await readFile(path)));
+  const format =
+    file.format === 'safetensors'
+      ? 'safetensors'
+      : `PyTorch checkpoint (zip, ${file.wrapper === 'none' ? 'a bare state dict' : `state dict under '${file.wrapper}'`})`;
+  return { format, tensors: file.tensors, notes: file.warnings };
 }
 
 /** `'hf'` when the names are HuggingFace's. */
-export function namingOf(names: Iterable<string>): 'official' | 'hf' {
-  for (const n of names) if (/^(vit|decoder)\.|^(embeddings|encoder)\./.test(n)) return 'hf';
-  return 'official';
-}
+const namingOf = (names: Iterable<string>): 'official' | 'hf' => detectNaming([...names]);
 
 async function inspect(path: string, out: (line: string) => void): Promise<void> {
   const { format, tensors, notes } = await loadWeightsFile(path);
@@ -81,7 +72,40 @@ function rename(tensors: HostTensors, to: 'official' | 'hf'): HostTensors {
   return new Map(to === 'hf' ? renameToHF(official, HOST_ROWS) : official);
 }
 
-async function convert(input: string, output: string, to: string, out: (line: string) => void): Promise<void> {
+/** Options of `convert`. */
+interface ConvertOptions {
+  to?: string;
+  heads?: number;
+  decoderHeads?: number;
+  normPix?: boolean;
+}
+
+const VALUE_OPTIONS: Record<string, keyof ConvertOptions> = { '--to': 'to', '--heads': 'heads', '--decoder-heads': 'decoderHeads' };
+
+function parseOptions(rest: string[]): { positional: string[]; options: ConvertOptions } {
+  const positional: string[] = [];
+  const options: Record<string, unknown> = {};
+  for (let i = 0; i < rest.length; i++) {
+    const a = rest[i];
+    if (a === '--norm-pix') options.normPix = true;
+    else if (a in VALUE_OPTIONS) {
+      const v = rest[++i];
+      if (v === undefined) throw new CliError(`${a} needs a value (see tfjs-mae --help)`, 2);
+      const key = VALUE_OPTIONS[a];
+      if (key === 'to') options.to = v;
+      else {
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 1) throw new CliError(`${a} must be a positive integer, got ${JSON.stringify(v)}`, 2);
+        options[key] = n;
+      }
+    } else if (a.startsWith('--')) throw new CliError(`unknown option ${a} (see tfjs-mae --help)`, 2);
+    else positional.push(a);
+  }
+  return { positional, options: options as ConvertOptions };
+}
+
+async function convert(input: string, output: string, options: ConvertOptions, out: (line: string) => void): Promise<void> {
+  const to = options.to ?? 'official';
   if (to !== 'official' && to !== 'hf' && to !== 'tfjs') {
     throw new CliError(`--to must be official, hf or tfjs, got ${JSON.stringify(to)}`, 2);
   }
@@ -89,7 +113,8 @@ async function convert(input: string, output: string, to: string, out: (line: st
   for (const note of notes) out(`note: ${note}`);
   if (to === 'tfjs') {
     const { convertToTfjsFolder } = await import('./toTfjs');
-    await convertToTfjsFolder(rename(tensors, 'official'), output, out);
+    const hints = { numHeads: options.heads, decoderNumHeads: options.decoderHeads, normPixLoss: options.normPix };
+    await convertToTfjsFolder(rename(tensors, 'official'), output, hints, out);
     return;
   }
   const renamed = rename(tensors, to);
@@ -109,17 +134,13 @@ export async function main(argv: string[], io = { out: (l: string) => console.lo
       return args.length === 0 ? 2 : 0;
     }
     const [command, ...rest] = args;
-    const toAt = rest.indexOf('--to');
-    const to = toAt >= 0 ? rest[toAt + 1] : 'official';
-    const positional = toAt >= 0 ? [...rest.slice(0, toAt), ...rest.slice(toAt + 2)] : rest;
-    const unknown = positional.find((a) => a.startsWith('--'));
-    if (unknown) throw new CliError(`unknown option ${unknown} (see tfjs-mae --help)`, 2);
-    if (command === 'inspect' && positional.length === 1) {
+    const { positional, options } = parseOptions(rest);
+    if (command === 'inspect' && positional.length === 1 && Object.keys(options).length === 0) {
       await inspect(positional[0], io.out);
       return 0;
     }
-    if (command === 'convert' && positional.length === 2 && to !== undefined) {
-      await convert(positional[0], positional[1], to, io.out);
+    if (command === 'convert' && positional.length === 2) {
+      await convert(positional[0], positional[1], options, io.out);
       return 0;
     }
     throw new CliError(`bad arguments: ${args.join(' ')} (see tfjs-mae --help)`, 2);

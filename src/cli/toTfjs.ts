@@ -4,13 +4,14 @@
  * Node: `@tensorflow/tfjs-node` when installed, else `@tensorflow/tfjs-backend-cpu`.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { CheckpointError, MAEError } from '../errors';
+import { MAEError } from '../errors';
 import { type HostTensors, toTfTensors } from '../io/hostTensor';
-import { inferConfig } from '../io/inferConfig';
+import { inferConfig, type InferHints } from '../io/inferConfig';
 import { nodeFolderHandler } from '../io/nodeFolder';
 import { saveModel } from '../io/tfjsModel';
 import { MaskedAutoencoder } from '../model/MaskedAutoencoder';
 import { ViTEncoder } from '../encode/ViTEncoder';
+import { ViTClassifier } from '../classify/ViTClassifier';
 import { loadStateDict, summarise } from '../io/stateDict';
 import type { MAELayer } from '../nn/MAELayer';
 
@@ -29,21 +30,26 @@ async function ensureBackend(): Promise<void> {
 }
 
 /** Writes `official` (official names, torch layouts) as a tfjs model folder `outDir`. */
-export async function convertToTfjsFolder(official: HostTensors, outDir: string, out: (line: string) => void): Promise<void> {
+export async function convertToTfjsFolder(official: HostTensors, outDir: string, hints: InferHints, out: (line: string) => void): Promise<void> {
   await ensureBackend();
   const shapes = new Map([...official].map(([n, t]) => [n, t.shape]));
-  const { kind, config } = inferConfig(shapes);
-  if (kind === 'classifier') {
-    throw new CheckpointError('fine-tuned classifier checkpoints convert to safetensors only (--to official); load them with ViTClassifier');
-  }
-  const model: MAELayer = kind === 'mae' ? new MaskedAutoencoder(config) : new ViTEncoder(config);
+  const { kind, config } = inferConfig(shapes, hints);
+  const { imgSize, patchSize, inChans, embedDim, depth, numHeads, mlpRatio, layerNormEps } = config;
+  const encoderArgs = { imgSize, patchSize, inChans, embedDim, depth, numHeads, mlpRatio, layerNormEps };
+  const model: MAELayer =
+    kind === 'mae'
+      ? new MaskedAutoencoder(config)
+      : kind === 'encoder'
+        ? new ViTEncoder(encoderArgs)
+        : new ViTClassifier({ ...encoderArgs, numClasses: config.numClasses, globalPool: config.globalPool });
+  const className = (model.constructor as unknown as { className: string }).className;
   const tensors = toTfTensors(official);
   try {
     const report = loadStateDict(model.stateEntries(), tensors, { naming: 'official', strict: true });
     out(`loaded: ${summarise(report)}`);
     const result = await saveModel(model, nodeFolderHandler(outDir));
     const bytes = result.modelArtifactsInfo.weightDataBytes ?? 0;
-    out(`wrote ${outDir}: ${kind === 'mae' ? 'MaskedAutoencoder' : 'ViTEncoder'} (embedDim ${config.embedDim}, depth ${config.depth}, ${config.numHeads} heads), ${bytes.toLocaleString('en-US')} weight bytes`);
+    out(`wrote ${outDir}: ${className} (embedDim ${config.embedDim}, depth ${config.depth}, ${config.numHeads} heads), ${bytes.toLocaleString('en-US')} weight bytes`);
   } finally {
     tf.dispose(Object.values(tensors));
     model.dispose();

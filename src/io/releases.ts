@@ -13,8 +13,8 @@ import { interpolatePosEmbed, sincosTable } from '../patch/posEmbed';
 import { fromHFNames } from './naming';
 import { type LoadReport, type Naming, detectNaming, loadStateDict, torchShape } from './stateDict';
 import { parseSafetensors } from './safetensors';
-import { parseTorchCheckpoint } from './torch/checkpoint';
-import { toTfTensors } from './hostTensor';
+import { parseTorchCheckpoint, type TorchCheckpointWrapper } from './torch/checkpoint';
+import { type HostTensors, toTfTensors } from './hostTensor';
 
 /** What a weights file holds, judged from its (official) names. */
 export type ReleaseKind =
@@ -137,14 +137,32 @@ export interface WeightsFile {
  * @throws CheckpointError for a malformed file (nothing is allocated then).
  */
 export function readWeights(bytes: Uint8Array): WeightsFile {
+  const { format, tensors, warnings } = parseWeights(bytes);
+  return { format, tensors: toTfTensors(tensors), warnings };
+}
+
+/** A weights file read on the host (no tfjs backend needed). */
+export interface HostWeightsFile {
+  format: 'pytorch' | 'safetensors';
+  tensors: HostTensors;
+  warnings: string[];
+  /** For a `.pth`: where the state dict was found. */
+  wrapper?: TorchCheckpointWrapper;
+}
+
+/** {@link readWeights} on the host: detects the format from the first bytes. */
+export function parseWeights(bytes: Uint8Array): HostWeightsFile {
   if (!(bytes instanceof Uint8Array)) throw new CheckpointError(`bytes must be a Uint8Array, got ${describe(bytes)}`);
   const zip = bytes.length >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 0x03 && bytes[3] === 0x04;
   if (zip) {
     const ckpt = parseTorchCheckpoint(bytes);
-    return { format: 'pytorch', tensors: toTfTensors(ckpt.tensors), warnings: ckpt.warnings };
+    return { format: 'pytorch', tensors: ckpt.tensors, warnings: ckpt.warnings, wrapper: ckpt.wrapper };
   }
-  const st = parseSafetensors(bytes);
-  return { format: 'safetensors', tensors: toTfTensors(st.tensors), warnings: [] };
+  if (bytes.length < 9 || bytes[8] !== 0x7b /* { */) {
+    const head = Array.from(bytes.subarray(0, 8), (x) => x.toString(16).padStart(2, '0')).join(' ') || 'none: empty file';
+    throw new CheckpointError(`neither a PyTorch zip checkpoint nor a safetensors file (first bytes ${head})`);
+  }
+  return { format: 'safetensors', tensors: parseSafetensors(bytes).tensors, warnings: [] };
 }
 
 function isPosTable(name: string): boolean {

@@ -152,7 +152,7 @@ describe('convert --to tfjs', () => {
     const { nodeFolderHandler } = await import('../../src/io/nodeFolder');
     const tf = await import('@tensorflow/tfjs-core');
     const outDir = path.join(dir, 'tfjs-model');
-    const r = await run('convert', fixture('mae_tiny.pth'), outDir, '--to', 'tfjs');
+    const r = await run('convert', fixture('mae_tiny.pth'), outDir, '--to', 'tfjs', '--heads', '4', '--decoder-heads', '4');
     expect(r.err).toEqual([]);
     expect(r.code).toBe(0);
     expect(fs.existsSync(path.join(outDir, 'model.json'))).toBe(true);
@@ -162,7 +162,26 @@ describe('convert --to tfjs', () => {
     for (const [name, t] of Object.entries(sd)) {
       expect(Array.from(await t.data())).toEqual(Array.from(ref.get(`param.${name}`)!.data));
     }
-    tf.dispose(Object.values(sd));
+    const { readSafetensors } = await import('../../src/io/safetensors');
+    const io = readSafetensors(new Uint8Array(fs.readFileSync(fixture('mae_tiny.safetensors'))));
+    const loss = model.loss(io['input.imgs_nhwc'], { noise: io['input.noise'] });
+    expect(Math.abs((await loss.data())[0] - (await io['out.loss'].data())[0])).toBeLessThan(1e-5);
+    tf.dispose([loss, ...Object.values(io), ...Object.values(sd)]);
     model.dispose();
+  });
+});
+
+describe('convert --to tfjs, other kinds', () => {
+  it('an encoder-only file (as mae_pretrain_*) becomes a ViTEncoder folder', async () => {
+    const st = parseSafetensors(new Uint8Array(fs.readFileSync(fixture('mae_tiny.safetensors')))).tensors;
+    const { encodeSafetensors } = await import('../../src/io/safetensors');
+    const encoderOnly = new Map(
+      [...st].filter(([n]) => n.startsWith('param.') && !/^param\.(decoder|mask_token)/.test(n)).map(([n, t]) => [n.slice(6), t]),
+    );
+    const file = path.join(dir, 'encoder.safetensors');
+    fs.writeFileSync(file, encodeSafetensors(encoderOnly));
+    const r = await run('convert', file, path.join(dir, 'encoder-tfjs'), '--to', 'tfjs', '--heads', '4');
+    expect(r.err).toEqual([]);
+    expect(r.out.at(-1)).toMatch(/MAEViTEncoder \(embedDim 64, depth 2, 4 heads\)/);
   });
 });
