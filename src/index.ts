@@ -21,13 +21,19 @@ export { sincosPosEmbed2d, interpolatePosEmbed, type SincosOptions } from './pat
 export { PatchEmbed, type PatchEmbedArgs } from './patch/PatchEmbed';
 
 export {
-  RandomMasking,
   lenKeepFor,
-  type RandomMaskingArgs,
+  maskTokens,
+  type MaskingStrategy,
   type MaskingOptions,
+  type MaskingConfig,
   type MaskSample,
   type MaskResult,
-} from './mask/RandomMasking';
+} from './mask/strategy';
+export { RandomMasking, type RandomMaskingArgs } from './mask/RandomMasking';
+export { BlockMasking, type BlockMaskingArgs } from './mask/BlockMasking';
+export { GridMasking, gridCellFor } from './mask/GridMasking';
+export { maskSampleFromIdsKeep } from './mask/idsKeep';
+export { createMasking, registerMaskingStrategy, maskingConfigOf, type MaskingSpec } from './mask/registry';
 
 export { ViTEncoder, type ViTEncoderArgs, type EncoderOptions, type EncoderOutput } from './encode/ViTEncoder';
 export { MAEDecoder, type MAEDecoderArgs, type DecoderOptions, type DecoderOutput } from './decode/MAEDecoder';
@@ -39,6 +45,7 @@ export {
   type MAEConfig,
   type ForwardOptions,
   type MAEOutput,
+  outputTensors,
 } from './model/MaskedAutoencoder';
 export { maeVitBasePatch16, maeVitLargePatch16, maeVitHugePatch14, maeVitTinyPatch4 } from './model/presets';
 

@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { serialization } from '@tensorflow/tfjs-core';
 import type { LayerVariable } from '@tensorflow/tfjs-layers';
 import { MAEInputError, describe } from '../errors';
-import { divisible, pair, positiveInt, positiveNumber, tensorOfRank } from '../util/validate';
+import { divisible, nonNegativeInt, pair, positiveInt, positiveNumber, tensorOfRank } from '../util/validate';
 import { MAELayer, type BaseLayerArgs, type StateEntry } from '../nn/MAELayer';
 import { LayerNorm } from '../nn/LayerNorm';
 import { Linear } from '../nn/Linear';
@@ -48,7 +48,9 @@ export interface DecoderOptions {
 export interface DecoderOutput {
   /** `[N, L, p·p·C]`: predicted pixels per patch, patch order, cls row dropped. */
   pred: tf.Tensor3D;
+  /** `decoderDepth` block outputs `[N, 1 + L, Dd]` (before the final norm), when `outputHiddenStates` was set. */
   hiddenStates?: tf.Tensor3D[];
+  /** `decoderDepth` attention maps `[N, Hd, 1 + L, 1 + L]` (softmax rows), when `outputAttentions` was set. */
   attentions?: tf.Tensor4D[];
 }
 
@@ -65,22 +67,39 @@ export interface DecoderOutput {
  * `decoder_embed.*`, `decoder_blocks.<i>.*`, `decoder_norm.*`, `decoder_pred.*`.
  */
 export class MAEDecoder extends MAELayer {
+  /** The name this class is registered under for tfjs-layers serialisation. */
   static readonly className = 'MAEDecoder';
+  /** The patch grid `[h, w]`; L = h·w. */
   readonly gridSize: [number, number];
+  /** Patch side p. */
   readonly patchSize: number;
+  /** Image channels C. */
   readonly inChans: number;
+  /** Width D of the encoder output. */
   readonly embedDim: number;
+  /** Decoder width Dd. */
   readonly decoderEmbedDim: number;
+  /** Decoder blocks. */
   readonly decoderDepth: number;
+  /** Decoder attention heads. */
   readonly decoderNumHeads: number;
+  /** MLP hidden width ratio of the decoder blocks. */
   readonly mlpRatio: number;
+  /** LayerNorm epsilon. */
   readonly layerNormEps: number;
+  /** Seed of the weight init; `undefined` for a random init. */
   readonly seed?: number;
+  /** D → Dd (official `decoder_embed`). */
   readonly decoderEmbed: Linear;
+  /** The decoder blocks (official `decoder_blocks.i`). */
   readonly decoderBlocks: TransformerBlock[];
+  /** Final LayerNorm (official `decoder_norm`). */
   readonly decoderNorm: LayerNorm;
+  /** Dd → p·p·C, the pixel head (official `decoder_pred`). */
   readonly decoderPred: Linear;
+  /** `[1, 1, Dd]` learned token put in place of every removed patch (official `mask_token`); created on build. */
   maskToken!: LayerVariable;
+  /** `[1, 1 + L, Dd]` fixed 2-D sin-cos table, cls row first (official `decoder_pos_embed`, not trained); created on build. */
   decoderPosEmbed!: LayerVariable;
 
   constructor(args: MAEDecoderArgs) {
@@ -90,7 +109,7 @@ export class MAEDecoder extends MAELayer {
     this.inChans = positiveInt('inChans', args.inChans ?? 3);
     this.embedDim = positiveInt('embedDim', args.embedDim);
     this.decoderEmbedDim = positiveInt('decoderEmbedDim', args.decoderEmbedDim ?? 512);
-    this.decoderDepth = positiveInt('decoderDepth', args.decoderDepth ?? 8);
+    this.decoderDepth = nonNegativeInt('decoderDepth', args.decoderDepth ?? 8);
     this.decoderNumHeads = positiveInt('decoderNumHeads', args.decoderNumHeads ?? 16);
     this.mlpRatio = positiveNumber('mlpRatio', args.mlpRatio ?? 4);
     this.layerNormEps = positiveNumber('layerNormEps', args.layerNormEps ?? 1e-6);
@@ -159,17 +178,23 @@ export class MAEDecoder extends MAELayer {
     const hiddenStates: tf.Tensor3D[] = [];
     const attentions: tf.Tensor4D[] = [];
     const callArgs: BlockCallArgs = options.outputAttentions ? { attnOut: attentions } : {};
-    const pred = tf.tidy(() => {
-      const y = this.decoderEmbed.call(latent) as tf.Tensor3D; // [N, 1 + K, Dd]
-      let x: tf.Tensor = tf.add(this.insertMaskTokens(y, idsRestore as tf.Tensor2D), this.decoderPosEmbed.read()); // [N, 1 + L, Dd]
-      for (const block of this.decoderBlocks) {
-        x = block.call(x, callArgs);
-        if (options.outputHiddenStates) hiddenStates.push(tf.keep(x) as tf.Tensor3D);
-      }
-      const out = this.decoderPred.call(this.decoderNorm.call(x)) as tf.Tensor3D; // [N, 1 + L, p·p·C]
-      const [n, t, f] = out.shape;
-      return tf.slice(out, [0, 1, 0], [n, t - 1, f]) as tf.Tensor3D; // drop cls
-    });
+    let pred: tf.Tensor3D;
+    try {
+      pred = tf.tidy(() => {
+        const y = this.decoderEmbed.call(latent) as tf.Tensor3D; // [N, 1 + K, Dd]
+        let x: tf.Tensor = tf.add(this.insertMaskTokens(y, idsRestore as tf.Tensor2D), this.decoderPosEmbed.read()); // [N, 1 + L, Dd]
+        for (const block of this.decoderBlocks) {
+          x = block.call(x, callArgs);
+          if (options.outputHiddenStates) hiddenStates.push(tf.keep(x) as tf.Tensor3D);
+        }
+        const out = this.decoderPred.call(this.decoderNorm.call(x)) as tf.Tensor3D; // [N, 1 + L, p·p·C]
+        const [n, t, f] = out.shape;
+        return tf.slice(out, [0, 1, 0], [n, t - 1, f]) as tf.Tensor3D; // drop cls
+      });
+    } catch (err) {
+      tf.dispose([...hiddenStates, ...attentions]); // kept outside the tidy
+      throw err;
+    }
     return {
       pred,
       ...(options.outputHiddenStates ? { hiddenStates } : {}),

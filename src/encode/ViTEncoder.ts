@@ -2,14 +2,18 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { serialization } from '@tensorflow/tfjs-core';
 import type { LayerVariable } from '@tensorflow/tfjs-layers';
-import { divisible, maskRatio as checkRatio, pair, positiveInt, positiveNumber } from '../util/validate';
+import { divisible, maskRatio as checkRatio, nonNegativeInt, pair, positiveInt, positiveNumber } from '../util/validate';
 import { MAELayer, type BaseLayerArgs, type StateEntry } from '../nn/MAELayer';
 import { LayerNorm } from '../nn/LayerNorm';
 import { TransformerBlock } from '../nn/TransformerBlock';
 import { childSeed, normal, zeros } from '../nn/init';
 import { PatchEmbed } from '../patch/PatchEmbed';
 import { sincosTable } from '../patch/posEmbed';
-import { RandomMasking, type MaskingOptions, type MaskSample } from '../mask/RandomMasking';
+import { MAEConfigError, MAEInputError, describe } from '../errors';
+import type { MaskingOptions, MaskingStrategy, MaskSample } from '../mask/strategy';
+import { createMasking, maskingConfigOf, type MaskingSpec } from '../mask/registry';
+import { maskSampleFromIdsKeep } from '../mask/idsKeep';
+import { gatherTokens } from '../nn/ops';
 
 /** Arguments of {@link ViTEncoder}; the names are the official constructor's, in camelCase. */
 export interface ViTEncoderArgs extends BaseLayerArgs {
@@ -31,12 +35,26 @@ export interface ViTEncoderArgs extends BaseLayerArgs {
   layerNormEps?: number;
   /** Default mask ratio, `0 ≤ r < 1`. Defaults to `0.75`. */
   maskRatio?: number;
+  /**
+   * Which patches are removed: `'random'` (per-sample random, the MAE
+   * default), `'block'` (BEiT block-wise), `'grid'` (keep one of every k×k),
+   * a config `{ type, ...args }` or any `MaskingStrategy`. Survives
+   * `getConfig` / `fromConfig` as `{ type, ...args }`. Defaults to `'random'`.
+   */
+  masking?: MaskingSpec;
   /** Seed of the weight init. Defaults to a random init. */
   seed?: number;
 }
 
 /** Per-call options of {@link ViTEncoder.forward}. */
 export interface EncoderOptions extends MaskingOptions {
+  /**
+   * `[N, K]` int32: keep exactly these patches (distinct, in `[0, L)`, any
+   * order) instead of sampling; `maskRatio`, `noise`, `seed` and the masking
+   * strategy are then not used. `idsRestore` is `argsort(idsKeep ++ the
+   * remaining ids in patch order)`, computed on the device. Defaults to none.
+   */
+  idsKeep?: tf.Tensor;
   /** Return the output of every block (`[N, 1+lenKeep, D]` each). Defaults to `false`. */
   outputHiddenStates?: boolean;
   /** Return every block's attention maps (`[N, H, T, T]` each). Defaults to `false`. */
@@ -47,9 +65,9 @@ export interface EncoderOptions extends MaskingOptions {
 export interface EncoderOutput extends MaskSample {
   /** `[N, 1 + lenKeep, D]`: the cls token, then the kept patches in `idsKeep` order, after the final norm. */
   latent: tf.Tensor3D;
-  /** Block outputs, when `outputHiddenStates` was set. */
+  /** `depth` block outputs `[N, 1 + lenKeep, D]` (before the final norm), when `outputHiddenStates` was set. */
   hiddenStates?: tf.Tensor3D[];
-  /** Attention maps, when `outputAttentions` was set. */
+  /** `depth` attention maps `[N, H, 1 + lenKeep, 1 + lenKeep]` (softmax rows), when `outputAttentions` was set. */
   attentions?: tf.Tensor4D[];
 }
 
@@ -74,7 +92,8 @@ export class ViTEncoder extends MAELayer {
   readonly maskRatio: number;
   readonly seed?: number;
   readonly patchEmbed: PatchEmbed;
-  readonly masking: RandomMasking;
+  /** The masking strategy (from `args.masking`). */
+  readonly masking: MaskingStrategy;
   readonly blocks: TransformerBlock[];
   readonly norm: LayerNorm;
   clsToken!: LayerVariable;
@@ -86,7 +105,7 @@ export class ViTEncoder extends MAELayer {
     this.patchSize = positiveInt('patchSize', args.patchSize ?? 16);
     this.inChans = positiveInt('inChans', args.inChans ?? 3);
     this.embedDim = positiveInt('embedDim', args.embedDim ?? 1024);
-    this.depth = positiveInt('depth', args.depth ?? 24);
+    this.depth = nonNegativeInt('depth', args.depth ?? 24);
     this.numHeads = positiveInt('numHeads', args.numHeads ?? 16);
     this.mlpRatio = positiveNumber('mlpRatio', args.mlpRatio ?? 4);
     this.layerNormEps = positiveNumber('layerNormEps', args.layerNormEps ?? 1e-6);
@@ -97,7 +116,9 @@ export class ViTEncoder extends MAELayer {
     this.patchEmbed = this.track(
       new PatchEmbed({ imgSize: this.imgSize, patchSize: this.patchSize, inChans: this.inChans, embedDim: this.embedDim, seed: childSeed(this.seed, 0) }),
     );
-    this.masking = this.track(new RandomMasking({ maskRatio: this.maskRatio }));
+    this.masking = createMasking(args.masking ?? 'random');
+    // Fail early on a ratio the strategy cannot realise for this grid.
+    this.masking.lenKeep(this.gridSize, this.maskRatio);
     this.blocks = Array.from({ length: this.depth }, (_, i) =>
       this.track(
         new TransformerBlock({
@@ -151,18 +172,27 @@ export class ViTEncoder extends MAELayer {
     });
   }
 
-  /** Runs the blocks and the final norm on `[N, T, D]` tokens (cls first). */
+  /**
+   * Runs the blocks and the final norm on `[N, T, D]` tokens (cls first):
+   * `latent [N, T, D]`, plus per-block `hiddenStates` / `attentions` on request.
+   */
   encodeTokens(tokens: tf.Tensor3D, options: EncoderOptions = {}): Pick<EncoderOutput, 'latent' | 'hiddenStates' | 'attentions'> {
     const hiddenStates: tf.Tensor3D[] = [];
     const attentions: tf.Tensor4D[] = [];
-    const latent = tf.tidy(() => {
-      let x: tf.Tensor = tokens;
-      for (const block of this.blocks) {
-        x = block.call(x, options.outputAttentions ? { attnOut: attentions } : {});
-        if (options.outputHiddenStates) hiddenStates.push(tf.keep(x) as tf.Tensor3D);
-      }
-      return this.norm.call(x) as tf.Tensor3D;
-    });
+    let latent: tf.Tensor3D;
+    try {
+      latent = tf.tidy(() => {
+        let x: tf.Tensor = tokens;
+        for (const block of this.blocks) {
+          x = block.call(x, options.outputAttentions ? { attnOut: attentions } : {});
+          if (options.outputHiddenStates) hiddenStates.push(tf.keep(x) as tf.Tensor3D);
+        }
+        return this.norm.call(x) as tf.Tensor3D;
+      });
+    } catch (err) {
+      tf.dispose([...hiddenStates, ...attentions]); // kept outside the tidy
+      throw err;
+    }
     return {
       latent,
       ...(options.outputHiddenStates ? { hiddenStates } : {}),
@@ -171,20 +201,52 @@ export class ViTEncoder extends MAELayer {
   }
 
   /**
+   * Chooses the kept patches: `options.idsKeep` when given, otherwise the
+   * masking strategy with `options.maskRatio ?? this.maskRatio`.
+   *
+   * @param n batch size N
+   * @returns `idsKeep [N, lenKeep]`, `idsRestore [N, L]`, `mask [N, L]`
+   */
+  sampleMask(n: number, options: EncoderOptions = {}): MaskSample {
+    if (options.idsKeep !== undefined) {
+      if (options.noise !== undefined) {
+        throw new MAEConfigError('pass either idsKeep or noise, not both: idsKeep already chooses the kept patches');
+      }
+      const ids = options.idsKeep;
+      if (ids instanceof tf.Tensor && ids.rank === 2 && ids.shape[0] !== n) {
+        throw new MAEInputError(`idsKeep must have N = ${n} rows (the batch), got shape ${describe(ids.shape)}`);
+      }
+      return maskSampleFromIdsKeep(ids, this.numPatches);
+    }
+    const { idsKeep: _unused, ...rest } = options;
+    void _unused;
+    return this.masking.sample(n, this.gridSize, { ...rest, maskRatio: options.maskRatio ?? this.maskRatio });
+  }
+
+  /**
    * The masked forward pass.
    *
    * @param imgs `[N, H, W, C]` float32
+   * @param options `maskRatio` (0 = no masking), `noise` / `seed`, or explicit `idsKeep`;
+   *   `outputHiddenStates`, `outputAttentions`
    * @returns `latent [N, 1 + lenKeep, D]`, `mask [N, L]`, `idsRestore [N, L]`, `idsKeep [N, lenKeep]`
    */
   forward(imgs: tf.Tensor, options: EncoderOptions = {}): EncoderOutput {
     const x = this.embedPatches(imgs); // [N, L, D]
+    let sample: MaskSample | undefined;
     try {
-      const { visible, ...sample } = this.masking.mask(x, { maskRatio: this.maskRatio, ...options }); // [N, lenKeep, D]
+      sample = this.sampleMask(x.shape[0], options);
+      const visible = gatherTokens(x, sample.idsKeep, sample.idsRestore); // [N, lenKeep, D]
       const withCls = this.prependCls(visible); // [N, 1 + lenKeep, D]
       visible.dispose();
-      const out = this.encodeTokens(withCls, options);
-      withCls.dispose();
-      return { ...out, ...sample };
+      try {
+        return { ...this.encodeTokens(withCls, options), ...sample };
+      } finally {
+        withCls.dispose();
+      }
+    } catch (err) {
+      if (sample) tf.dispose([sample.idsKeep, sample.idsRestore, sample.mask]);
+      throw err;
     } finally {
       x.dispose();
     }
@@ -228,6 +290,7 @@ export class ViTEncoder extends MAELayer {
       mlpRatio: this.mlpRatio,
       layerNormEps: this.layerNormEps,
       maskRatio: this.maskRatio,
+      masking: maskingConfigOf(this.masking),
       seed: this.seed ?? null,
     };
   }

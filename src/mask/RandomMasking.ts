@@ -1,66 +1,44 @@
 /** Per-sample random masking by argsort of noise (official `random_masking`). */
 import * as tf from '@tensorflow/tfjs-core';
 import { serialization } from '@tensorflow/tfjs-core';
-import { MAEConfigError, MAEInputError, describe } from '../errors';
-import { maskRatio as checkRatio, tensorOfRank } from '../util/validate';
+import { MAEInputError, describe } from '../errors';
+import { maskRatio as checkRatio, positiveInt, tensorOfRank } from '../util/validate';
 import { MAELayer, type BaseLayerArgs, type StateEntry } from '../nn/MAELayer';
-import { argsortRows, gatherTokens } from '../nn/ops';
+import { argsortRows } from '../nn/ops';
+import {
+  identitySample,
+  lenKeepFor,
+  maskTokens,
+  type MaskingConfig,
+  type MaskingOptions,
+  type MaskingStrategy,
+  type MaskResult,
+  type MaskSample,
+} from './strategy';
 
-/** Per-call options of the masking. */
-export interface MaskingOptions {
-  /** Fraction of patches removed, `0 ≤ r < 1`. Defaults to the layer's `maskRatio`. */
-  maskRatio?: number;
-  /** Noise `[N, L]` float32: small is kept, large is removed. Defaults to `tf.randomUniform` (with `seed`). */
-  noise?: tf.Tensor;
-  /** Seed for the noise when none is given. Defaults to a random draw. */
-  seed?: number;
-}
-
-/** Which patches are kept, and how to undo the shuffle. */
-export interface MaskSample {
-  /** `[N, lenKeep]` int32: indices of the kept patches, in increasing-noise order (not patch order). */
-  idsKeep: tf.Tensor2D;
-  /** `[N, L]` int32: `argsort(idsShuffle)`, puts a shuffled sequence back in patch order. */
-  idsRestore: tf.Tensor2D;
-  /** `[N, L]` float32: 1 = removed, 0 = kept, in patch order. */
-  mask: tf.Tensor2D;
-}
-
-/** The visible tokens and the {@link MaskSample} that chose them. */
-export interface MaskResult extends MaskSample {
-  /** `[N, lenKeep, D]`: the kept tokens (differentiable). */
-  visible: tf.Tensor3D;
-}
-
-/** `lenKeep = Math.trunc(L · (1 − maskRatio))`, the official float expression; at least 1. */
-export function lenKeepFor(numPatches: number, maskRatio: number): number {
-  const lenKeep = Math.trunc(numPatches * (1 - maskRatio));
-  if (lenKeep < 1) {
-    throw new MAEConfigError(
-      `maskRatio ${maskRatio} keeps Math.trunc(${numPatches} * (1 - ${maskRatio})) = ${lenKeep} of ${numPatches} patches; at least 1 must be kept`,
-    );
-  }
-  return lenKeep;
-}
+export { lenKeepFor, type MaskingOptions, type MaskSample, type MaskResult } from './strategy';
 
 /** Arguments of {@link RandomMasking}. */
 export interface RandomMaskingArgs extends BaseLayerArgs {
-  /** Default fraction of patches removed, `0 ≤ r < 1`. Defaults to `0.75`. */
+  /** Default fraction of patches removed, `0 ≤ r < 1` (an encoder passes its own). Defaults to `0.75`. */
   maskRatio?: number;
 }
 
 /**
- * Per-sample random masking: shuffle the tokens of each sample by
- * `argsort(noise)` (ascending: small is keep, large is remove) and keep the
- * first `lenKeep = Math.trunc(L·(1 − maskRatio))`.
+ * Per-sample random masking, the MAE default: shuffle the tokens of each
+ * sample by `argsort(noise)` (ascending: small is keep, large is remove) and
+ * keep the first `lenKeep = Math.trunc(L·(1 − maskRatio))`. `idsKeep` is in
+ * increasing-noise order. Runs on the device; with the same `noise` it gives
+ * the official masks exactly.
  *
  * `maskRatio = 0` keeps every token in patch order (no shuffle), so features
  * are deterministic.
  *
+ * A {@link MaskingStrategy} (`{ type: 'random' }`) and a layer:
  * `apply(x, { noise, seed, maskRatio })` returns `[visible, mask, idsRestore, idsKeep]`;
  * {@link RandomMasking.mask} returns them by name.
  */
-export class RandomMasking extends MAELayer {
+export class RandomMasking extends MAELayer implements MaskingStrategy {
   static readonly className = 'MAERandomMasking';
   readonly maskRatio: number;
 
@@ -69,15 +47,23 @@ export class RandomMasking extends MAELayer {
     this.maskRatio = checkRatio('maskRatio', args.maskRatio ?? 0.75);
   }
 
+  /** `Math.trunc(L·(1 − maskRatio))`, at least 1. */
+  lenKeep(gridHW: [number, number] | number, maskRatio: number = this.maskRatio): number {
+    const l = typeof gridHW === 'number' ? positiveInt('numPatches', gridHW) : positiveInt('gridHW[0]', gridHW[0]) * positiveInt('gridHW[1]', gridHW[1]);
+    return lenKeepFor(l, checkRatio('maskRatio', maskRatio));
+  }
+
   /**
    * Draws which patches to keep, without touching any tokens.
    *
    * @param n batch size N
-   * @param numPatches L
+   * @param gridHW the patch grid `[h, w]` (or L, the number of patches: random masking ignores the layout)
+   * @returns `idsKeep [N, lenKeep]` (increasing-noise order), `idsRestore [N, L]`, `mask [N, L]`
    */
-  sample(n: number, numPatches: number, options: MaskingOptions = {}): MaskSample {
+  sample(n: number, gridHW: [number, number] | number, options: MaskingOptions = {}): MaskSample {
+    positiveInt('n', n);
     const ratio = checkRatio('maskRatio', options.maskRatio ?? this.maskRatio);
-    const l = numPatches;
+    const l = typeof gridHW === 'number' ? positiveInt('numPatches', gridHW) : this.lenKeep(gridHW, 0);
     const lenKeep = lenKeepFor(l, ratio);
     if (options.noise !== undefined) {
       const noise = tensorOfRank('noise', options.noise, 2, '[N, L]');
@@ -86,11 +72,8 @@ export class RandomMasking extends MAELayer {
       }
       if (noise.dtype !== 'float32') throw new MAEInputError(`noise must be float32, got ${noise.dtype}`);
     }
+    if (ratio === 0) return identitySample(n, l);
     return tf.tidy(() => {
-      if (ratio === 0) {
-        const ids = tf.tile(tf.expandDims(tf.range(0, l, 1, 'int32'), 0), [n, 1]) as tf.Tensor2D;
-        return { idsKeep: ids, idsRestore: tf.clone(ids), mask: tf.zeros([n, l]) as tf.Tensor2D };
-      }
       const noise = (options.noise as tf.Tensor2D | undefined) ?? tf.randomUniform([n, l], 0, 1, 'float32', options.seed);
       const idsShuffle = argsortRows(noise); // ascend: small is keep, large is remove
       const idsRestore = argsortRows(idsShuffle);
@@ -106,13 +89,17 @@ export class RandomMasking extends MAELayer {
    * Masks a token sequence.
    *
    * @param x `[N, L, D]` tokens in patch order
+   * @returns `visible [N, lenKeep, D]` and the {@link MaskSample}
    */
   mask(x: tf.Tensor, options: MaskingOptions = {}): MaskResult {
     const tokens = tensorOfRank('x', x, 3, '[N, L, D]') as tf.Tensor3D;
-    const [n, l] = tokens.shape;
-    const sample = this.sample(n, l, options);
-    const visible = gatherTokens(tokens, sample.idsKeep, sample.idsRestore); // [N, lenKeep, D]
-    return { visible, ...sample };
+    const l = tokens.shape[1];
+    return maskTokens(this, tokens, [1, l], { ...options, maskRatio: options.maskRatio ?? this.maskRatio });
+  }
+
+  /** `{ type: 'random' }` (an encoder's own `maskRatio` applies, so it is not part of the strategy). */
+  toConfig(): MaskingConfig {
+    return { type: 'random' };
   }
 
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: MaskingOptions = {}): tf.Tensor[] {

@@ -7,7 +7,7 @@ import { childSeed } from '../nn/init';
 import { ViTEncoder, type EncoderOptions } from '../encode/ViTEncoder';
 import { MAEDecoder } from '../decode/MAEDecoder';
 import { maskedMSE, patchTargets } from '../loss/loss';
-import type { MaskingConfig } from '../mask/strategy';
+import type { MaskingConfig, MaskingStrategy } from '../mask/strategy';
 import { maskingConfigOf, type MaskingSpec } from '../mask/registry';
 import { loadStateDict, stateDict, type LoadOptions, type LoadReport, type StateDictOptions } from '../io/stateDict';
 
@@ -50,21 +50,35 @@ export interface MaskedAutoencoderArgs extends BaseLayerArgs {
 
 /** The resolved configuration of a {@link MaskedAutoencoder}: {@link MaskedAutoencoderArgs} with every default filled in. */
 export interface MAEConfig {
+  /** `[H, W]`, the image size. */
   imgSize: [number, number];
+  /** Patch side p. */
   patchSize: number;
+  /** Image channels C. */
   inChans: number;
+  /** Encoder width D. */
   embedDim: number;
+  /** Encoder blocks. */
   depth: number;
+  /** Encoder heads. */
   numHeads: number;
+  /** Decoder width Dd. */
   decoderEmbedDim: number;
+  /** Decoder blocks. */
   decoderDepth: number;
+  /** Decoder heads. */
   decoderNumHeads: number;
+  /** MLP hidden width ratio (encoder and decoder). */
   mlpRatio: number;
+  /** Whether the loss targets are per-patch normalised (then `pred` is in those units). */
   normPixLoss: boolean;
+  /** LayerNorm epsilon everywhere. */
   layerNormEps: number;
+  /** Default mask ratio r. */
   maskRatio: number;
-  /** The masking strategy as `{ type, ...args }`; `null` for a strategy without `toConfig` (then `getConfig` throws). */
-  masking: MaskingConfig | null;
+  /** The masking strategy as `{ type, ...args }`, or the strategy object itself when it has no `toConfig` (then `getConfig` throws). */
+  masking: MaskingConfig | MaskingStrategy;
+  /** Seed of the weight init; `undefined` for a random init. */
   seed?: number;
 }
 
@@ -97,7 +111,7 @@ export interface MAEOutput {
 
 /** Every tensor of a (partial) {@link MAEOutput}, e.g. to dispose them all. */
 export function outputTensors(o: Partial<MAEOutput>): tf.Tensor[] {
-  const lists = [o.hiddenStates, o.attentions, o.decoderHiddenStates, o.decoderAttentions].flatMap((l) => l ?? []);
+  const lists: tf.Tensor[] = [o.hiddenStates, o.attentions, o.decoderHiddenStates, o.decoderAttentions].flatMap((l): tf.Tensor[] => l ?? []);
   return [o.loss, o.pred, o.mask, o.idsRestore, o.idsKeep, o.latent, ...lists].filter((t): t is tf.Tensor => t !== undefined);
 }
 
@@ -113,10 +127,13 @@ export function outputTensors(o: Partial<MAEOutput>): tf.Tensor[] {
  * In a training loop: `tf.variableGrads(() => mae.loss(imgs))`.
  */
 export class MaskedAutoencoder extends MAELayer {
+  /** The name this class is registered under for tfjs-layers serialisation. */
   static readonly className = 'MaskedAutoencoder';
   /** The resolved configuration (every default filled in). */
   readonly config: MAEConfig;
+  /** The ViT encoder: patch embedding, masking, blocks, norm (official `patch_embed`, `cls_token`, `pos_embed`, `blocks`, `norm`). */
   readonly encoder: ViTEncoder;
+  /** The lightweight decoder (official `decoder_*`, `mask_token`). */
   readonly decoder: MAEDecoder;
 
   constructor(args: MaskedAutoencoderArgs = {}) {
@@ -166,7 +183,7 @@ export class MaskedAutoencoder extends MAELayer {
       normPixLoss: args.normPixLoss ?? false,
       layerNormEps: e.layerNormEps,
       maskRatio: e.maskRatio,
-      masking: typeof e.masking.toConfig === 'function' ? maskingConfigOf(e.masking) : null,
+      masking: typeof e.masking.toConfig === 'function' ? maskingConfigOf(e.masking) : e.masking,
       seed: args.seed ?? undefined,
     };
     // (the encoder has already checked that its masking can realise maskRatio on this grid)
