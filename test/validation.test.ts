@@ -144,3 +144,21 @@ it('depth 0 and decoderDepth 0 are valid ablations (no blocks)', async () => {
   tf.dispose([...Object.values(out), imgs]);
   mae.dispose();
 });
+
+describe('unknown configuration keys', () => {
+  it('a snake_case key gets its camelCase name suggested', () => {
+    expect(() => new MaskedAutoencoder({ ...tiny, img_size: 16 } as MaskedAutoencoderArgs)).toThrow(
+      /^MaskedAutoencoder has no config key "img_size"; did you mean imgSize\?$/,
+    );
+  });
+  it('a misspelt key lists the known ones', () => {
+    expect(() => new MaskedAutoencoder({ ...tiny, maskRation: 0.5 } as MaskedAutoencoderArgs)).toThrow(
+      /^MaskedAutoencoder has no config key "maskRation"; known keys: imgSize, patchSize/,
+    );
+  });
+  it('getConfig → constructor round trips (tfjs-layers keys are accepted)', () => {
+    const a = new MaskedAutoencoder({ ...tiny, seed: 0 });
+    const b = new MaskedAutoencoder({ ...(a.getConfig() as MaskedAutoencoderArgs), name: undefined });
+    expect(b.config).toEqual(a.config);
+  });
+});

@@ -1,7 +1,7 @@
 /** The whole MAE: encoder, decoder and loss (official `MaskedAutoencoderViT`). */
 import * as tf from '@tensorflow/tfjs-core';
 import { serialization } from '@tensorflow/tfjs-core';
-import { pair } from '../util/validate';
+import { pair, knownKeys } from '../util/validate';
 import { MAELayer, type BaseLayerArgs, type StateEntry } from '../nn/MAELayer';
 import { childSeed } from '../nn/init';
 import { ViTEncoder, type EncoderOptions } from '../encode/ViTEncoder';
@@ -82,6 +82,12 @@ export interface MAEConfig {
   seed?: number;
 }
 
+/** The configuration keys of {@link MaskedAutoencoderArgs}. */
+const MAE_KEYS = [
+  'imgSize', 'patchSize', 'inChans', 'embedDim', 'depth', 'numHeads', 'decoderEmbedDim', 'decoderDepth',
+  'decoderNumHeads', 'mlpRatio', 'normPixLoss', 'layerNormEps', 'maskRatio', 'masking', 'seed',
+];
+
 /** Per-call options of {@link MaskedAutoencoder.forward}. */
 export type ForwardOptions = EncoderOptions;
 
@@ -138,6 +144,7 @@ export class MaskedAutoencoder extends MAELayer {
 
   constructor(args: MaskedAutoencoderArgs = {}) {
     super(args);
+    knownKeys('MaskedAutoencoder', args, MAE_KEYS);
     this.encoder = this.track(
       new ViTEncoder({
         imgSize: args.imgSize,

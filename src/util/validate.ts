@@ -82,3 +82,21 @@ export function dimEquals(name: string, x: tf.Tensor, axis: number, expected: nu
     );
   }
 }
+
+/** Keys tfjs-layers itself puts in a layer config (kept by `getConfig`, accepted by every layer). */
+const LAYER_KEYS = ['name', 'trainable', 'dtype', 'batchInputShape', 'inputShape', 'batchSize', 'inputDType', 'weights'];
+
+const camel = (key: string): string => key.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+
+/**
+ * Refuses configuration keys a layer does not know — a misspelt or
+ * snake_case key (`img_size`) would otherwise be silently ignored.
+ */
+export function knownKeys(what: string, args: object, allowed: readonly string[]): void {
+  const ok = new Set([...allowed, ...LAYER_KEYS]);
+  for (const key of Object.keys(args)) {
+    if (ok.has(key) || (args as Record<string, unknown>)[key] === undefined) continue;
+    const hint = ok.has(camel(key)) ? `; did you mean ${camel(key)}?` : `; known keys: ${allowed.join(', ')}`;
+    throw new MAEConfigError(`${what} has no config key ${JSON.stringify(key)}${hint}`);
+  }
+}
