@@ -10,16 +10,32 @@ import type { Initializer } from './init';
 /** How a weight is laid out in PyTorch relative to ours. */
 export type TorchLayout =
   /** The same shape and order. */
-  | { kind: 'same' }
+  | {
+      /** Discriminant. */
+      kind: 'same';
+    }
   /** A Linear weight: ours `[in, out]`, torch `[out, in]`. */
-  | { kind: 'linear' }
+  | {
+      /** Discriminant. */
+      kind: 'linear';
+    }
   /** The patch projection: ours `[p·p·C, D]` in patchify order, torch conv `[D, C, p, p]`. */
-  | { kind: 'patch'; patchSize: number; inChans: number };
+  | {
+      /** Discriminant. */
+      kind: 'patch';
+      /** Patch side p. */
+      patchSize: number;
+      /** Image channels C. */
+      inChans: number;
+    };
 
 /** One weight with its official (state-dict) name. */
 export interface StateEntry {
+  /** The official state-dict name, e.g. `blocks.0.attn.qkv.weight`. */
   name: string;
+  /** The weight, in our layout. */
   variable: LayerVariable;
+  /** How the PyTorch tensor of that name is laid out relative to `variable`. */
   layout: TorchLayout;
 }
 
@@ -41,22 +57,26 @@ export abstract class MAELayer extends layers.Layer {
     return layer;
   }
 
+  /** This layer's trainable weights followed by those of its tracked sub-layers (none when `trainable` is false). */
   override get trainableWeights(): LayerVariable[] {
     const own = super.trainableWeights;
     if (!this.trainable) return own;
     return own.concat(...this.tracked.map((l) => l.trainableWeights));
   }
 
+  /** Sets this layer's own trainable weights (as tfjs-layers' `Layer`). */
   override set trainableWeights(weights: LayerVariable[]) {
     super.trainableWeights = weights;
   }
 
+  /** This layer's non-trainable weights followed by its sub-layers' (all of theirs when `trainable` is false). */
   override get nonTrainableWeights(): LayerVariable[] {
     const own = super.nonTrainableWeights;
     const children = this.tracked.map((l) => (this.trainable ? l.nonTrainableWeights : l.weights));
     return own.concat(...children);
   }
 
+  /** Sets this layer's own non-trainable weights (as tfjs-layers' `Layer`). */
   override set nonTrainableWeights(weights: LayerVariable[]) {
     super.nonTrainableWeights = weights;
   }
@@ -97,8 +117,22 @@ export abstract class MAELayer extends layers.Layer {
   }
 
   /** Releases this layer's weights (and its sub-layers'). A layer that was never built has none. */
-  override dispose(): { refCountAfterDispose: number; numDisposedVariables: number } {
-    if (!this.built) return { refCountAfterDispose: 0, numDisposedVariables: 0 };
+  override dispose(): {
+    /** The layer's reference count after this call (0: its weights were released). */
+    refCountAfterDispose: number;
+    /** How many weight variables were disposed. */
+    numDisposedVariables: number;
+  } {
+    if (!this.built) {
+      // Sub-layers can be built on their own (a forward pass builds what it
+      // uses): release theirs, then mark this layer disposed.
+      let numDisposedVariables = 0;
+      for (const l of this.tracked) {
+        if (l instanceof MAELayer || l.built) numDisposedVariables += l.dispose().numDisposedVariables;
+      }
+      this._refCount = 0;
+      return { refCountAfterDispose: 0, numDisposedVariables };
+    }
     if (this._refCount === null) this._refCount = 1;
     return super.dispose();
   }

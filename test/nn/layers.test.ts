@@ -156,3 +156,23 @@ describe('structure', () => {
     m.dispose();
   });
 });
+
+describe('dispose', () => {
+  it('releases every weight even when only the sub-layers were built by a forward pass', async () => {
+    const before = tf.memory().numTensors;
+    const mae = cases.MaskedAutoencoder.make() as MaskedAutoencoder;
+    const x = imgs();
+    const out = mae.forward(x, { seed: 0 });
+    tf.dispose([x, ...Object.values(out)]);
+    const { numDisposedVariables } = mae.dispose();
+    expect(numDisposedVariables).toBeGreaterThan(0);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('a layer never used releases nothing and does not throw', () => {
+    const before = tf.memory().numTensors;
+    const m = cases.MaskedAutoencoder.make();
+    expect(m.dispose().numDisposedVariables).toBe(0);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
