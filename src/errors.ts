@@ -29,6 +29,12 @@ export class CheckpointError extends MAEError {}
  */
 export class DataError extends MAEError {}
 
+/**
+ * Training went wrong at run time (a non-finite loss, a data source that
+ * yields no batch); the message names the step.
+ */
+export class TrainingError extends MAEError {}
+
 /** Renders a value for an error message: shapes as `[2,3]`, strings quoted. */
 export function describe(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);

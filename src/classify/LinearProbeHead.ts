@@ -50,16 +50,27 @@ export interface ProbeCallArgs {
  * `0.running_var`, `0.num_batches_tracked` (int), `1.weight`, `1.bias`.
  */
 export class LinearProbeHead extends MAELayer {
+  /** The name this class is registered under for tfjs-layers serialisation. */
   static readonly className = 'MAELinearProbeHead';
+  /** Feature width D of the input `[N, D]`. */
   readonly inFeatures: number;
+  /** Number of classes of the output `[N, numClasses]`. */
   readonly numClasses: number;
+  /** Added to the variance in the batch norm. */
   readonly eps: number;
+  /** Weight of the current batch in the running statistics (torch `momentum`). */
   readonly momentum: number;
+  /** Standard deviation of the `N(0, std²)` init of the Linear weight. */
   readonly initStd: number;
+  /** Seed of the weight init; `undefined` for a random init. */
   readonly seed?: number;
+  /** The Linear `D → numClasses` (official `head.1`). */
   readonly linear: Linear;
+  /** `[D]` running mean of the batch norm (official `head.0.running_mean`, not trained); created on build. */
   runningMean!: LayerVariable;
+  /** `[D]` running unbiased variance (official `head.0.running_var`, not trained); created on build. */
   runningVar!: LayerVariable;
+  /** `[]` number of running-statistics updates (official `head.0.num_batches_tracked`); created on build. */
   numBatchesTracked!: LayerVariable;
 
   constructor(args: LinearProbeHeadArgs) {

@@ -133,30 +133,51 @@ export interface FromMAEOptions {
  * ```
  */
 export class ViTClassifier extends MAELayer {
+  /** The name this class is registered under for tfjs-layers serialisation. */
   static readonly className = 'MAEViTClassifier';
+  /** `[H, W]`, the image size. */
   readonly imgSize: [number, number];
+  /** Patch side p. */
   readonly patchSize: number;
+  /** Image channels C. */
   readonly inChans: number;
+  /** Number of classes (width of the logits). */
   readonly numClasses: number;
+  /** Token width D. */
   readonly embedDim: number;
+  /** Number of transformer blocks. */
   readonly depth: number;
+  /** Attention heads per block. */
   readonly numHeads: number;
+  /** MLP hidden width ratio of the blocks. */
   readonly mlpRatio: number;
+  /** Whether the qkv projections have a bias. */
   readonly qkvBias: boolean;
+  /** LayerNorm epsilon. */
   readonly layerNormEps: number;
+  /** `true`: mean of the patch tokens then `fcNorm`; `false`: `norm` then the cls token. */
   readonly globalPool: boolean;
+  /** Which head: `'linear'` or `'linprobe'`. */
   readonly headKind: ClassifierHead;
+  /** Stochastic depth rate of the last block (block i gets `dropPath · i / (depth − 1)`). */
   readonly dropPath: number;
+  /** Dropout rate after the position embedding and on each residual branch (training calls only). */
   readonly dropRate: number;
+  /** Seed of the weight init; `undefined` for a random init. */
   readonly seed?: number;
+  /** Patchify + linear map, `[N, H, W, C]` → `[N, L, D]` (official `patch_embed`). */
   readonly patchEmbed: PatchEmbed;
+  /** The transformer blocks (official `blocks.i`). */
   readonly blocks: TransformerBlock[];
   /** The final norm before the cls token (`globalPool: false`), else `null`. */
   readonly norm: LayerNorm | null;
   /** The norm after pooling (`globalPool: true`), else `null`. */
   readonly fcNorm: LayerNorm | null;
+  /** The head, `[N, D]` → `[N, numClasses]` (official `head`). */
   readonly head: Linear | LinearProbeHead;
+  /** `[1, 1, D]` class token (official `cls_token`); created on build. */
   clsToken!: LayerVariable;
+  /** `[1, 1 + L, D]` learned position table, cls row first (official `pos_embed`); created on build. */
   posEmbed!: LayerVariable;
 
   constructor(args: ViTClassifierArgs = {}) {
@@ -283,7 +304,15 @@ export class ViTClassifier extends MAELayer {
   /**
    * `[N, H, W, C]` → `[N, D]` features (before the head), and the block outputs on request.
    */
-  forwardFeatures(imgs: tf.Tensor, options: ClassifierOptions = {}): { features: tf.Tensor2D; hiddenStates?: tf.Tensor3D[] } {
+  forwardFeatures(
+    imgs: tf.Tensor,
+    options: ClassifierOptions = {},
+  ): {
+    /** `[N, D]`: the pooled and normalised features the head sees. */
+    features: tf.Tensor2D;
+    /** Block outputs `[N, 1 + L, D]`, when `outputHiddenStates` was set. */
+    hiddenStates?: tf.Tensor3D[];
+  } {
     this.ensureBuilt();
     const x0 = this.patchEmbed.checkImages(imgs);
     const training = options.training === true;

@@ -10,9 +10,13 @@ import { Rng, checkSeed, mixSeed } from './rng';
 
 /** A crop in pixels: rows `top … top+height−1`, columns `left … left+width−1`. */
 export interface CropBox {
+  /** First row of the crop, in pixels. */
   top: number;
+  /** First column of the crop, in pixels. */
   left: number;
+  /** Rows of the crop, in pixels. */
   height: number;
+  /** Columns of the crop, in pixels. */
   width: number;
 }
 

@@ -15,6 +15,7 @@ export type IdxData = Uint8Array | Int8Array | Int16Array | Int32Array | Float32
 
 /** An n-dimensional array read from an IDX file. `data.length === prod(shape)`, C order. */
 export interface IdxArray {
+  /** The element type the file declares (`uint8` for the MNIST-family files). */
   dtype: IdxDType;
   /** E.g. `[N, 28, 28]` for an image file, `[N]` for a label file. */
   shape: number[];

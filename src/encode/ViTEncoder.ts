@@ -80,23 +80,39 @@ export interface EncoderOutput extends MaskSample {
  * `blocks.<i>.*`, `norm.*`.
  */
 export class ViTEncoder extends MAELayer {
+  /** The name this class is registered under for tfjs-layers serialisation. */
   static readonly className = 'MAEViTEncoder';
+  /** `[H, W]`, the image size. */
   readonly imgSize: [number, number];
+  /** Patch side p. */
   readonly patchSize: number;
+  /** Image channels C. */
   readonly inChans: number;
+  /** Token width D. */
   readonly embedDim: number;
+  /** Number of transformer blocks. */
   readonly depth: number;
+  /** Attention heads per block. */
   readonly numHeads: number;
+  /** MLP hidden width ratio of the blocks. */
   readonly mlpRatio: number;
+  /** LayerNorm epsilon. */
   readonly layerNormEps: number;
+  /** Default mask ratio r of `forward` calls that do not pass one. */
   readonly maskRatio: number;
+  /** Seed of the weight init; `undefined` for a random init. */
   readonly seed?: number;
+  /** Patchify + linear map, `[N, H, W, C]` → `[N, L, D]` (official `patch_embed`). */
   readonly patchEmbed: PatchEmbed;
   /** The masking strategy (from `args.masking`). */
   readonly masking: MaskingStrategy;
+  /** The transformer blocks (official `blocks.i`). */
   readonly blocks: TransformerBlock[];
+  /** Final LayerNorm (official `norm`). */
   readonly norm: LayerNorm;
+  /** `[1, 1, D]` class token (official `cls_token`); created on build. */
   clsToken!: LayerVariable;
+  /** `[1, 1 + L, D]` fixed 2-D sin-cos table, cls row first (official `pos_embed`, not trained); created on build. */
   posEmbed!: LayerVariable;
 
   constructor(args: ViTEncoderArgs = {}) {

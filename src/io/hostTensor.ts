@@ -10,8 +10,11 @@ export type HostDType = 'float32' | 'int32';
 
 /** One tensor on the host. `data.length === prod(shape)`, C order. */
 export interface HostTensor {
+  /** `'float32'` or `'int32'`: the dtype of `data` (files' other dtypes are converted). */
   dtype: HostDType;
+  /** The shape; `[]` for a scalar. */
   shape: number[];
+  /** `prod(shape)` values in C (row-major) order. */
   data: Float32Array | Int32Array;
   /** The dtype as stored in the file (`F16`, `BF16`, `F64`, `I64`, `F32`, `I32`, ...). */
   sourceDtype: string;

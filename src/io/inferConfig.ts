@@ -13,7 +13,13 @@ const HEADS_BY_WIDTH: Record<number, number> = { 192: 3, 384: 6, 768: 12, 1024: 
 export interface InferredConfig {
   /** `'mae'`: encoder and decoder; `'encoder'`: an encoder only (e.g. `mae_pretrain_*`); `'classifier'`: a fine-tuned ViT (`head.*`). */
   kind: 'mae' | 'encoder' | 'classifier';
-  config: MaskedAutoencoderArgs & { numClasses?: number; globalPool?: boolean };
+  /** The constructor arguments the shapes imply (plus `numClasses` / `globalPool` for a classifier). */
+  config: MaskedAutoencoderArgs & {
+    /** Classes of the `head` (classifiers only). */
+    numClasses?: number;
+    /** `true` when the file has `fc_norm.*` (average pooling of the patch tokens; classifiers only). */
+    globalPool?: boolean;
+  };
 }
 
 /** Hints for what shapes cannot tell. */

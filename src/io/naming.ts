@@ -46,7 +46,9 @@ export function officialToHFNames(name: string): string[] | null {
 
 /** How to split a fused qkv into thirds along axis 0, and to join them back. */
 export interface RowOps<T> {
+  /** Splits `t` into three equal parts along axis 0 (q, k, v). */
   split3(t: T): [T, T, T];
+  /** Concatenates three parts along axis 0 (the inverse of `split3`). */
   concat3(parts: [T, T, T]): T;
 }
 

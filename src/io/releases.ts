@@ -52,6 +52,7 @@ export interface PretrainedOptions {
 
 /** Per-component counts of a {@link PretrainedReport}. */
 export interface ComponentReport {
+  /** The part of the model these counts are about. */
   component: Component;
   /** Weights of this component taken from the file. */
   loaded: number;
@@ -63,6 +64,7 @@ export interface ComponentReport {
 
 /** A position table that had another grid size in the file. */
 export interface ResampledTable {
+  /** The official name of the table (`pos_embed` or `decoder_pos_embed`). */
   name: string;
   /** Grid of the file's table. */
   from: [number, number];
@@ -74,7 +76,9 @@ export interface ResampledTable {
 
 /** A tensor of the file the model has no place for. */
 export interface IgnoredTensor {
+  /** The name in the file. */
   name: string;
+  /** Why it was not used, in words. */
   reason: string;
 }
 

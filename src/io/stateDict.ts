@@ -40,7 +40,14 @@ export interface LoadReport {
   /** Names in the file the model does not have (ignored). */
   unexpected: string[];
   /** Names present in both with different shapes (torch layout), not loaded. */
-  mismatched: Array<{ name: string; expected: number[]; got: number[] }>;
+  mismatched: Array<{
+    /** The official name. */
+    name: string;
+    /** The torch shape the model needs. */
+    expected: number[];
+    /** The shape in the file. */
+    got: number[];
+  }>;
 }
 
 /** The torch shape of an entry's weight. */

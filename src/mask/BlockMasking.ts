@@ -49,10 +49,15 @@ export interface BlockMaskingArgs {
  * `{ type: 'block', ...args }` in a model's `masking`.
  */
 export class BlockMasking implements MaskingStrategy {
+  /** Smallest block area (patches) drawn. */
   readonly minNumPatches: number;
+  /** Largest block area (patches) drawn; `null`: the number still to be removed. */
   readonly maxNumPatches: number | null;
+  /** Smallest block aspect ratio (height / width). */
   readonly minAspect: number;
+  /** Largest block aspect ratio. */
   readonly maxAspect: number;
+  /** Tries per block before giving up on placing it. */
   readonly maxAttempts: number;
 
   constructor(args: BlockMaskingArgs = {}) {

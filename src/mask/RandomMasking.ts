@@ -39,7 +39,9 @@ export interface RandomMaskingArgs extends BaseLayerArgs {
  * {@link RandomMasking.mask} returns them by name.
  */
 export class RandomMasking extends MAELayer implements MaskingStrategy {
+  /** The name this class is registered under for tfjs-layers serialisation. */
   static readonly className = 'MAERandomMasking';
+  /** Default fraction of patches removed, `0 ≤ r < 1`. */
   readonly maskRatio: number;
 
   constructor(args: RandomMaskingArgs = {}) {

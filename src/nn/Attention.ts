@@ -26,12 +26,19 @@ export interface AttentionArgs extends BaseLayerArgs {
  * head h owns columns `h·hd … (h+1)·hd − 1` inside each (the official layout).
  */
 export class Attention extends MAELayer {
+  /** The name this class is registered under for tfjs-layers serialisation. */
   static readonly className = 'MAEAttention';
+  /** Token width D. */
   readonly dim: number;
+  /** Number of heads; each is `D / numHeads` wide. */
   readonly numHeads: number;
+  /** Whether the qkv projection has a bias. */
   readonly qkvBias: boolean;
+  /** Seed of the weight init; `undefined` for a random init. */
   readonly seed?: number;
+  /** The fused q, k, v projection, D → 3D (official `attn.qkv`). */
   readonly qkv: Linear;
+  /** The output projection, D → D (official `attn.proj`). */
   readonly proj: Linear;
 
   constructor(args: AttentionArgs) {

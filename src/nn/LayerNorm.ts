@@ -21,10 +21,15 @@ export interface LayerNormArgs extends BaseLayerArgs {
  * Official names: `weight` (gamma, init 1), `bias` (beta, init 0).
  */
 export class LayerNorm extends MAELayer {
+  /** The name this class is registered under for tfjs-layers serialisation. */
   static readonly className = 'MAELayerNorm';
+  /** Size of the normalised (last) axis. */
   readonly dim: number;
+  /** Added to the variance. */
   readonly eps: number;
+  /** `[dim]` scale (official `weight`, init 1); created on build. */
   gamma!: LayerVariable;
+  /** `[dim]` shift (official `bias`, init 0); created on build. */
   beta!: LayerVariable;
 
   constructor(args: LayerNormArgs) {

@@ -25,12 +25,19 @@ export interface LinearArgs extends BaseLayerArgs {
  * initialised xavier-uniform with a zero bias, as the official MAE does.
  */
 export class Linear extends MAELayer {
+  /** The name this class is registered under for tfjs-layers serialisation. */
   static readonly className = 'MAELinear';
+  /** Input features (last axis of the input). */
   readonly inFeatures: number;
+  /** Output features. */
   readonly units: number;
+  /** Whether a bias is added. */
   readonly useBias: boolean;
+  /** Seed of the kernel init; `undefined` for a random init. */
   readonly seed?: number;
+  /** `[inFeatures, units]` (torch `weight` transposed); created on build. */
   kernel!: LayerVariable;
+  /** `[units]`, when `useBias`; created on build. */
   bias?: LayerVariable;
 
   constructor(args: LinearArgs) {

@@ -19,11 +19,17 @@ export interface MlpArgs extends BaseLayerArgs {
 
 /** `fc2(gelu(fc1(x)))`: `[..., D]` → `[..., D]`, with the exact erf GELU. */
 export class Mlp extends MAELayer {
+  /** The name this class is registered under for tfjs-layers serialisation. */
   static readonly className = 'MAEMlp';
+  /** Input and output width D. */
   readonly dim: number;
+  /** Hidden width. */
   readonly hidden: number;
+  /** Seed of the weight init; `undefined` for a random init. */
   readonly seed?: number;
+  /** D → hidden (official `mlp.fc1`). */
   readonly fc1: Linear;
+  /** hidden → D (official `mlp.fc2`). */
   readonly fc2: Linear;
 
   constructor(args: MlpArgs) {

@@ -52,18 +52,31 @@ export interface BlockCallArgs {
  * Official names: `norm1.*`, `attn.qkv.*`, `attn.proj.*`, `norm2.*`, `mlp.fc1.*`, `mlp.fc2.*`.
  */
 export class TransformerBlock extends MAELayer {
+  /** The name this class is registered under for tfjs-layers serialisation. */
   static readonly className = 'MAETransformerBlock';
+  /** Token width D. */
   readonly dim: number;
+  /** Attention heads. */
   readonly numHeads: number;
+  /** MLP hidden width = `Math.trunc(dim · mlpRatio)`. */
   readonly mlpRatio: number;
+  /** Whether the qkv projection has a bias. */
   readonly qkvBias: boolean;
+  /** LayerNorm epsilon of `norm1` and `norm2`. */
   readonly layerNormEps: number;
+  /** Seed of the weight init; `undefined` for a random init. */
   readonly seed?: number;
+  /** Stochastic-depth probability per residual branch (training calls only). */
   readonly dropPath: number;
+  /** Dropout on each residual branch output (training calls only). */
   readonly dropRate: number;
+  /** LayerNorm before attention. */
   readonly norm1: LayerNorm;
+  /** Multi-head self-attention. */
   readonly attn: Attention;
+  /** LayerNorm before the MLP. */
   readonly norm2: LayerNorm;
+  /** The MLP, D → `Math.trunc(D · mlpRatio)` → D. */
   readonly mlp: Mlp;
 
   constructor(args: TransformerBlockArgs) {

@@ -31,17 +31,25 @@ export interface PatchEmbedArgs extends BaseLayerArgs {
  * `proj.weight` (`[D, C, p, p]`), `proj.bias`.
  */
 export class PatchEmbed extends MAELayer {
+  /** The name this class is registered under for tfjs-layers serialisation. */
   static readonly className = 'MAEPatchEmbed';
+  /** `[H, W]`, the image size. */
   readonly imgSize: [number, number];
+  /** Patch side p. */
   readonly patchSize: number;
+  /** Image channels C. */
   readonly inChans: number;
+  /** Token width D. */
   readonly embedDim: number;
+  /** Seed of the weight init; `undefined` for a random init. */
   readonly seed?: number;
   /** `[h, w]`, the patch grid. */
   readonly gridSize: [number, number];
   /** L = h·w. */
   readonly numPatches: number;
+  /** `[p·p·C, D]` in patchify order (torch conv `[D, C, p, p]`); created on build. */
   kernel!: LayerVariable;
+  /** `[D]`; created on build. */
   bias!: LayerVariable;
 
   constructor(args: PatchEmbedArgs) {

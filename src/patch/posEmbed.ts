@@ -81,7 +81,7 @@ export function bicubicMatrix(inSize: number, outSize: number): Float32Array {
 
 /**
  * Resamples a position table to another patch grid, as the official
- * `interpolate_pos_embed` (torch bicubic, see {@link bicubicMatrix}); the cls
+ * `interpolate_pos_embed` (torch bicubic, see `bicubicMatrix`); the cls
  * row (when `posEmbed` has `1 + fromH·fromW` rows) is kept as is.
  *
  * @param posEmbed `[1, T, D]` or `[T, D]` with `T = fromH·fromW` or `1 + fromH·fromW`
