@@ -33,7 +33,7 @@ export { RandomMasking, type RandomMaskingArgs } from './mask/RandomMasking';
 export { BlockMasking, type BlockMaskingArgs } from './mask/BlockMasking';
 export { GridMasking, gridCellFor } from './mask/GridMasking';
 export { maskSampleFromIdsKeep } from './mask/idsKeep';
-export { createMasking, registerMaskingStrategy, maskingConfigOf, type MaskingSpec } from './mask/registry';
+export { createMasking, registerMaskingStrategy, maskingConfigOf, type MaskingSpec, type MaskingFactory } from './mask/registry';
 
 export { ViTEncoder, type ViTEncoderArgs, type EncoderOptions, type EncoderOutput } from './encode/ViTEncoder';
 export { MAEDecoder, type MAEDecoderArgs, type DecoderOptions, type DecoderOutput } from './decode/MAEDecoder';
@@ -108,3 +108,53 @@ export {
 } from './io/releases';
 export { saveModel, loadModel, TFJS_MAE_FORMAT, type SavedTopology } from './io/tfjsModel';
 export { nodeFolderHandler, MODEL_FILE, WEIGHTS_FILE } from './io/nodeFolder';
+
+// Training
+export type { NamedParam, ParamGroup, NamedTensors } from './train/types';
+export { AdamW, type AdamWArgs, type AdamWState, type AdamWParamState } from './train/adamw';
+export { paramGroups, layerId, NO_WEIGHT_DECAY_NAMES, type ParamGroupsArgs } from './train/paramGroups';
+export {
+  warmupCosine,
+  warmupCosineEpochs,
+  scaledLr,
+  type WarmupCosineArgs,
+  type WarmupCosineEpochsArgs,
+} from './train/schedule';
+export { GradAccumulator, clipGradNorm, type ClippedGrads } from './train/grads';
+
+// Data
+export {
+  parseIdx,
+  readIdx,
+  IDX_MAX_NDIM,
+  type IdxArray,
+  type IdxData,
+  type IdxDType,
+  type IdxReadOptions,
+} from './data/idx';
+export {
+  batches,
+  batchesPerEpoch,
+  epochOrder,
+  imagesToTensor,
+  normalizationTable,
+  type Batch,
+  type BatchesArgs,
+  type LabelsInput,
+  type NormalizeArgs,
+} from './data/batches';
+export { Rng, permutation, mixSeed } from './data/rng';
+export {
+  randomResizedCrop,
+  randomHorizontalFlip,
+  sampleCropBoxes,
+  sampleFlips,
+  type CropBox,
+  type CropSamplingArgs,
+  type RandomResizedCropArgs,
+  type RandomHorizontalFlipArgs,
+} from './data/augment';
+
+// Visualisation
+export { denormalizeNormPix, type NormPixStats, type DenormalizeNormPixArgs } from './viz/normPix';
+

@@ -12,9 +12,10 @@ import type { MaskingConfig, MaskingStrategy } from './strategy';
  */
 export type MaskingSpec = 'random' | 'block' | 'grid' | (string & {}) | MaskingConfig | MaskingStrategy;
 
-type Factory = (args: Record<string, unknown>) => MaskingStrategy;
+/** Builds a masking strategy from its `{ type, ...args }` config (see {@link registerMaskingStrategy}). */
+export type MaskingFactory = (args: Record<string, unknown>) => MaskingStrategy;
 
-const factories = new Map<string, Factory>([
+const factories = new Map<string, MaskingFactory>([
   ['random', (args) => new RandomMasking(args as { maskRatio?: number })],
   ['block', (args) => new BlockMasking(args as BlockMaskingArgs)],
   ['grid', () => new GridMasking()],
@@ -25,7 +26,7 @@ const factories = new Map<string, Factory>([
  * configs). `factory` receives the config without its `type`. Re-registering
  * a type replaces it.
  */
-export function registerMaskingStrategy(type: string, factory: Factory): void {
+export function registerMaskingStrategy(type: string, factory: MaskingFactory): void {
   if (typeof type !== 'string' || type.length === 0) {
     throw new MAEConfigError(`registerMaskingStrategy: type must be a non-empty string, got ${describe(type)}`);
   }
