@@ -3,6 +3,7 @@
  * a timm 0.3.2 ViT with optional global pooling).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { repeatToken } from '../nn/tokens';
 import { serialization } from '@tensorflow/tfjs-core';
 import type { LayerVariable } from '@tensorflow/tfjs-layers';
 import { MAEConfigError, describe } from '../errors';
@@ -320,7 +321,7 @@ export class ViTClassifier extends MAELayer {
     const features = tf.tidy(() => {
       const tokens = this.patchEmbed.call(x0) as tf.Tensor3D; // [N, L, D]
       const [n, , d] = tokens.shape;
-      const cls = tf.broadcastTo(this.clsToken.read(), [n, 1, d]);
+      const cls = repeatToken(this.clsToken.read(), n, 1);
       let x: tf.Tensor = tf.add(tf.concat([cls, tokens], 1), this.posEmbed.read()); // [N, 1 + L, D]
       if (training && this.dropRate > 0) x = tf.dropout(x, this.dropRate, undefined, childSeed(options.seed, 0));
       this.blocks.forEach((block, i) => {

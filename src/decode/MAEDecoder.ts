@@ -1,5 +1,6 @@
 /** The lightweight MAE decoder (official `forward_decoder`). */
 import * as tf from '@tensorflow/tfjs-core';
+import { repeatToken } from '../nn/tokens';
 import { serialization } from '@tensorflow/tfjs-core';
 import type { LayerVariable } from '@tensorflow/tfjs-layers';
 import { MAEInputError, describe } from '../errors';
@@ -160,7 +161,7 @@ export class MAEDecoder extends MAELayer {
       const k = t - 1;
       const cls = tf.slice(y, [0, 0, 0], [n, 1, dd]);
       const kept = tf.slice(y, [0, 1, 0], [n, k, dd]);
-      const shuffled = k < l ? tf.concat([kept, tf.broadcastTo(this.maskToken.read(), [n, l - k, dd])], 1) : kept;
+      const shuffled = k < l ? tf.concat([kept, repeatToken(this.maskToken.read(), n, l - k)], 1) : kept;
       const idsShuffle = argsortRows(idsRestore);
       const unshuffled = gatherTokens(shuffled as tf.Tensor3D, idsRestore, idsShuffle); // [N, L, Dd]
       return tf.concat([cls, unshuffled], 1) as tf.Tensor3D;

@@ -1,5 +1,6 @@
 /** The MAE encoder: a ViT that sees only the visible patches (official `forward_encoder`). */
 import * as tf from '@tensorflow/tfjs-core';
+import { repeatToken } from '../nn/tokens';
 import { serialization } from '@tensorflow/tfjs-core';
 import type { LayerVariable } from '@tensorflow/tfjs-layers';
 import { divisible, maskRatio as checkRatio, nonNegativeInt, pair, positiveInt, positiveNumber } from '../util/validate';
@@ -184,7 +185,7 @@ export class ViTEncoder extends MAELayer {
     return tf.tidy(() => {
       const [n, , d] = tokens.shape;
       const cls = tf.add(this.clsToken.read(), tf.slice(this.posEmbed.read(), [0, 0, 0], [1, 1, d]));
-      return tf.concat([tf.broadcastTo(cls, [n, 1, d]), tokens], 1) as tf.Tensor3D;
+      return tf.concat([repeatToken(cls, n, 1), tokens], 1) as tf.Tensor3D;
     });
   }
 
