@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect, it } from 'vitest';
+import '../../src'; // as a user: importing tfjs-mae registers tfjs' gradients (through tfjs-layers)
 import { repeatToken } from '../../src/nn/tokens';
 import { describeBackends, expectNoLeaks, expectTensorsClose } from '../../src/testing';
 
