@@ -1,0 +1,208 @@
+/**
+ * End-to-end fine-tuning of a pre-trained encoder as a classifier (official
+ * `main_finetune.py` + `engine_finetune.py`, without mixup, cutmix, label
+ * smoothing or RandAugment): `ViTClassifier.fromMAE`, AdamW with layer-wise
+ * lr decay, warmup-cosine per iteration, cross-entropy; and its evaluation.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { MAEConfigError, MAEInputError, describe } from '../errors';
+import { ViTClassifier, type ClassifierHead } from '../classify/ViTClassifier';
+import type { MaskedAutoencoder } from '../model/MaskedAutoencoder';
+import type { ViTEncoder } from '../encode/ViTEncoder';
+import { mixSeed } from '../data/rng';
+import { NO_WEIGHT_DECAY_NAMES, paramGroups } from '../train/paramGroups';
+import { batchImages, type TrainBatch, type TrainData } from '../train/data';
+import { trainLoop, type TrainLoopOptions, type TrainResult } from '../train/loop';
+import { trainableParams } from '../train/pretrain';
+import type { ParamGroup } from '../train/types';
+import { countCorrect, crossEntropy, hostLabels, type Labels } from './metrics';
+import type { FeatureImages } from './features';
+
+/** Options of {@link finetune}: the loop's (`epochs` required), the classifier's and the optimiser's. */
+export interface FinetuneOptions extends TrainLoopOptions {
+  /** Number of classes. Required unless `source` is already a `ViTClassifier`. */
+  numClasses?: number;
+  /** Layer-wise lr decay: layer `i` of `depth + 1` gets `lr × layerDecay^(depth + 1 − i)`. Defaults to 0.75. */
+  layerDecay?: number;
+  /** AdamW weight decay (not on 1-D weights, `cls_token`, `pos_embed`). Defaults to 0.05. */
+  weightDecay?: number;
+  /** AdamW `[β1, β2]`. Defaults to `[0.9, 0.999]`. */
+  betas?: [number, number];
+  /** AdamW epsilon. Defaults to 1e-8. */
+  eps?: number;
+  /** Mean of the patch tokens then `fc_norm` (`true`), or the cls token after `norm`. Defaults to `true`. */
+  globalPool?: boolean;
+  /** `'linear'` head, or `'linprobe'` (batch norm without affine + Linear). Defaults to `'linear'`. */
+  head?: ClassifierHead;
+  /** Std of the `N(0, std²)` head weight. Defaults to 2e-5 (`main_finetune.py`). */
+  headInitStd?: number;
+  /**
+   * Train the position table too (the official fine-tuning does; the
+   * Fashion-MNIST reference keeps the sin-cos table fixed). Defaults to `false`.
+   */
+  trainPosEmbed?: boolean;
+  /** Stochastic depth of the last block. Defaults to 0. */
+  dropPath?: number;
+}
+
+/** What {@link finetune} returns: the loop's report and the trained classifier (the caller disposes it). */
+export interface FinetuneResult extends TrainResult {
+  classifier: ViTClassifier;
+}
+
+/**
+ * Fine-tunes a pre-trained encoder on labelled images.
+ *
+ * The classifier is `ViTClassifier.fromMAE(source, { numClasses, globalPool })`
+ * (a copy: `source` is not modified), or `source` itself when it already is
+ * a `ViTClassifier`. Every weight trains except the position table (unless
+ * `trainPosEmbed`), in the official layer-decay groups (`paramGroups` with
+ * `layerDecay`: patch embed and cls token are layer 0, block i is i+1, the
+ * pooling norm and head are depth+1). Each step: cross-entropy of
+ * `classifier.forward(images, { training: true })` against the batch's
+ * `labels`, then AdamW; the learning rate follows the loop's schedule
+ * (default: 5 % warmup to `lr`, default `1e-3 × batch / 256`, then a half
+ * cosine).
+ *
+ * @param source a `MaskedAutoencoder`, its `ViTEncoder`, or a `ViTClassifier`
+ * @param data batches `{ images [B, H, W, C], labels [B] int32 }` (e.g. `imageDataSource(images, labels, ...)`)
+ * @param options see {@link FinetuneOptions}; `epochs` is required
+ */
+export async function finetune(
+  source: MaskedAutoencoder | ViTEncoder | ViTClassifier,
+  data: TrainData,
+  options: FinetuneOptions,
+): Promise<FinetuneResult> {
+  const o = options ?? ({} as FinetuneOptions);
+  for (const name of ['weightDecay', 'eps', 'headInitStd'] as const) {
+    const v = o[name];
+    if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v < 0)) {
+      throw new MAEConfigError(`finetune ${name}: expected a finite number >= 0, got ${describe(v)}`);
+    }
+  }
+  let classifier: ViTClassifier;
+  if (source instanceof ViTClassifier) {
+    classifier = source;
+  } else {
+    if (o.numClasses === undefined) throw new MAEConfigError('finetune numClasses: expected a positive integer, got undefined');
+    classifier = ViTClassifier.fromMAE(source, {
+      numClasses: o.numClasses,
+      globalPool: o.globalPool,
+      head: o.head,
+      headInitStd: o.headInitStd,
+      dropPath: o.dropPath,
+      seed: mixSeed(o.seed ?? o.resume?.seed ?? 0, 10000),
+    });
+  }
+  try {
+    const entries = classifier.stateEntries();
+    const groups = finetuneParamGroups(classifier, o);
+    const result = await trainLoop(
+      {
+        label: 'finetune',
+        entries,
+        groups,
+        betas: o.betas ?? [0.9, 0.999],
+        eps: o.eps ?? 1e-8,
+        blr: 1e-3,
+        loss: (batch, index, seed) => {
+          const images = batchImages(batch, 'data batch');
+          const labels = (batch as TrainBatch).labels;
+          if (!(labels instanceof tf.Tensor) || labels.rank !== 1 || labels.shape[0] !== images.shape[0]) {
+            throw new MAEInputError(`data batch labels: expected a [${images.shape[0]}] int tensor with the images, got ${describe(labels)}`);
+          }
+          const { logits, features } = classifier.forward(images, { training: true, seed: mixSeed(seed, index) });
+          features.dispose();
+          return crossEntropy(logits, labels);
+        },
+      },
+      data,
+      o,
+    );
+    return { ...result, classifier };
+  } catch (err) {
+    if (classifier !== source) classifier.dispose();
+    throw err;
+  }
+}
+
+/**
+ * The optimiser groups of {@link finetune}: the classifier's trainable
+ * weights (without `pos_embed` unless `trainPosEmbed`) by layer id and
+ * decay, `lrScale = layerDecay^(depth + 1 − layer)`, weight decay on the ≥ 2-D
+ * weights except `cls_token` / `pos_embed` (official `param_groups_lrd`).
+ */
+export function finetuneParamGroups(
+  classifier: ViTClassifier,
+  options: Pick<FinetuneOptions, 'weightDecay' | 'layerDecay' | 'trainPosEmbed'> = {},
+): ParamGroup[] {
+  const params = trainableParams(classifier.stateEntries()).filter((p) => options.trainPosEmbed || p.name !== 'pos_embed');
+  return paramGroups(params, {
+    weightDecay: options.weightDecay ?? 0.05,
+    layerDecay: options.layerDecay ?? 0.75,
+    numLayers: classifier.depth + 1,
+    noWeightDecay: NO_WEIGHT_DECAY_NAMES,
+  });
+}
+
+/** What {@link evaluateClassifier} needs: `ViTClassifier` has it. */
+export interface Classifier {
+  forward(imgs: tf.Tensor, options?: { training?: boolean }): { logits: tf.Tensor2D; features: tf.Tensor2D };
+}
+
+/**
+ * Top-1 accuracy (a fraction in [0, 1]) of a classifier in inference mode.
+ *
+ * @param images `[N, H, W, C]` (not disposed; cut in batches of `batchSize`, default 128) or an iterable of batches (each disposed)
+ * @param labels N integer labels
+ */
+export async function evaluateClassifier(
+  classifier: Classifier,
+  images: FeatureImages,
+  labels: Labels,
+  options: { batchSize?: number } = {},
+): Promise<number> {
+  const batchSize = options.batchSize ?? 128;
+  if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new MAEConfigError(`batchSize: expected a positive integer, got ${describe(batchSize)}`);
+  const batches: Iterable<{ batch: tf.Tensor; owned: boolean }> =
+    images instanceof tf.Tensor
+      ? sliceBatches(images, batchSize)
+      : (function* () {
+          for (const b of images) yield { batch: b, owned: true };
+        })();
+  const n = labels instanceof tf.Tensor ? labels.shape[0] ?? 0 : (labels as ArrayLike<number>)?.length;
+  const y = await hostLabels(labels, 'labels', typeof n === 'number' ? n : -1);
+  let count = tf.scalar(0, 'int32');
+  let seen = 0;
+  try {
+    for (const { batch, owned } of batches) {
+      try {
+        const size = batch.shape[0];
+        if (seen + size > y.length) throw new MAEInputError(`labels: expected one per image, got ${y.length} for more images`);
+        const next = tf.tidy(() => {
+          const { logits, features } = classifier.forward(batch);
+          features.dispose();
+          return tf.add(count, countCorrect(logits, tf.tensor1d(y.subarray(seen, seen + size), 'int32'))) as tf.Scalar;
+        });
+        count.dispose();
+        count = next;
+        seen += size;
+      } finally {
+        if (owned) batch.dispose();
+      }
+    }
+    if (seen !== y.length || seen === 0) throw new MAEInputError(`labels: expected one per image (${seen} images), got ${y.length}`);
+    return (await count.data())[0] / seen;
+  } finally {
+    count.dispose();
+  }
+}
+
+function* sliceBatches(images: tf.Tensor, batchSize: number): Generator<{ batch: tf.Tensor; owned: boolean }> {
+  if (images.rank !== 4) throw new MAEInputError(`images: expected shape [N, H, W, C], got ${describe(images.shape)}`);
+  const n = images.shape[0];
+  for (let i = 0; i < n; i += batchSize) {
+    const size = Math.min(batchSize, n - i);
+    yield { batch: tf.slice(images, [i, 0, 0, 0], [size, -1, -1, -1]), owned: true };
+  }
+}

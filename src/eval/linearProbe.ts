@@ -1,0 +1,193 @@
+/**
+ * Linear probing on frozen features: `BatchNorm1d(D, affine=False)` →
+ * `Linear(D, K)`, trained with AdamW and cross-entropy (the probe of the
+ * Fashion-MNIST reference recipe, after the official `main_linprobe.py`
+ * head, with AdamW instead of LARS).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { MAEConfigError, MAEInputError, describe } from '../errors';
+import { LinearProbeHead } from '../classify/LinearProbeHead';
+import { AdamW } from '../train/adamw';
+import { mixSeed, permutation, checkSeed } from '../data/rng';
+import { classCount, countCorrect, crossEntropy, hostLabels, type Labels } from './metrics';
+
+/** Options of {@link linearProbe}; the defaults are the reference recipe. */
+export interface LinearProbeOptions {
+  /** Number of classes K. Defaults to `max(label) + 1` over both label sets. */
+  numClasses?: number;
+  /** Passes over the training features. Defaults to 10. */
+  epochs?: number;
+  /** Features per step; the last partial batch of an epoch is kept (a last batch of 1 is skipped: batch norm needs 2). Defaults to 256. */
+  batchSize?: number;
+  /** Constant AdamW learning rate. Defaults to 1e-3. */
+  lr?: number;
+  /** AdamW `[β1, β2]`. Defaults to `[0.9, 0.999]`. */
+  betas?: [number, number];
+  /** AdamW weight decay. Defaults to 0. */
+  weightDecay?: number;
+  /** Batch-norm epsilon. Defaults to 1e-6. */
+  bnEps?: number;
+  /** Batch-norm momentum (torch convention: weight of the new batch). Defaults to 0.1. */
+  momentum?: number;
+  /** Std of the `N(0, std²)` head weight (bias 0). Defaults to 0.01. */
+  initStd?: number;
+  /** Seed of the head init and of the per-epoch permutations. Defaults to 0. */
+  seed?: number;
+  /** Called after each epoch with its mean training loss. Defaults to none. */
+  onEpoch?: (info: { epoch: number; loss: number }) => void | Promise<void>;
+}
+
+/** What {@link linearProbe} returns; accuracies are fractions in [0, 1]. */
+export interface LinearProbeResult {
+  /** Accuracy on the test features (batch norm with its running statistics). */
+  accuracy: number;
+  /** Accuracy on the training features, same mode. */
+  trainAccuracy: number;
+  /** Mean training loss of each epoch (sample-weighted). */
+  epochLosses: number[];
+}
+
+/**
+ * Trains a linear probe on `[N, D]` training features and reports its
+ * test accuracy.
+ *
+ * Per epoch: a permutation of the N training rows (seeded by `(seed,
+ * epoch)`), batches of `batchSize` with the last partial one kept; batch
+ * norm in training mode (batch mean and biased variance; the running mean
+ * and unbiased variance move by `momentum`); mean cross-entropy; one AdamW
+ * step on the Linear weight and bias. Evaluation uses the running
+ * statistics. The features are not modified or disposed.
+ *
+ * @param trainFeatures `[N, D]` float32
+ * @param trainLabels N integer labels (array or `[N]` tensor)
+ * @param testFeatures `[M, D]` float32
+ * @param testLabels M integer labels
+ */
+export async function linearProbe(
+  trainFeatures: tf.Tensor,
+  trainLabels: Labels,
+  testFeatures: tf.Tensor,
+  testLabels: Labels,
+  options: LinearProbeOptions = {},
+): Promise<LinearProbeResult> {
+  const [n, d] = features2d(trainFeatures, 'trainFeatures');
+  const [m, dTest] = features2d(testFeatures, 'testFeatures');
+  if (dTest !== d) throw new MAEInputError(`testFeatures: expected D = ${d} columns like trainFeatures, got shape ${describe(testFeatures.shape)}`);
+  const yTrain = await hostLabels(trainLabels, 'trainLabels', n);
+  const yTest = await hostLabels(testLabels, 'testLabels', m);
+  const o = checkOptions(options);
+  const numClasses = o.numClasses ?? classCount(yTrain, yTest);
+  if (numClasses < 2) throw new MAEInputError(`labels: expected at least 2 classes, got ${numClasses}`);
+  const bad = [...yTrain, ...yTest].find((v) => v >= numClasses);
+  if (bad !== undefined) throw new MAEInputError(`labels: expected classes below numClasses ${numClasses}, got ${bad}`);
+
+  const head = new LinearProbeHead({ inFeatures: d, numClasses, eps: o.bnEps, momentum: o.momentum, initStd: o.initStd, seed: mixSeed(o.seed, 0x68656164) });
+  const trainY = tf.tensor1d(yTrain, 'int32');
+  const testY = tf.tensor1d(yTest, 'int32');
+  let optimizer: AdamW | undefined;
+  try {
+    head.ensureBuilt();
+    const params = head.stateEntries().filter((e) => e.variable.trainable).map((e) => ({ name: e.name, variable: e.variable.read() as tf.Variable }));
+    optimizer = new AdamW([{ params, weightDecay: o.weightDecay }], { lr: o.lr, betas: o.betas, eps: 1e-8 });
+    const vars = optimizer.variables;
+    const epochLosses: number[] = [];
+    for (let epoch = 0; epoch < o.epochs; epoch++) {
+      const order = permutation(n, mixSeed(o.seed, epoch));
+      let total = tf.scalar(0);
+      for (let i = 0; i < n; i += o.batchSize) {
+        const rows = order.subarray(i, Math.min(i + o.batchSize, n));
+        if (rows.length < 2) continue;
+        const idx = tf.tensor1d(rows, 'int32');
+        const { value, grads } = tf.variableGrads(
+          () =>
+            tf.tidy(() => {
+              const logits = head.forward(tf.gather(trainFeatures, idx), { training: true });
+              return crossEntropy(logits, tf.gather(trainY, idx));
+            }),
+          vars,
+        );
+        optimizer.step(grads, o.lr);
+        const next = tf.tidy(() => tf.add(total, tf.mul(value, rows.length)) as tf.Scalar);
+        tf.dispose([total, value, idx, ...Object.values(grads)]);
+        total = next;
+      }
+      const loss = (await total.data())[0] / n;
+      total.dispose();
+      epochLosses.push(loss);
+      await o.onEpoch?.({ epoch, loss });
+    }
+    const accuracy = (await correct(head, testFeatures, testY)) / m;
+    const trainAccuracy = (await correct(head, trainFeatures, trainY)) / n;
+    return { accuracy, trainAccuracy, epochLosses };
+  } finally {
+    optimizer?.dispose();
+    head.dispose();
+    tf.dispose([trainY, testY]);
+  }
+}
+
+/** Correct predictions of the probe in inference mode, in chunks of 4096 rows. */
+async function correct(head: LinearProbeHead, features: tf.Tensor, labels: tf.Tensor): Promise<number> {
+  const n = features.shape[0];
+  let count = tf.scalar(0, 'int32');
+  for (let i = 0; i < n; i += 4096) {
+    const size = Math.min(4096, n - i);
+    const next = tf.tidy(() => {
+      const logits = head.forward(tf.slice(features, [i, 0], [size, -1]));
+      return tf.add(count, countCorrect(logits, tf.slice(labels, [i], [size])));
+    });
+    count.dispose();
+    count = next as tf.Scalar;
+  }
+  const value = (await count.data())[0];
+  count.dispose();
+  return value;
+}
+
+function features2d(x: tf.Tensor, name: string): [number, number] {
+  if (!(x instanceof tf.Tensor) || x.rank !== 2 || x.dtype !== 'float32') {
+    const got = x instanceof tf.Tensor ? `${x.dtype} ${describe(x.shape)}` : describe(x);
+    throw new MAEInputError(`${name}: expected a float32 tensor [N, D], got ${got}`);
+  }
+  if (x.shape[0] < 1) throw new MAEInputError(`${name}: expected at least one row, got shape ${describe(x.shape)}`);
+  return [x.shape[0], x.shape[1] as number];
+}
+
+type Resolved = Required<Omit<LinearProbeOptions, 'numClasses' | 'onEpoch'>> & Pick<LinearProbeOptions, 'numClasses' | 'onEpoch'>;
+
+function checkOptions(o: LinearProbeOptions): Resolved {
+  if (o == null || typeof o !== 'object') throw new MAEConfigError(`options: expected an object, got ${describe(o)}`);
+  const int = (name: string, v: unknown, min: number) => {
+    if (v !== undefined && (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min)) {
+      throw new MAEConfigError(`linearProbe ${name}: expected an integer >= ${min}, got ${describe(v)}`);
+    }
+  };
+  const num = (name: string, v: unknown, positive: boolean) => {
+    if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (positive && v === 0))) {
+      throw new MAEConfigError(`linearProbe ${name}: expected a finite number ${positive ? '> 0' : '>= 0'}, got ${describe(v)}`);
+    }
+  };
+  int('numClasses', o.numClasses, 2);
+  int('epochs', o.epochs, 1);
+  int('batchSize', o.batchSize, 2);
+  num('lr', o.lr, false);
+  num('weightDecay', o.weightDecay, false);
+  num('bnEps', o.bnEps, true);
+  num('initStd', o.initStd, true);
+  if (o.momentum !== undefined && (typeof o.momentum !== 'number' || !(o.momentum >= 0 && o.momentum <= 1))) {
+    throw new MAEConfigError(`linearProbe momentum: expected a number in [0, 1], got ${describe(o.momentum)}`);
+  }
+  return {
+    numClasses: o.numClasses,
+    onEpoch: o.onEpoch,
+    epochs: o.epochs ?? 10,
+    batchSize: o.batchSize ?? 256,
+    lr: o.lr ?? 1e-3,
+    betas: o.betas ?? [0.9, 0.999],
+    weightDecay: o.weightDecay ?? 0,
+    bnEps: o.bnEps ?? 1e-6,
+    momentum: o.momentum ?? 0.1,
+    initStd: o.initStd ?? 0.01,
+    seed: checkSeed(o.seed ?? 0, 'linearProbe seed'),
+  };
+}

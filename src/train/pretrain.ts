@@ -1,0 +1,104 @@
+/**
+ * MAE pre-training (official `main_pretrain.py` + `engine_pretrain.py`):
+ * AdamW (0.9, 0.95) with the official parameter groups, per-iteration
+ * warmup-cosine learning rate, the MAE loss with mask noise seeded per
+ * micro-batch, checkpoints and exact resume (see `trainLoop`).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { MAEConfigError, describe } from '../errors';
+import type { StateEntry } from '../nn/MAELayer';
+import { mixSeed } from '../data/rng';
+import { NO_WEIGHT_DECAY_NAMES, paramGroups } from './paramGroups';
+import { batchImages, type TrainData } from './data';
+import { trainLoop, type TrainLoopOptions, type TrainResult } from './loop';
+import type { NamedParam } from './types';
+
+/** What `pretrain` needs of a model; `MaskedAutoencoder` has it. */
+export interface PretrainModel {
+  /** The scalar MAE loss of `imgs [N, H, W, C]` with mask noise drawn from `seed`. */
+  loss(imgs: tf.Tensor, options?: { seed?: number; maskRatio?: number }): tf.Scalar;
+  /** Every weight under its official name; the trainable ones are optimised. */
+  stateEntries(): StateEntry[];
+}
+
+/** Options of {@link pretrain}: the loop's (`epochs` required) and the optimiser's. */
+export interface PretrainOptions extends TrainLoopOptions {
+  /** AdamW weight decay of the ≥ 2-D weights. Defaults to 0.05. */
+  weightDecay?: number;
+  /** Names never decayed besides 1-D parameters. Defaults to `NO_WEIGHT_DECAY_NAMES` (tokens and position tables). */
+  noWeightDecay?: readonly string[];
+  /** AdamW `[β1, β2]`. Defaults to `[0.9, 0.95]` (MAE pre-training). */
+  betas?: [number, number];
+  /** AdamW epsilon. Defaults to 1e-8. */
+  eps?: number;
+  /** Mask ratio of every step. Defaults to the model's. */
+  maskRatio?: number;
+}
+
+/** What {@link pretrain} returns. */
+export type PretrainResult = TrainResult;
+
+/** The seed of the mask noise of micro-batch `index` (global, 0-based) of a run seeded `seed`. */
+export function maskNoiseSeed(seed: number, index: number): number {
+  return mixSeed(mixSeed(seed, 0x6d61736b), index);
+}
+
+/** The trainable entries as named parameters (official names). */
+export function trainableParams(entries: StateEntry[]): NamedParam[] {
+  return entries.filter((e) => e.variable.trainable).map((e) => ({ name: e.name, variable: e.variable.read() as tf.Variable }));
+}
+
+/**
+ * Pre-trains `model` (a `MaskedAutoencoder`) on `data`.
+ *
+ * Each optimiser step: `lr = schedule(step)` (default: warmup over 5 % of
+ * the steps to `lr`, default `1.5e-4 × batch / 256`, then a half cosine to
+ * `minLr`), then for each of its `accumSteps` micro-batches
+ * `tf.variableGrads(() => model.loss(images, { seed: maskNoiseSeed(seed, i) }))`,
+ * the mean gradient (optionally clipped), and one AdamW step over the
+ * trainable weights grouped by `paramGroups` (official names: no decay on
+ * 1-D weights, tokens and position tables). Reports the loss, lr, images/s
+ * and ETA per step (a one-line progress printer in Node), saves checkpoints
+ * and resumes from them bit for bit.
+ *
+ * @param model the model to train in place (its trainable weights)
+ * @param data `{ batches(epoch, startBatch), batchesPerEpoch }` (e.g.
+ *   `imageDataSource`) or `(epoch) => Iterable` of `{ images [B, H, W, C] }` or tensors
+ * @param options see {@link PretrainOptions}; `epochs` is required
+ * @throws TrainingError when a loss is not finite (naming the step) or an epoch runs out of batches
+ * @throws CheckpointError when `resume` does not fit the model or the run
+ */
+export async function pretrain(model: PretrainModel, data: TrainData, options: PretrainOptions): Promise<PretrainResult> {
+  if (model == null || typeof model.loss !== 'function' || typeof model.stateEntries !== 'function') {
+    throw new MAEConfigError(`pretrain model: expected a MaskedAutoencoder (loss and stateEntries), got ${describe(model)}`);
+  }
+  const o = options ?? ({} as PretrainOptions);
+  for (const name of ['weightDecay', 'eps'] as const) {
+    const v = o[name];
+    if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v < 0)) {
+      throw new MAEConfigError(`pretrain ${name}: expected a finite number >= 0, got ${describe(v)}`);
+    }
+  }
+  const entries = model.stateEntries();
+  const groups = paramGroups(trainableParams(entries), {
+    weightDecay: o.weightDecay ?? 0.05,
+    noWeightDecay: o.noWeightDecay ?? NO_WEIGHT_DECAY_NAMES,
+  });
+  const maskRatio = o.maskRatio;
+  return trainLoop(
+    {
+      label: 'pretrain',
+      entries,
+      groups,
+      betas: o.betas ?? [0.9, 0.95],
+      eps: o.eps ?? 1e-8,
+      blr: 1.5e-4,
+      loss: (batch, index, seed) => {
+        const imgs = batchImages(batch, 'data batch');
+        return model.loss(imgs, { seed: maskNoiseSeed(seed, index), ...(maskRatio === undefined ? {} : { maskRatio }) });
+      },
+    },
+    data,
+    options,
+  );
+}

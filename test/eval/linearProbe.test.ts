@@ -1,0 +1,130 @@
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-wasm';
+import '@tensorflow/tfjs-layers'; // registers the gradients in Node
+import { beforeAll, describe, expect, it } from 'vitest';
+import { describeBackends } from '../../src/testing';
+import { MAEConfigError, MAEInputError } from '../../src/errors';
+import { linearProbe } from '../../src/eval/linearProbe';
+import { LinearProbeHead } from '../../src/classify/LinearProbeHead';
+import { Rng, mixSeed, permutation } from '../../src/data/rng';
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+});
+
+/** K Gaussian clusters in D dimensions, far apart: linearly separable. */
+function clusters(n: number, d: number, k: number, seed: number, spread = 0.3) {
+  const rng = new Rng(seed);
+  const centres = Array.from({ length: k }, () => Array.from({ length: d }, () => rng.uniformIn(-3, 3)));
+  const x = new Float32Array(n * d);
+  const y = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    y[i] = i % k;
+    for (let j = 0; j < d; j++) {
+      const g = Math.sqrt(-2 * Math.log(1 - rng.uniform())) * Math.cos(2 * Math.PI * rng.uniform());
+      x[i * d + j] = centres[y[i]][j] + spread * g + 5; // offset: the batch norm must centre it
+    }
+  }
+  return { x: tf.tensor2d(x, [n, d]), y, raw: x };
+}
+
+/** The probe in float64, written from the torch definitions (BatchNorm1d, Linear, cross-entropy, AdamW). */
+function probeFloat64(x: Float32Array, y: Int32Array, n: number, d: number, k: number, w0: Float32Array, epochs: number, batch: number, seed: number) {
+  const W = Array.from(w0); // [d, k] (ours: in × out)
+  const b = new Array(k).fill(0);
+  const mW = W.map(() => 0), vW = W.map(() => 0), mb = b.map(() => 0), vb = b.map(() => 0);
+  const rm = new Array(d).fill(0), rv = new Array(d).fill(1);
+  let t = 0;
+  const lr = 1e-3, b1 = 0.9, b2 = 0.999, eps = 1e-8, bnEps = 1e-6, mom = 0.1;
+  const losses: number[] = [];
+  for (let e = 0; e < epochs; e++) {
+    const order = permutation(n, mixSeed(seed, e));
+    let total = 0;
+    for (let s = 0; s < n; s += batch) {
+      const rows = Array.from(order.subarray(s, Math.min(s + batch, n)));
+      const B = rows.length;
+      const mean = new Array(d).fill(0), vr = new Array(d).fill(0);
+      for (const r of rows) for (let j = 0; j < d; j++) mean[j] += x[r * d + j] / B;
+      for (const r of rows) for (let j = 0; j < d; j++) vr[j] += (x[r * d + j] - mean[j]) ** 2 / B;
+      for (let j = 0; j < d; j++) {
+        rm[j] = (1 - mom) * rm[j] + mom * mean[j];
+        rv[j] = (1 - mom) * rv[j] + (mom * vr[j] * B) / (B - 1);
+      }
+      const gW = W.map(() => 0), gb = b.map(() => 0);
+      for (const r of rows) {
+        const xn = Array.from({ length: d }, (_, j) => (x[r * d + j] - mean[j]) / Math.sqrt(vr[j] + bnEps));
+        const logits = Array.from({ length: k }, (_, c) => b[c] + xn.reduce((a, v, j) => a + v * W[j * k + c], 0));
+        const mx = Math.max(...logits);
+        const z = logits.reduce((a, l) => a + Math.exp(l - mx), 0);
+        const p = logits.map((l) => Math.exp(l - mx) / z);
+        total += -Math.log(p[y[r]]);
+        for (let c = 0; c < k; c++) {
+          const g = (p[c] - (c === y[r] ? 1 : 0)) / B;
+          gb[c] += g;
+          for (let j = 0; j < d; j++) gW[j * k + c] += xn[j] * g;
+        }
+      }
+      t++;
+      const adam = (p: number[], g: number[], m: number[], v: number[]) => {
+        for (let i = 0; i < p.length; i++) {
+          m[i] = b1 * m[i] + (1 - b1) * g[i];
+          v[i] = b2 * v[i] + (1 - b2) * g[i] ** 2;
+          p[i] -= (lr / (1 - b1 ** t)) * (m[i] / (Math.sqrt(v[i]) / Math.sqrt(1 - b2 ** t) + eps));
+        }
+      };
+      adam(W, gW, mW, vW);
+      adam(b, gb, mb, vb);
+    }
+    losses.push(total / n);
+  }
+  let right = 0;
+  for (let r = 0; r < n; r++) {
+    const xn = Array.from({ length: d }, (_, j) => (x[r * d + j] - rm[j]) / Math.sqrt(rv[j] + bnEps));
+    const logits = Array.from({ length: k }, (_, c) => b[c] + xn.reduce((a, v, j) => a + v * W[j * k + c], 0));
+    if (logits.indexOf(Math.max(...logits)) === y[r]) right++;
+  }
+  return { losses, trainAccuracy: right / n };
+}
+
+describeBackends(['cpu', 'wasm'], () => {
+  it('reaches ~100 % on linearly separable features, and leaks nothing', async () => {
+    const train = clusters(600, 16, 4, 1);
+    const test = clusters(200, 16, 4, 1); // same centres (same seed), fresh-looking rows
+    const before = tf.memory().numTensors;
+    const r = await linearProbe(train.x, train.y, test.x, test.y, { epochs: 10, batchSize: 64 });
+    expect(tf.memory().numTensors).toBe(before);
+    expect(r.accuracy).toBeGreaterThanOrEqual(0.99);
+    expect(r.trainAccuracy).toBeGreaterThanOrEqual(0.99);
+    expect(r.epochLosses[9]).toBeLessThan(r.epochLosses[0]);
+    tf.dispose([train.x, test.x]);
+  });
+
+  it('matches a float64 BatchNorm1d + Linear + AdamW probe step for step (last partial batch kept)', async () => {
+    const n = 50, d = 5, k = 3;
+    const data = clusters(n, d, k, 4, 2.5); // overlapping: the loss stays informative
+    const head = new LinearProbeHead({ inFeatures: d, numClasses: k, seed: mixSeed(0, 0x68656164) });
+    head.ensureBuilt();
+    const w0 = (await head.linear.kernel.read().data()) as Float32Array;
+    head.dispose();
+    const want = probeFloat64(data.raw, data.y, n, d, k, w0, 3, 16, 0); // batches 16, 16, 16, 2
+    const got = await linearProbe(data.x, data.y, data.x, tf.tensor1d(data.y, 'int32'), { epochs: 3, batchSize: 16 });
+    got.epochLosses.forEach((l, i) => expect(Math.abs(l - want.losses[i])).toBeLessThan(2e-5));
+    expect(got.trainAccuracy).toBeCloseTo(want.trainAccuracy, 6);
+    data.x.dispose();
+  });
+}, { describe, beforeAll }, 'linearProbe');
+
+describe('linearProbe arguments', () => {
+  it('rejects mismatched features and labels with typed errors', async () => {
+    const x = tf.zeros([4, 3]);
+    const x2 = tf.zeros([4, 2]);
+    await expect(linearProbe(x, [0, 1, 0, 1], x2, [0, 1, 0, 1])).rejects.toThrow(/testFeatures: expected D = 3/);
+    await expect(linearProbe(x, [0, 1, 0], x, [0, 1, 0, 1])).rejects.toThrow(/trainLabels: expected 4 labels/);
+    await expect(linearProbe(x, [0, 1, 0, 1.5], x, [0, 1, 0, 1])).rejects.toThrow(MAEInputError);
+    await expect(linearProbe(x, [0, 1, 0, 1], x, [0, 1, 0, 1], { epochs: 0 })).rejects.toThrow(MAEConfigError);
+    await expect(linearProbe(x, [0, 1, 0, 2], x, [0, 1, 0, 1], { numClasses: 2 })).rejects.toThrow(/below numClasses 2/);
+    await expect(linearProbe(tf.zeros([4]) as tf.Tensor, [0, 1, 0, 1], x, [0, 1, 0, 1])).rejects.toThrow(/trainFeatures: expected a float32 tensor \[N, D\]/);
+    tf.dispose([x, x2]);
+  });
+});

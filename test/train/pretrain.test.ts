@@ -1,0 +1,209 @@
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-wasm';
+import '@tensorflow/tfjs-layers'; // registers the gradients in Node
+import { beforeAll, describe, expect, it } from 'vitest';
+import { CheckpointError, MAEConfigError, TrainingError } from '../../src/errors';
+import { MaskedAutoencoder } from '../../src/model/MaskedAutoencoder';
+import { pretrain, maskNoiseSeed, type PretrainOptions } from '../../src/train/pretrain';
+import { imageDataSource } from '../../src/train/data';
+import { decodeCheckpoint, encodeCheckpoint, type TrainingCheckpoint } from '../../src/train/checkpoint';
+import { warmupCosine } from '../../src/train/schedule';
+import type { StepInfo } from '../../src/train/progress';
+import { readSafetensors } from '../../src/io/safetensors';
+import { Rng } from '../../src/data/rng';
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+});
+
+/** 8×8 grey images, 2×2 patches of 4 px: L = 4, one patch kept at ratio 0.75. */
+const tinyMae = () =>
+  new MaskedAutoencoder({
+    imgSize: 8, patchSize: 4, inChans: 1, embedDim: 8, depth: 1, numHeads: 2,
+    decoderEmbedDim: 8, decoderDepth: 1, decoderNumHeads: 2, seed: 7,
+  });
+
+/** 16 images of smooth blobs (learnable), uint8 NHWC. */
+function images(n = 16): Uint8Array {
+  const rng = new Rng(3);
+  const out = new Uint8Array(n * 64);
+  for (let k = 0; k < n; k++) {
+    const cy = rng.uniformIn(1, 6);
+    const cx = rng.uniformIn(1, 6);
+    for (let y = 0; y < 8; y++) for (let x = 0; x < 8; x++) {
+      out[k * 64 + y * 8 + x] = Math.round(255 * Math.exp(-((y - cy) ** 2 + (x - cx) ** 2) / 6));
+    }
+  }
+  return out;
+}
+
+const data = () => imageDataSource(images(), undefined, { batchSize: 4, imageShape: [8, 8, 1], seed: 5, mean: 0.2, std: 0.3 });
+const base: PretrainOptions = { epochs: 2, lr: 5e-3, progress: false };
+
+async function run(options: Partial<PretrainOptions> = {}, model = tinyMae()) {
+  try {
+    return await pretrain(model, data(), { ...base, ...options });
+  } finally {
+    model.dispose();
+  }
+}
+
+describe('pretrain', () => {
+  it('gives the same loss curve for the same seed, another for another seed', async () => {
+    const a = await run();
+    const b = await run();
+    const c = await run({ seed: 1 });
+    expect(a.losses).toHaveLength(8); // 2 epochs × 4 batches
+    expect(b.losses).toEqual(a.losses);
+    expect(c.losses).not.toEqual(a.losses);
+    expect(a.epochLosses[0]).toBeCloseTo((a.losses[0] + a.losses[1] + a.losses[2] + a.losses[3]) / 4, 6);
+  });
+
+  it('resumed from an epoch-1 checkpoint, continues the uninterrupted curve bit for bit', async () => {
+    const full = await run();
+    const saved: TrainingCheckpoint[] = [];
+    const first = await run({ stopAfterEpoch: 1, save: (c) => void saved.push(c) });
+    expect(first.losses).toEqual(full.losses.slice(0, 4));
+    expect(saved).toHaveLength(1);
+    expect(saved[0]).toMatchObject({ step: 4, epoch: 1, seed: 0, stepsPerEpoch: 4, accumSteps: 1 });
+    // Through the one-file encoding and a model with other initial weights.
+    const ckpt = decodeCheckpoint(encodeCheckpoint(saved[0]));
+    const other = new MaskedAutoencoder({ ...tinyMae().config, seed: 99 });
+    const second = await run({ resume: ckpt }, other);
+    expect(second.firstStep).toBe(4);
+    expect(second.losses).toEqual(full.losses.slice(4));
+    expect(second.step).toBe(8);
+  });
+
+  it('saves official-name weights with the optimiser state, every N epochs and at the end', async () => {
+    const saved: TrainingCheckpoint[] = [];
+    const model = tinyMae();
+    await run({ epochs: 3, checkpointEvery: 2, save: async (c) => void saved.push(c) }, model);
+    expect(saved.map((c) => c.epoch)).toEqual([2, 3]);
+    const weights = readSafetensors(saved[1].weights);
+    try {
+      expect(Object.keys(weights)).toContain('blocks.0.attn.qkv.weight');
+      expect(weights['blocks.0.attn.qkv.weight'].shape).toEqual([24, 8]); // torch [out, in]
+      expect(Object.keys(weights)).toContain('decoder_pos_embed');
+    } finally {
+      tf.dispose(Object.values(weights));
+    }
+    expect(saved[1].optimizer.step).toBe(12);
+    expect(Object.keys(saved[1].optimizer.params)).toContain('mask_token');
+    expect(Object.keys(saved[1].optimizer.params)).not.toContain('pos_embed'); // frozen
+  });
+
+  it('keeps tf.memory().numTensors constant across steps and leaks nothing', async () => {
+    const model = tinyMae();
+    model.encoder.ensureBuilt();
+    model.decoder.ensureBuilt();
+    const before = tf.memory().numTensors;
+    const counts: number[] = [];
+    await pretrain(model, data(), { ...base, epochs: 3, readLossEvery: 2, onStep: () => void counts.push(tf.memory().numTensors) });
+    expect(counts).toHaveLength(12);
+    expect(new Set(counts.slice(1)).size).toBe(1);
+    expect(tf.memory().numTensors).toBe(before);
+    model.dispose();
+  });
+
+  it('reports step, epoch, lr from warmupCosine (default peak = 1.5e-4 × batch / 256), throughput and eta', async () => {
+    const infos: StepInfo[] = [];
+    const epochs: number[] = [];
+    await run({ lr: undefined, warmupSteps: 2, onStep: (i) => void infos.push(i), onEpoch: (e) => void epochs.push(e.epoch) });
+    const lr = warmupCosine({ baseLr: (1.5e-4 * 4) / 256, warmupSteps: 2, totalSteps: 8 });
+    expect(infos.map((i) => i.step)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect(infos.map((i) => i.epoch)).toEqual([0, 0, 0, 0, 1, 1, 1, 1]);
+    expect(infos.map((i) => i.stepInEpoch)).toEqual([0, 1, 2, 3, 0, 1, 2, 3]);
+    infos.forEach((i) => expect(i.lr).toBeCloseTo(lr(i.step), 12));
+    expect(infos[0].lr).toBe(0);
+    expect(infos.every((i) => i.imagesPerSec > 0 && i.etaSec >= 0 && i.totalSteps === 8)).toBe(true);
+    expect(infos[7].etaSec).toBe(0);
+    expect(epochs).toEqual([0, 1]);
+  });
+
+  it('learns: the loss falls over epochs', async () => {
+    const r = await run({ epochs: 12, lr: 1e-2, warmupSteps: 4 });
+    expect(r.epochLosses[11]).toBeLessThan(0.6 * r.epochLosses[0]);
+  });
+
+  it('accumulates micro-batches: floor(batches / accumSteps) steps per epoch, mean loss, same memory', async () => {
+    const model = tinyMae();
+    model.encoder.ensureBuilt();
+    model.decoder.ensureBuilt();
+    const before = tf.memory().numTensors;
+    const r = await pretrain(model, data(), { ...base, accumSteps: 3, maxGradNorm: 1 });
+    expect(r.losses).toHaveLength(2); // 4 batches → 1 step of 3 per epoch
+    expect(r.losses.every(Number.isFinite)).toBe(true);
+    expect(tf.memory().numTensors).toBe(before);
+    model.dispose();
+  });
+
+  it('takes a function data source; with one micro-batch the loss equals model.loss with maskNoiseSeed', async () => {
+    const model = tinyMae();
+    const batch = () => tf.tidy(() => tf.div(tf.reshape(tf.range(0, 4 * 64), [4, 8, 8, 1]), 256));
+    const expected = tf.tidy(() => model.loss(batch(), { seed: maskNoiseSeed(0, 0) }));
+    const first = (await expected.data())[0];
+    expected.dispose();
+    const r = await pretrain(model, () => [batch(), { images: batch() }], { ...base, epochs: 1, batchesPerEpoch: 2 });
+    expect(r.losses[0]).toBeCloseTo(first, 6);
+    model.dispose();
+  });
+
+  it('stops with a TrainingError naming the step at a non-finite loss, leaking nothing', async () => {
+    const model = tinyMae();
+    model.encoder.ensureBuilt();
+    model.decoder.ensureBuilt();
+    const before = tf.memory().numTensors;
+    function* source(epoch: number) {
+      for (let b = 0; b < 4; b++) yield tf.fill([4, 8, 8, 1], epoch === 1 && b === 2 ? NaN : 0.5);
+    }
+    await expect(pretrain(model, source, { ...base, batchesPerEpoch: 4 })).rejects.toThrow(/loss of step 6 \(epoch 1\) is NaN/);
+    await expect(pretrain(model, source, { ...base, batchesPerEpoch: 4, readLossEvery: 3 })).rejects.toBeInstanceOf(TrainingError);
+    expect(tf.memory().numTensors).toBe(before);
+    model.dispose();
+  });
+
+  it('reports an epoch that runs out of batches', async () => {
+    const model = tinyMae();
+    await expect(pretrain(model, () => [tf.zeros([4, 8, 8, 1])], { ...base, batchesPerEpoch: 2 })).rejects.toThrow(
+      /epoch 0 ended after 1 batches; expected 2/,
+    );
+    model.dispose();
+  });
+
+  it('rejects bad options and checkpoints of another run', async () => {
+    const model = tinyMae();
+    const saved: TrainingCheckpoint[] = [];
+    await pretrain(model, data(), { ...base, stopAfterEpoch: 1, save: (c) => void saved.push(c) });
+    const bad = (o: Partial<PretrainOptions>) => pretrain(model, data(), { ...base, ...o } as PretrainOptions);
+    await expect(bad({ epochs: undefined as unknown as number })).rejects.toThrow(MAEConfigError);
+    await expect(bad({ epochs: 0 })).rejects.toThrow(/epochs: expected an integer >= 1, got 0/);
+    await expect(bad({ checkpointEvery: 1 })).rejects.toThrow(/save: expected/);
+    await expect(bad({ maxGradNorm: -1 })).rejects.toThrow(/maxGradNorm/);
+    await expect(bad({ accumSteps: 5 })).rejects.toThrow(/accumSteps: expected at most batchesPerEpoch \(4\)/);
+    await expect(pretrain(model, {} as never, base)).rejects.toThrow(/data: expected/);
+    await expect(bad({ resume: { ...saved[0], seed: 3 }, seed: 4 })).rejects.toThrow(CheckpointError);
+    await expect(bad({ resume: { ...saved[0], stepsPerEpoch: 9 } })).rejects.toThrow(/stepsPerEpoch: expected this run's 4/);
+    await expect(bad({ resume: { ...saved[0], weights: 'x' as never } })).rejects.toThrow(/resume.weights/);
+    const otherModel = new MaskedAutoencoder({ ...tinyMae().config, embedDim: 12, numHeads: 2, seed: 1 });
+    await expect(pretrain(otherModel, data(), { ...base, resume: saved[0] })).rejects.toThrow(CheckpointError);
+    otherModel.dispose();
+    model.dispose();
+  });
+});
+
+describe('pretrain on wasm', () => {
+  it('gives the same curve for the same seed, and continues it bit for bit after a resume', async () => {
+    await tf.setBackend('wasm');
+    try {
+      const full = await run();
+      expect(await run().then((r) => r.losses)).toEqual(full.losses);
+      let ckpt: TrainingCheckpoint | undefined;
+      await run({ stopAfterEpoch: 1, save: (c) => void (ckpt = c) });
+      expect((await run({ resume: ckpt })).losses).toEqual(full.losses.slice(4));
+    } finally {
+      await tf.setBackend('cpu');
+    }
+  });
+});
