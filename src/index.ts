@@ -6,7 +6,7 @@
  *
  * @packageDocumentation
  */
-export { MAEError, MAEConfigError, MAEInputError, CheckpointError, DataError } from './errors';
+export { MAEError, MAEConfigError, MAEInputError, CheckpointError, DataError, TrainingError } from './errors';
 
 export { MAELayer, type StateEntry, type TorchLayout, type BaseLayerArgs } from './nn/MAELayer';
 export { Linear, type LinearArgs } from './nn/Linear';
@@ -121,6 +121,32 @@ export {
   type WarmupCosineEpochsArgs,
 } from './train/schedule';
 export { GradAccumulator, clipGradNorm, type ClippedGrads } from './train/grads';
+export { pretrain, maskNoiseSeed, trainableParams, type PretrainModel, type PretrainOptions, type PretrainResult } from './train/pretrain';
+export { trainLoop, type TrainLoopOptions, type TrainResult, type TrainLoopSpec } from './train/loop';
+export { imageDataSource, type TrainBatch, type TrainDataSource, type TrainData } from './train/data';
+export { progressPrinter, formatStep, type StepInfo, type EpochInfo, type ProgressCallbacks, type ProgressPrinterArgs } from './train/progress';
+export { encodeCheckpoint, decodeCheckpoint, type TrainingCheckpoint } from './train/checkpoint';
+
+// Evaluation
+export {
+  extractFeatures,
+  extractPooledFeatures,
+  type FeatureEncoder,
+  type FeaturePool,
+  type FeatureImages,
+  type ExtractFeaturesOptions,
+  type ExtractPooledFeaturesOptions,
+} from './eval/features';
+export { linearProbe, type LinearProbeOptions, type LinearProbeResult } from './eval/linearProbe';
+export type { Labels } from './eval/metrics';
+export {
+  finetune,
+  finetuneParamGroups,
+  evaluateClassifier,
+  type FinetuneOptions,
+  type FinetuneResult,
+  type Classifier,
+} from './eval/finetune';
 
 // Data
 export {
@@ -157,4 +183,19 @@ export {
 
 // Visualisation
 export { denormalizeNormPix, type NormPixStats, type DenormalizeNormPixArgs } from './viz/normPix';
+export {
+  denormalize,
+  reconstructionRows,
+  imageGrid,
+  reconstructionGrid,
+  renderReconstructions,
+  type RgbaImage,
+  type DenormalizeArgs,
+  type ReconstructionRow,
+  type ReconstructionRowsArgs,
+  type ImageGridArgs,
+  type ReconstructionGridArgs,
+  type ReconstructingModel,
+  type RenderReconstructionsArgs,
+} from './viz/reconstruction';
 

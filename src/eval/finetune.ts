@@ -47,6 +47,7 @@ export interface FinetuneOptions extends TrainLoopOptions {
 
 /** What {@link finetune} returns: the loop's report and the trained classifier (the caller disposes it). */
 export interface FinetuneResult extends TrainResult {
+  /** The fine-tuned classifier. */
   classifier: ViTClassifier;
 }
 
@@ -147,7 +148,16 @@ export function finetuneParamGroups(
 
 /** What {@link evaluateClassifier} needs: `ViTClassifier` has it. */
 export interface Classifier {
-  forward(imgs: tf.Tensor, options?: { training?: boolean }): { logits: tf.Tensor2D; features: tf.Tensor2D };
+  /** `imgs [N, H, W, C]` → class scores and the features they were computed from. */
+  forward(
+    imgs: tf.Tensor,
+    options?: { training?: boolean },
+  ): {
+    /** `[N, numClasses]` */
+    logits: tf.Tensor2D;
+    /** `[N, D]` */
+    features: tf.Tensor2D;
+  };
 }
 
 /**
