@@ -14,7 +14,8 @@ export { LayerNorm, type LayerNormArgs } from './nn/LayerNorm';
 export { Attention, type AttentionArgs } from './nn/Attention';
 export { Mlp, type MlpArgs } from './nn/Mlp';
 export { TransformerBlock, type TransformerBlockArgs, type BlockCallArgs } from './nn/TransformerBlock';
-export { linear, gatherTokens, argsortRows, layerNorm, gelu } from './nn/ops';
+export { linear, gatherTokens, argsortRows, layerNorm, gelu, attention, attentionProbs } from './nn/ops';
+export { repeatToken } from './nn/tokens';
 
 export { patchify, unpatchify } from './patch/patchify';
 export { sincosPosEmbed2d, interpolatePosEmbed, type SincosOptions } from './patch/posEmbed';

@@ -5,7 +5,7 @@ import { divisible, positiveInt } from '../util/validate';
 import { MAELayer, type BaseLayerArgs, type StateEntry } from './MAELayer';
 import { Linear } from './Linear';
 import { childSeed } from './init';
-import { batchMatMul } from './ops';
+import { attention, attentionProbs } from './ops';
 
 /** Arguments of {@link Attention}. */
 export interface AttentionArgs extends BaseLayerArgs {
@@ -64,18 +64,16 @@ export class Attention extends MAELayer {
       const hd = d / h;
       const qkv = this.qkv.call(x); // [N, T, 3D]
       // [N, T, 3, H, hd] → three [N·H, T, hd]
-      const heads = (i: number): tf.Tensor =>
+      const heads = (i: number): tf.Tensor3D =>
         tf.reshape(
           tf.transpose(tf.reshape(tf.slice(qkv, [0, 0, i * d], [n, t, d]), [n, t, h, hd]), [0, 2, 1, 3]),
           [n * h, t, hd],
         );
       const q = heads(0);
       const k = heads(1);
-      const v = heads(2);
-      const scores = tf.mul(batchMatMul(q, tf.transpose(k, [0, 2, 1])), hd ** -0.5); // [N·H, T, T]
-      const probs = tf.softmax(scores);
-      if (kwargs.attnOut) kwargs.attnOut.push(tf.keep(tf.reshape(probs, [n, h, t, t])));
-      const out = batchMatMul(probs, v); // [N·H, T, hd]
+      const scale = hd ** -0.5;
+      if (kwargs.attnOut) kwargs.attnOut.push(tf.keep(tf.reshape(attentionProbs(q, k, scale), [n, h, t, t])));
+      const out = attention(q, k, heads(2), scale); // [N·H, T, hd]
       const merged = tf.reshape(tf.transpose(tf.reshape(out, [n, h, t, hd]), [0, 2, 1, 3]), [n, t, d]);
       return this.proj.call(merged);
     });

@@ -1,8 +1,14 @@
 /**
  * The differentiable primitives every layer is built from. Each one has a
- * hand-written gradient (`tf.customGrad`) that uses only plain, untransposed
- * 2-D or batched matMuls and flat gathers: the kernels that exist, are correct
- * and are fast on every backend (see docs/architecture.md, "Backends").
+ * hand-written gradient (`tf.customGrad`) built from plain, untransposed 2-D
+ * matMuls (Linear), batched products (attention; a depthwise convolution on
+ * wasm) and flat gathers: the kernels that exist, are correct and are fast on
+ * every backend (see docs/architecture.md, "Backends", and docs/benchmarks.md).
+ *
+ * Every gradient function runs in its own `tf.tidy`: tfjs frees what a
+ * custom gradient leaves behind only when the whole backward pass ends, so
+ * without it each step would hold, e.g., a transposed copy of every weight
+ * (docs/benchmarks.md, "Memory").
  */
 import * as tf from '@tensorflow/tfjs-core';
 
@@ -14,11 +20,12 @@ const dense2d = tf.customGrad(((x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D, 
   save([x, w]);
   return {
     value: tf.fused.matMul({ a: x, b: w, bias: b }),
-    gradFunc: (dy: tf.Tensor2D, [xs, ws]: tf.Tensor[]) => [
-      tf.matMul(dy, tf.transpose(ws)), // dx [M, K]
-      tf.matMul(tf.transpose(xs), dy), // dw [K, N]
-      tf.sum(dy, 0), // db [N]
-    ],
+    gradFunc: (dy: tf.Tensor2D, [xs, ws]: tf.Tensor[]) =>
+      tf.tidy(() => [
+        tf.matMul(dy, tf.transpose(ws)), // dx [M, K]
+        tf.matMul(tf.transpose(xs), dy), // dw [K, N]
+        tf.sum(dy, 0), // db [N]
+      ]),
   };
 }) as unknown as GradFunc) as (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tf.Tensor2D;
 
@@ -27,10 +34,8 @@ const matMul2d = tf.customGrad(((x: tf.Tensor2D, w: tf.Tensor2D, save: Saver) =>
   save([x, w]);
   return {
     value: tf.matMul(x, w),
-    gradFunc: (dy: tf.Tensor2D, [xs, ws]: tf.Tensor[]) => [
-      tf.matMul(dy, tf.transpose(ws)),
-      tf.matMul(tf.transpose(xs), dy),
-    ],
+    gradFunc: (dy: tf.Tensor2D, [xs, ws]: tf.Tensor[]) =>
+      tf.tidy(() => [tf.matMul(dy, tf.transpose(ws)), tf.matMul(tf.transpose(xs), dy)]),
   };
 }) as unknown as GradFunc) as (x: tf.Tensor, w: tf.Tensor) => tf.Tensor2D;
 
@@ -46,17 +51,64 @@ export function linear(x: tf.Tensor, kernel: tf.Tensor, bias?: tf.Tensor): tf.Te
   return tf.reshape(y2, [...lead, n]);
 }
 
-/** Batched `a[B, M, K] · b[B, K, N]`, backward without transposed-operand matMuls. */
-export const batchMatMul = tf.customGrad(((a: tf.Tensor3D, b: tf.Tensor3D, save: Saver) => {
-  save([a, b]);
-  return {
-    value: tf.matMul(a, b),
-    gradFunc: (dy: tf.Tensor3D, [as, bs]: tf.Tensor[]) => [
-      tf.matMul(dy, tf.transpose(bs, [0, 2, 1])),
-      tf.matMul(tf.transpose(as, [0, 2, 1]), dy),
-    ],
-  };
-}) as unknown as GradFunc) as (a: tf.Tensor, b: tf.Tensor) => tf.Tensor3D;
+/**
+ * Batched product `op(a)[B, M, K] · op(b)[B, K, N]` → `[B, M, N]`, where
+ * `op` transposes the last two axes when its flag is set.
+ *
+ * wasm runs batched matMuls on a plain loop (~2 GFLOP/s) because its XNNPACK
+ * path takes only 2-D, untransposed products. There the product runs as one
+ * depthwise convolution, which XNNPACK does run: batch index b becomes the
+ * channel, `a` the image `[1, M, K, B]`, `b` the filter `[1, K, B, N]` (channel
+ * multiplier N), and the valid 1×K convolution gives `[1, M, 1, B·N]`; the
+ * flags fold into the layout transposes. 1.7–3.6× faster at attention
+ * shapes (docs/benchmarks.md). Other backends use `tf.matMul`.
+ */
+function batchedProduct(a: tf.Tensor3D, b: tf.Tensor3D, transposeA = false, transposeB = false): tf.Tensor3D {
+  if (tf.getBackend() !== 'wasm') return tf.matMul(a, b, transposeA, transposeB);
+  return tf.tidy(() => {
+    const [batch, m, k] = transposeA ? [a.shape[0], a.shape[2], a.shape[1]] : a.shape;
+    const n = transposeB ? b.shape[1] : b.shape[2];
+    const image = tf.reshape(tf.transpose(a, transposeA ? [2, 1, 0] : [1, 2, 0]), [1, m, k, batch]);
+    const filter = tf.reshape(tf.transpose(b, transposeB ? [2, 0, 1] : [1, 0, 2]), [1, k, batch, n]);
+    const out = tf.depthwiseConv2d(image as tf.Tensor4D, filter as tf.Tensor4D, 1, 'valid'); // [1, M, 1, B·N]
+    return tf.transpose(tf.reshape(out, [m, batch, n]), [1, 0, 2]) as tf.Tensor3D;
+  });
+}
+
+/**
+ * Scaled dot-product attention for a batch of independent heads:
+ * `softmax(q·kᵀ · scale) · v`, q, k, v `[B, T, hd]` → `[B, T, hd]`.
+ *
+ * One taped op whose backward is written out (`P` the probabilities, `O` the output):
+ *
+ *     dP = dO·vᵀ,  dv = Pᵀ·dO,  dS = P ⊙ (dP − Σ_row dP ⊙ P) · scale,  dq = dS·k,  dk = dSᵀ·q
+ *
+ * so the `[B, T, T]` intermediates of the backward are freed as soon as it
+ * returns, and only P is kept from the forward. Every product is a
+ * {@link batchedProduct} with transposes passed as flags.
+ */
+export function attention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, scale: number): tf.Tensor3D {
+  const op = tf.customGrad(((qs: tf.Tensor3D, ks: tf.Tensor3D, vs: tf.Tensor3D, save: Saver) => {
+    const probs = attentionProbs(qs, ks, scale); // [B, T, T]
+    save([qs, ks, vs, probs]);
+    return {
+      value: batchedProduct(probs, vs),
+      gradFunc: (dy: tf.Tensor3D, saved: tf.Tensor[]) =>
+        tf.tidy(() => {
+          const [qq, kk, vv, p] = saved as tf.Tensor3D[];
+          const dp = batchedProduct(dy, vv, false, true); // [B, T, T]
+          const ds = tf.mul(tf.mul(p, tf.sub(dp, tf.sum(tf.mul(dp, p), -1, true))), scale) as tf.Tensor3D;
+          return [batchedProduct(ds, kk), batchedProduct(ds, qq, true, false), batchedProduct(p, dy, true, false)];
+        }),
+    };
+  }) as unknown as GradFunc);
+  return op(q, k, v) as tf.Tensor3D;
+}
+
+/** The attention probabilities `softmax(q·kᵀ · scale)`, q, k `[B, T, hd]` → `[B, T, T]`. */
+export function attentionProbs(q: tf.Tensor3D, k: tf.Tensor3D, scale: number): tf.Tensor3D {
+  return tf.tidy(() => tf.softmax(tf.mul(batchedProduct(q, k, false, true), scale)) as tf.Tensor3D);
+}
 
 /**
  * Takes tokens per sample: `out[n, k] = x[n, ids[n, k]]`.
@@ -108,17 +160,64 @@ export function argsortRows(values: tf.Tensor2D): tf.Tensor2D {
   });
 }
 
-/** LayerNorm over the last axis with the biased variance, as torch's `nn.LayerNorm`. */
-export function layerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: number): tf.Tensor {
-  return tf.tidy(() => {
+/**
+ * `(x − mean) · rstd · gamma + beta` with `rstd = 1/√(var + eps)`, and a
+ * hand-written backward (half the kernels of autodiff through `tf.moments`):
+ *
+ *     x̂ = (x − mean)·rstd,  g = dy·gamma
+ *     dx = rstd · (g − mean(g) − x̂ · mean(g·x̂))      (means over the last axis)
+ *     dgamma = Σ_rows dy·x̂,  dbeta = Σ_rows dy
+ */
+function layerNormOp(eps: number) {
+  return tf.customGrad(((x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, save: Saver) => {
     const mean = tf.mean(x, -1, true);
     const xc = tf.sub(x, mean);
-    const variance = tf.mean(tf.square(xc), -1, true);
-    return tf.add(tf.mul(tf.mul(xc, tf.rsqrt(tf.add(variance, eps))), gamma), beta);
-  });
+    const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(xc), -1, true), eps));
+    const xhat = tf.mul(xc, rstd);
+    save([xhat, rstd, gamma]);
+    return {
+      value: tf.add(tf.mul(xhat, gamma), beta),
+      gradFunc: (dy: tf.Tensor, [xh, r, g]: tf.Tensor[]) =>
+        tf.tidy(() => {
+          const d = g.shape[0];
+          const dxhat = tf.mul(dy, g);
+          const meanG = tf.mean(dxhat, -1, true);
+          const meanGX = tf.mean(tf.mul(dxhat, xh), -1, true);
+          const dx = tf.mul(tf.sub(tf.sub(dxhat, meanG), tf.mul(xh, meanGX)), r);
+          const rows = tf.reshape(dy, [-1, d]);
+          return [dx, tf.sum(tf.mul(rows, tf.reshape(xh, [-1, d])), 0), tf.sum(rows, 0)];
+        }),
+    };
+  }) as unknown as GradFunc) as (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) => tf.Tensor;
 }
 
-/** The exact GELU, `x · ½ · (1 + erf(x / √2))` (torch `nn.GELU()`, not the tanh form). */
+/**
+ * LayerNorm over the last axis with the biased variance, as torch's `nn.LayerNorm`.
+ * `x [..., D]`, `gamma [D]`, `beta [D]` → `[..., D]`.
+ */
+export function layerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: number): tf.Tensor {
+  return tf.tidy(() => layerNormOp(eps)(x, gamma, beta));
+}
+
+/**
+ * `x · Φ(x)` with `Φ(x) = ½(1 + erf(x/√2))`; backward `dy · (Φ(x) + x·φ(x))`
+ * with the normal density `φ(x) = exp(−x²/2)/√(2π)` (what torch computes),
+ * reusing Φ from the forward pass.
+ */
+const geluOp = tf.customGrad(((x: tf.Tensor, save: Saver) => {
+  const cdf = tf.add(tf.mul(tf.erf(tf.mul(x, Math.SQRT1_2)), 0.5), 0.5);
+  save([x, cdf]);
+  return {
+    value: tf.mul(x, cdf),
+    gradFunc: (dy: tf.Tensor, [xs, c]: tf.Tensor[]) =>
+      tf.tidy(() => {
+        const pdf = tf.mul(tf.exp(tf.mul(tf.square(xs), -0.5)), 1 / Math.sqrt(2 * Math.PI));
+        return tf.mul(dy, tf.add(c, tf.mul(xs, pdf)));
+      }),
+  };
+}) as unknown as GradFunc) as (x: tf.Tensor) => tf.Tensor;
+
+/** The exact GELU, `x · ½ · (1 + erf(x / √2))` (torch `nn.GELU()`, not the tanh form). `[...]` → `[...]`. */
 export function gelu(x: tf.Tensor): tf.Tensor {
-  return tf.tidy(() => tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1)));
+  return tf.tidy(() => geluOp(x));
 }
