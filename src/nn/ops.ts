@@ -85,7 +85,7 @@ function batchedProduct(a: tf.Tensor3D, b: tf.Tensor3D, transposeA = false, tran
  *
  * so the `[B, T, T]` intermediates of the backward are freed as soon as it
  * returns, and only P is kept from the forward. Every product is a
- * {@link batchedProduct} with transposes passed as flags.
+ * `batchedProduct` with transposes passed as flags.
  */
 export function attention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, scale: number): tf.Tensor3D {
   const op = tf.customGrad(((qs: tf.Tensor3D, ks: tf.Tensor3D, vs: tf.Tensor3D, save: Saver) => {
