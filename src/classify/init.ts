@@ -1,6 +1,7 @@
 /** The fine-tuning recipes' initialisers, applied to already built layers. */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Linear } from '../nn/Linear';
+import { normalSeed } from '../nn/init';
 
 /**
  * Re-initialises a built Linear as timm does: weight `N(0, std²)`, bias 0.
@@ -12,7 +13,7 @@ import type { Linear } from '../nn/Linear';
 export function reinitLinear(linear: Linear, std: number, seed?: number): void {
   linear.ensureBuilt();
   tf.tidy(() => {
-    linear.kernel.write(tf.randomNormal(linear.kernel.shape as number[], 0, std, 'float32', seed));
+    linear.kernel.write(tf.randomNormal(linear.kernel.shape as number[], 0, std, 'float32', normalSeed(seed)));
     if (linear.bias) linear.bias.write(tf.zeros(linear.bias.shape as number[]));
   });
 }

@@ -29,7 +29,7 @@ import { expectNoLeaks, expectTensorsClose } from 'tfjs-mae/testing';
 
 async function main(): Promise<void> {
   await tf.setBackend('cpu');
-  const imgs = tf.randomNormal([2, 32, 32, 3], 0, 1, 'float32', 0) as tf.Tensor4D;
+  const imgs = tf.randomUniform([2, 32, 32, 3], -1, 1, 'float32', 0) as tf.Tensor4D;
 
   const x: tf.Tensor3D = patchify(imgs, 8);
   const back: tf.Tensor4D = unpatchify(x, 8, [4, 4], 3);

@@ -27,6 +27,8 @@ cp "$root/test/consumer/consumer.ts" consumer.cts
 common="--strict --noEmit false --skipLibCheck true --types node --target es2020 --module nodenext --moduleResolution nodenext --outDir out"
 npx tsc $common consumer.mts
 npx tsc $common consumer.cts
-echo "ESM:"; node out/consumer.mjs
-echo "CJS:"; node out/consumer.cjs
+esm=$(node out/consumer.mjs | grep '^consumer ok'); echo "ESM: $esm"
+cjs=$(node out/consumer.cjs | grep '^consumer ok'); echo "CJS: $cjs"
+# The same seeded model and data must give the same loss through both builds.
+[ "$esm" = "$cjs" ] || { echo "ESM and CJS builds disagree"; exit 1; }
 echo "CLI:"; npx --no-install tfjs-mae inspect "$root/test/fixtures/mae_tiny.pth" | head -n 2

@@ -176,3 +176,16 @@ describe('dispose', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 });
+
+describe('seeds', () => {
+  it('seed 0 is a seed (tfjs normal draws treat 0 as none): a timm re-init with seed 0 repeats', async () => {
+    const { reinitLinear } = await import('../../src/classify/init');
+    const a = new Linear({ inFeatures: 4, units: 3 });
+    const b = new Linear({ inFeatures: 4, units: 3 });
+    reinitLinear(a, 0.02, 0);
+    reinitLinear(b, 0.02, 0);
+    await expectTensorsClose(b.kernel.read(), a.kernel.read(), { atol: 0 });
+    a.dispose();
+    b.dispose();
+  });
+});
