@@ -120,8 +120,11 @@ export function attentionProbs(q: tf.Tensor3D, k: tf.Tensor3D, scale: number): t
  *   the output gradient padded with zeros to L rows, gathered back by `inverse`.
  * @returns `[N, K, D]`
  *
- * A flat gather over `[N·L, D]`: `gather(batchDims=1)` is wrong on wasm and
- * `UnsortedSegmentSum` (its default gradient) is missing there.
+ * A flat row gather over `[N·L, D]`: `gather(batchDims=1)` is wrong on wasm and
+ * `UnsortedSegmentSum` (its default gradient) is missing there. The rows are
+ * taken with `gatherND` (indices `[N·K, 1]`), which copies whole rows: on wasm
+ * `tf.gather` copies element by element, 14 ms against 0.3 ms for 1024 rows
+ * of 384 (bench/experiments/fixedCosts.ts).
  */
 export function gatherTokens(x: tf.Tensor3D, ids: tf.Tensor2D, inverse: tf.Tensor2D): tf.Tensor3D {
   const [n, l, d] = x.shape;
@@ -129,8 +132,8 @@ export function gatherTokens(x: tf.Tensor3D, ids: tf.Tensor2D, inverse: tf.Tenso
   const take = (src: tf.Tensor, idx: tf.Tensor2D, rows: number): tf.Tensor3D =>
     tf.tidy(() => {
       const offsets = tf.mul(tf.expandDims(tf.range(0, n, 1, 'int32'), 1), tf.scalar(l, 'int32')); // [N, 1]
-      const flat = tf.reshape(tf.add(idx, offsets), [-1]);
-      return tf.reshape(tf.gather(tf.reshape(src, [n * l, d]), flat), [n, rows, d]);
+      const flat = tf.reshape(tf.add(idx, offsets), [n * rows, 1]);
+      return tf.reshape(tf.gatherND(tf.reshape(src, [n * l, d]), flat), [n, rows, d]);
     });
   // ids travel through `save` (kept clones), so the backward pass still has
   // them when the caller has already disposed its own copies.
@@ -200,6 +203,18 @@ export function layerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: 
 }
 
 /**
+ * `exp(a)` for `a ≤ 0`. On wasm as `s / (1 − s)` with `s = sigmoid(a)`:
+ * wasm's Exp kernel is a scalar loop (3.9 ms for 418k values) and its Sigmoid
+ * runs in XNNPACK (0.6 ms); `1 − s ≥ ½` here, so the quotient keeps the
+ * sigmoid's relative accuracy (measured ≤ 3.6e-7 on [−4, 0]). Elsewhere `tf.exp`.
+ */
+function expNonPositive(a: tf.Tensor): tf.Tensor {
+  if (tf.getBackend() !== 'wasm') return tf.exp(a);
+  const s = tf.sigmoid(a);
+  return tf.div(s, tf.sub(1, s));
+}
+
+/**
  * `x · Φ(x)` with `Φ(x) = ½(1 + erf(x/√2))`; backward `dy · (Φ(x) + x·φ(x))`
  * with the normal density `φ(x) = exp(−x²/2)/√(2π)` (what torch computes),
  * reusing Φ from the forward pass.
@@ -211,7 +226,7 @@ const geluOp = tf.customGrad(((x: tf.Tensor, save: Saver) => {
     value: tf.mul(x, cdf),
     gradFunc: (dy: tf.Tensor, [xs, c]: tf.Tensor[]) =>
       tf.tidy(() => {
-        const pdf = tf.mul(tf.exp(tf.mul(tf.square(xs), -0.5)), 1 / Math.sqrt(2 * Math.PI));
+        const pdf = tf.mul(expNonPositive(tf.mul(tf.square(xs), -0.5)), 1 / Math.sqrt(2 * Math.PI));
         return tf.mul(dy, tf.add(c, tf.mul(xs, pdf)));
       }),
   };
