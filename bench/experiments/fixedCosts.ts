@@ -30,7 +30,6 @@ async function main() {
   await tf.setBackend('wasm');
   const x = tf.randomUniform([1024, 384]);
   const perm = tf.tensor1d(Array.from(tf.util.createShuffledIndices(1024)), 'int32');
-  const x3 = tf.reshape(x, [16, 64, 384]);
   await time('noop (read a fresh 1-element tensor)', () => tf.add(tf.scalar(1), 1));
   await time('gather [1024,384] by 1024 rows', () => tf.gather(x, perm));
   await time('gather [1024,384] by 256 rows', () => tf.gather(x, tf.slice(perm, 0, 256)));
