@@ -3,29 +3,19 @@
  * as the PyTorch reference (`shared/bench/torch_ref/mae_ref.py` `CONFIGS`,
  * `bench.py` `BATCH`), so GFLOP/step and step-time ratios compare directly.
  */
+import type { MAEConfig } from '../src/model/MaskedAutoencoder';
 
-/** One model shape, in the official constructor's vocabulary (camelCase). */
-export interface BenchConfig {
+/**
+ * One model shape, in the official constructor's vocabulary (camelCase): the
+ * architecture fields of the model's resolved {@link MAEConfig}, with a square image.
+ */
+export interface BenchConfig
+  extends Pick<
+    MAEConfig,
+    'patchSize' | 'inChans' | 'embedDim' | 'depth' | 'numHeads' | 'decoderEmbedDim' | 'decoderDepth' | 'decoderNumHeads' | 'mlpRatio'
+  > {
   /** Square image side. */
   imgSize: number;
-  /** Patch side p. */
-  patchSize: number;
-  /** Image channels C. */
-  inChans: number;
-  /** Encoder width D. */
-  embedDim: number;
-  /** Encoder blocks. */
-  depth: number;
-  /** Encoder heads. */
-  numHeads: number;
-  /** Decoder width Dd. */
-  decoderEmbedDim: number;
-  /** Decoder blocks. */
-  decoderDepth: number;
-  /** Decoder heads. */
-  decoderNumHeads: number;
-  /** MLP hidden width ratio. */
-  mlpRatio: number;
 }
 
 /** The names the CLI accepts (`--config NAME`). */

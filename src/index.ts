@@ -37,6 +37,7 @@ export { maskSampleFromIdsKeep } from './mask/idsKeep';
 export { createMasking, registerMaskingStrategy, maskingConfigOf, type MaskingSpec, type MaskingFactory } from './mask/registry';
 
 export { ViTEncoder, type ViTEncoderArgs, type EncoderOptions, type EncoderOutput } from './encode/ViTEncoder';
+export { ViTBackbone, type ViTBackboneArgs, type ViTTrunkSpec } from './encode/ViTBackbone';
 export { MAEDecoder, type MAEDecoderArgs, type DecoderOptions, type DecoderOutput } from './decode/MAEDecoder';
 export { patchTargets, maskedMSE, type PatchTargetOptions } from './loss/loss';
 

@@ -3,18 +3,15 @@
  * a timm 0.3.2 ViT with optional global pooling).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { repeatToken } from '../nn/tokens';
 import { serialization } from '@tensorflow/tfjs-core';
-import type { LayerVariable } from '@tensorflow/tfjs-layers';
 import { MAEConfigError, describe } from '../errors';
-import { divisible, pair, positiveInt, positiveNumber } from '../util/validate';
-import { MAELayer, type BaseLayerArgs, type StateEntry } from '../nn/MAELayer';
+import { positiveInt, positiveNumber } from '../util/validate';
+import type { MAELayer, StateEntry } from '../nn/MAELayer';
 import { LayerNorm } from '../nn/LayerNorm';
 import { Linear } from '../nn/Linear';
-import { TransformerBlock } from '../nn/TransformerBlock';
 import { childSeed, normal } from '../nn/init';
 import { dropRate as checkRate } from '../nn/stochastic';
-import { PatchEmbed } from '../patch/PatchEmbed';
+import { ViTBackbone, type ViTBackboneArgs } from '../encode/ViTBackbone';
 import { ViTEncoder } from '../encode/ViTEncoder';
 import { MaskedAutoencoder } from '../model/MaskedAutoencoder';
 import { loadStateDict, stateDict, type LoadOptions, type LoadReport, type StateDictOptions } from '../io/stateDict';
@@ -29,13 +26,7 @@ export type ClassifierHead =
   | 'linprobe';
 
 /** Arguments of {@link ViTClassifier}: the official constructor's, in camelCase. */
-export interface ViTClassifierArgs extends BaseLayerArgs {
-  /** Image size, `n` or `[H, W]`. Defaults to `224`. */
-  imgSize?: number | [number, number];
-  /** Patch side p. Defaults to `16`. */
-  patchSize?: number;
-  /** Image channels C. Defaults to `3`. */
-  inChans?: number;
+export interface ViTClassifierArgs extends ViTBackboneArgs {
   /** Number of classes. Defaults to `1000`. */
   numClasses?: number;
   /** Token width D; divisible by `numHeads`. Defaults to `768` (timm's ViT-Base default). */
@@ -44,12 +35,8 @@ export interface ViTClassifierArgs extends BaseLayerArgs {
   depth?: number;
   /** Attention heads. Defaults to `12`. */
   numHeads?: number;
-  /** MLP hidden width = `Math.trunc(embedDim · mlpRatio)`. Defaults to `4`. */
-  mlpRatio?: number;
   /** Bias in the qkv projections. Defaults to `true`. */
   qkvBias?: boolean;
-  /** LayerNorm epsilon. Defaults to `1e-6` (the official factories). */
-  layerNormEps?: number;
   /**
    * `true`: mean of the patch tokens (cls excluded), then `fcNorm`.
    * `false`: the final `norm`, then the cls token. Defaults to `true`
@@ -71,8 +58,6 @@ export interface ViTClassifierArgs extends BaseLayerArgs {
    * Defaults to `0` (as the official fine-tuning).
    */
   dropRate?: number;
-  /** Seed of the weight init. Defaults to a random init. */
-  seed?: number;
 }
 
 /** Per-call options of {@link ViTClassifier.forward}. */
@@ -133,29 +118,13 @@ export interface FromMAEOptions {
  * const { logits } = clf.forward(imgs, { training: true }); // imgs [N, H, W, C]
  * ```
  */
-export class ViTClassifier extends MAELayer {
+export class ViTClassifier extends ViTBackbone {
   /** The name this class is registered under for tfjs-layers serialisation. */
   static readonly className = 'MAEViTClassifier';
-  /** `[H, W]`, the image size. */
-  readonly imgSize: [number, number];
-  /** Patch side p. */
-  readonly patchSize: number;
-  /** Image channels C. */
-  readonly inChans: number;
   /** Number of classes (width of the logits). */
   readonly numClasses: number;
-  /** Token width D. */
-  readonly embedDim: number;
-  /** Number of transformer blocks. */
-  readonly depth: number;
-  /** Attention heads per block. */
-  readonly numHeads: number;
-  /** MLP hidden width ratio of the blocks. */
-  readonly mlpRatio: number;
   /** Whether the qkv projections have a bias. */
   readonly qkvBias: boolean;
-  /** LayerNorm epsilon. */
-  readonly layerNormEps: number;
   /** `true`: mean of the patch tokens then `fcNorm`; `false`: `norm` then the cls token. */
   readonly globalPool: boolean;
   /** Which head: `'linear'` or `'linprobe'`. */
@@ -164,64 +133,37 @@ export class ViTClassifier extends MAELayer {
   readonly dropPath: number;
   /** Dropout rate after the position embedding and on each residual branch (training calls only). */
   readonly dropRate: number;
-  /** Seed of the weight init; `undefined` for a random init. */
-  readonly seed?: number;
-  /** Patchify + linear map, `[N, H, W, C]` → `[N, L, D]` (official `patch_embed`). */
-  readonly patchEmbed: PatchEmbed;
-  /** The transformer blocks (official `blocks.i`). */
-  readonly blocks: TransformerBlock[];
   /** The final norm before the cls token (`globalPool: false`), else `null`. */
   readonly norm: LayerNorm | null;
   /** The norm after pooling (`globalPool: true`), else `null`. */
   readonly fcNorm: LayerNorm | null;
   /** The head, `[N, D]` → `[N, numClasses]` (official `head`). */
   readonly head: Linear | LinearProbeHead;
-  /** `[1, 1, D]` class token (official `cls_token`); created on build. */
-  clsToken!: LayerVariable;
-  /** `[1, 1 + L, D]` learned position table, cls row first (official `pos_embed`); created on build. */
-  posEmbed!: LayerVariable;
 
   constructor(args: ViTClassifierArgs = {}) {
-    super(args);
-    this.imgSize = pair('imgSize', args.imgSize ?? 224);
-    this.patchSize = positiveInt('patchSize', args.patchSize ?? 16);
-    this.inChans = positiveInt('inChans', args.inChans ?? 3);
+    // The blocks (built by the trunk) need these first.
+    const qkvBias = args.qkvBias ?? true;
+    const dropPath = checkRate('dropPath', args.dropPath ?? 0);
+    const dropRate = checkRate('dropRate', args.dropRate ?? 0);
+    super(args, {
+      embedDim: 768,
+      depth: 12,
+      numHeads: 12,
+      allowNoBlocks: false,
+      blockArgs: (i, depth) => ({ qkvBias, dropPath: depth > 1 ? (dropPath * i) / (depth - 1) : 0, dropRate }),
+    });
+    this.qkvBias = qkvBias;
+    this.dropPath = dropPath;
+    this.dropRate = dropRate;
     this.numClasses = positiveInt('numClasses', args.numClasses ?? 1000);
-    this.embedDim = positiveInt('embedDim', args.embedDim ?? 768);
-    this.depth = positiveInt('depth', args.depth ?? 12);
-    this.numHeads = positiveInt('numHeads', args.numHeads ?? 12);
-    this.mlpRatio = positiveNumber('mlpRatio', args.mlpRatio ?? 4);
-    this.qkvBias = args.qkvBias ?? true;
-    this.layerNormEps = positiveNumber('layerNormEps', args.layerNormEps ?? 1e-6);
     this.globalPool = args.globalPool ?? true;
     this.headKind = args.head ?? 'linear';
     if (this.headKind !== 'linear' && this.headKind !== 'linprobe') {
       throw new MAEConfigError(`head must be 'linear' or 'linprobe', got ${describe(this.headKind)}`);
     }
-    this.dropPath = checkRate('dropPath', args.dropPath ?? 0);
-    this.dropRate = checkRate('dropRate', args.dropRate ?? 0);
-    this.seed = args.seed ?? undefined;
-    divisible('embedDim', this.embedDim, this.numHeads, 'numHeads must split it evenly');
     const d = this.embedDim;
     const eps = this.layerNormEps;
-    this.patchEmbed = this.track(
-      new PatchEmbed({ imgSize: this.imgSize, patchSize: this.patchSize, inChans: this.inChans, embedDim: d, seed: childSeed(this.seed, 0) }),
-    );
-    this.blocks = Array.from({ length: this.depth }, (_, i) =>
-      this.track(
-        new TransformerBlock({
-          dim: d,
-          numHeads: this.numHeads,
-          mlpRatio: this.mlpRatio,
-          qkvBias: this.qkvBias,
-          layerNormEps: eps,
-          dropPath: this.depth > 1 ? (this.dropPath * i) / (this.depth - 1) : 0,
-          dropRate: this.dropRate,
-          seed: childSeed(this.seed, 10 + i),
-        }),
-      ),
-    );
-    // Registration order = state-dict order: norm (kept when not pooling), head, then fc_norm.
+    // Registration order = state-dict order: (patch embed, blocks,) norm (kept when not pooling), head, then fc_norm.
     this.norm = this.globalPool ? null : this.track(new LayerNorm({ dim: d, eps }));
     this.head = this.track(
       this.headKind === 'linprobe'
@@ -281,20 +223,9 @@ export class ViTClassifier extends MAELayer {
     }
   }
 
-  /** `[h, w]`, the patch grid. */
-  get gridSize(): [number, number] {
-    return this.patchEmbed.gridSize;
-  }
-
-  /** L, the number of patches. */
-  get numPatches(): number {
-    return this.patchEmbed.numPatches;
-  }
-
+  /** `cls_token`, then a learned `pos_embed`, both `N(0, .02²)`; then timm's Linear init. */
   protected override createWeights(): void {
-    const d = this.embedDim;
-    this.clsToken = this.weight('cls_token', [1, 1, d], normal(0.02, childSeed(this.seed, 1)));
-    this.posEmbed = this.weight('pos_embed', [1, 1 + this.numPatches, d], normal(0.02, childSeed(this.seed, 3)));
+    this.createTrunkWeights(normal(0.02, childSeed(this.seed, 3)), true);
     // timm's _init_weights: every Linear N(0, .02²) with zero bias (a probe head keeps its own 0.01).
     this.blocks.forEach((b, i) => {
       [b.attn.qkv, b.attn.proj, b.mlp.fc1, b.mlp.fc2].forEach((l, j) => reinitLinear(l, 0.02, childSeed(this.seed, 100 + 4 * i + j)));
@@ -319,10 +250,8 @@ export class ViTClassifier extends MAELayer {
     const training = options.training === true;
     const hiddenStates: tf.Tensor3D[] = [];
     const features = tf.tidy(() => {
-      const tokens = this.patchEmbed.call(x0) as tf.Tensor3D; // [N, L, D]
-      const [n, , d] = tokens.shape;
-      const cls = repeatToken(this.clsToken.read(), n, 1);
-      let x: tf.Tensor = tf.add(tf.concat([cls, tokens], 1), this.posEmbed.read()); // [N, 1 + L, D]
+      let x: tf.Tensor = this.prependCls(this.embedPatches(x0)); // [N, 1 + L, D], position added to cls and patches
+      const [n, , d] = x.shape;
       if (training && this.dropRate > 0) x = tf.dropout(x, this.dropRate, undefined, childSeed(options.seed, 0));
       this.blocks.forEach((block, i) => {
         x = block.call(x, { training, seed: childSeed(options.seed, 10 + i) });
@@ -369,12 +298,8 @@ export class ViTClassifier extends MAELayer {
   }
 
   stateEntries(prefix = ''): StateEntry[] {
-    this.ensureBuilt();
     return [
-      { name: `${prefix}cls_token`, variable: this.clsToken, layout: { kind: 'same' } },
-      { name: `${prefix}pos_embed`, variable: this.posEmbed, layout: { kind: 'same' } },
-      ...this.patchEmbed.stateEntries(`${prefix}patch_embed.`),
-      ...this.blocks.flatMap((b, i) => b.stateEntries(`${prefix}blocks.${i}.`)),
+      ...this.trunkEntries(prefix),
       ...(this.norm ? this.norm.stateEntries(`${prefix}norm.`) : []),
       ...this.head.stateEntries(`${prefix}head.`),
       ...(this.fcNorm ? this.fcNorm.stateEntries(`${prefix}fc_norm.`) : []),
@@ -398,16 +323,8 @@ export class ViTClassifier extends MAELayer {
   override getConfig(): serialization.ConfigDict {
     return {
       ...super.getConfig(),
-      imgSize: [...this.imgSize],
-      patchSize: this.patchSize,
-      inChans: this.inChans,
       numClasses: this.numClasses,
-      embedDim: this.embedDim,
-      depth: this.depth,
-      numHeads: this.numHeads,
-      mlpRatio: this.mlpRatio,
       qkvBias: this.qkvBias,
-      layerNormEps: this.layerNormEps,
       globalPool: this.globalPool,
       head: this.headKind,
       dropPath: this.dropPath,

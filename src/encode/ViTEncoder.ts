@@ -1,39 +1,26 @@
 /** The MAE encoder: a ViT that sees only the visible patches (official `forward_encoder`). */
 import * as tf from '@tensorflow/tfjs-core';
-import { repeatToken } from '../nn/tokens';
 import { serialization } from '@tensorflow/tfjs-core';
-import type { LayerVariable } from '@tensorflow/tfjs-layers';
-import { divisible, maskRatio as checkRatio, nonNegativeInt, pair, positiveInt, positiveNumber } from '../util/validate';
-import { MAELayer, type BaseLayerArgs, type StateEntry } from '../nn/MAELayer';
+import { divisible, maskRatio as checkRatio } from '../util/validate';
+import type { StateEntry } from '../nn/MAELayer';
 import { LayerNorm } from '../nn/LayerNorm';
-import { TransformerBlock } from '../nn/TransformerBlock';
-import { childSeed, normal, zeros } from '../nn/init';
-import { PatchEmbed } from '../patch/PatchEmbed';
+import { zeros } from '../nn/init';
 import { sincosTable } from '../patch/posEmbed';
 import { MAEConfigError, MAEInputError, describe } from '../errors';
 import type { MaskingOptions, MaskingStrategy, MaskSample } from '../mask/strategy';
 import { createMasking, maskingConfigOf, type MaskingSpec } from '../mask/registry';
 import { maskSampleFromIdsKeep } from '../mask/idsKeep';
 import { gatherTokens } from '../nn/ops';
+import { ViTBackbone, type ViTBackboneArgs } from './ViTBackbone';
 
 /** Arguments of {@link ViTEncoder}; the names are the official constructor's, in camelCase. */
-export interface ViTEncoderArgs extends BaseLayerArgs {
-  /** Image size, `n` or `[H, W]`. Defaults to `224`. */
-  imgSize?: number | [number, number];
-  /** Patch side p. Defaults to `16`. */
-  patchSize?: number;
-  /** Image channels C. Defaults to `3`. */
-  inChans?: number;
+export interface ViTEncoderArgs extends ViTBackboneArgs {
   /** Token width D; divisible by `numHeads` and by 4 (sin-cos table). Defaults to `1024`. */
   embedDim?: number;
-  /** Number of transformer blocks. Defaults to `24`. */
+  /** Number of transformer blocks (0 allowed). Defaults to `24`. */
   depth?: number;
   /** Attention heads. Defaults to `16`. */
   numHeads?: number;
-  /** MLP hidden width = `Math.trunc(embedDim · mlpRatio)`. Defaults to `4`. */
-  mlpRatio?: number;
-  /** LayerNorm epsilon. Defaults to `1e-6` (the official factories). */
-  layerNormEps?: number;
   /** Default mask ratio, `0 ≤ r < 1`. Defaults to `0.75`. */
   maskRatio?: number;
   /**
@@ -43,8 +30,6 @@ export interface ViTEncoderArgs extends BaseLayerArgs {
    * `getConfig` / `fromConfig` as `{ type, ...args }`. Defaults to `'random'`.
    */
   masking?: MaskingSpec;
-  /** Seed of the weight init. Defaults to a random init. */
-  seed?: number;
 }
 
 /** Per-call options of {@link ViTEncoder.forward}. */
@@ -80,112 +65,33 @@ export interface EncoderOutput extends MaskSample {
  * Official names: `cls_token`, `pos_embed` (frozen), `patch_embed.proj.*`,
  * `blocks.<i>.*`, `norm.*`.
  */
-export class ViTEncoder extends MAELayer {
+export class ViTEncoder extends ViTBackbone {
   /** The name this class is registered under for tfjs-layers serialisation. */
   static readonly className = 'MAEViTEncoder';
-  /** `[H, W]`, the image size. */
-  readonly imgSize: [number, number];
-  /** Patch side p. */
-  readonly patchSize: number;
-  /** Image channels C. */
-  readonly inChans: number;
-  /** Token width D. */
-  readonly embedDim: number;
-  /** Number of transformer blocks. */
-  readonly depth: number;
-  /** Attention heads per block. */
-  readonly numHeads: number;
-  /** MLP hidden width ratio of the blocks. */
-  readonly mlpRatio: number;
-  /** LayerNorm epsilon. */
-  readonly layerNormEps: number;
   /** Default mask ratio r of `forward` calls that do not pass one. */
   readonly maskRatio: number;
-  /** Seed of the weight init; `undefined` for a random init. */
-  readonly seed?: number;
-  /** Patchify + linear map, `[N, H, W, C]` → `[N, L, D]` (official `patch_embed`). */
-  readonly patchEmbed: PatchEmbed;
   /** The masking strategy (from `args.masking`). */
   readonly masking: MaskingStrategy;
-  /** The transformer blocks (official `blocks.i`). */
-  readonly blocks: TransformerBlock[];
   /** Final LayerNorm (official `norm`). */
   readonly norm: LayerNorm;
-  /** `[1, 1, D]` class token (official `cls_token`); created on build. */
-  clsToken!: LayerVariable;
-  /** `[1, 1 + L, D]` fixed 2-D sin-cos table, cls row first (official `pos_embed`, not trained); created on build. */
-  posEmbed!: LayerVariable;
 
   constructor(args: ViTEncoderArgs = {}) {
-    super(args);
-    this.imgSize = pair('imgSize', args.imgSize ?? 224);
-    this.patchSize = positiveInt('patchSize', args.patchSize ?? 16);
-    this.inChans = positiveInt('inChans', args.inChans ?? 3);
-    this.embedDim = positiveInt('embedDim', args.embedDim ?? 1024);
-    this.depth = nonNegativeInt('depth', args.depth ?? 24);
-    this.numHeads = positiveInt('numHeads', args.numHeads ?? 16);
-    this.mlpRatio = positiveNumber('mlpRatio', args.mlpRatio ?? 4);
-    this.layerNormEps = positiveNumber('layerNormEps', args.layerNormEps ?? 1e-6);
+    super(args, { embedDim: 1024, depth: 24, numHeads: 16, allowNoBlocks: true });
     this.maskRatio = checkRatio('maskRatio', args.maskRatio ?? 0.75);
-    this.seed = args.seed ?? undefined;
-    divisible('embedDim', this.embedDim, this.numHeads, 'numHeads must split it evenly');
     divisible('embedDim', this.embedDim, 4, 'the 2-D sin-cos position table');
-    this.patchEmbed = this.track(
-      new PatchEmbed({ imgSize: this.imgSize, patchSize: this.patchSize, inChans: this.inChans, embedDim: this.embedDim, seed: childSeed(this.seed, 0) }),
-    );
     this.masking = createMasking(args.masking ?? 'random');
     // Fail early on a ratio the strategy cannot realise for this grid.
     this.masking.lenKeep(this.gridSize, this.maskRatio);
-    this.blocks = Array.from({ length: this.depth }, (_, i) =>
-      this.track(
-        new TransformerBlock({
-          dim: this.embedDim,
-          numHeads: this.numHeads,
-          mlpRatio: this.mlpRatio,
-          layerNormEps: this.layerNormEps,
-          seed: childSeed(this.seed, 10 + i),
-        }),
-      ),
-    );
     this.norm = this.track(new LayerNorm({ dim: this.embedDim, eps: this.layerNormEps }));
   }
 
-  /** `[h, w]`, the patch grid. */
-  get gridSize(): [number, number] {
-    return this.patchEmbed.gridSize;
-  }
-
-  /** L, the number of patches. */
-  get numPatches(): number {
-    return this.patchEmbed.numPatches;
-  }
-
+  /** `cls_token`, then `pos_embed` as the fixed (not trained) 2-D sin-cos table. */
   protected override createWeights(): void {
+    this.createTrunkWeights(zeros(), false);
     const [h, w] = this.gridSize;
     const d = this.embedDim;
-    this.clsToken = this.weight('cls_token', [1, 1, d], normal(0.02, childSeed(this.seed, 1)));
-    this.posEmbed = this.weight('pos_embed', [1, 1 + h * w, d], zeros(), false);
     tf.tidy(() => {
       this.posEmbed.write(tf.tensor(sincosTable(d, h, w, true), [1, 1 + h * w, d]));
-    });
-  }
-
-  /** `[N, H, W, C]` → `[N, L, D]`: patch tokens plus their position embedding (added before masking). */
-  embedPatches(imgs: tf.Tensor): tf.Tensor3D {
-    this.ensureBuilt();
-    const x = this.patchEmbed.checkImages(imgs);
-    return tf.tidy(() => {
-      const pos = tf.slice(this.posEmbed.read(), [0, 1, 0], [1, this.numPatches, this.embedDim]);
-      return tf.add(this.patchEmbed.call(x), pos) as tf.Tensor3D;
-    });
-  }
-
-  /** `[N, K, D]` → `[N, 1 + K, D]`: prepends `cls_token + pos_embed[:, :1]`. */
-  prependCls(tokens: tf.Tensor3D): tf.Tensor3D {
-    return tf.tidy(() => {
-      const [n, , d] = tokens.shape;
-      const cls = tf.add(this.clsToken.read(), tf.slice(this.posEmbed.read(), [0, 0, 0], [1, 1, d]));
-      return tf.concat([repeatToken(cls, n, 1), tokens], 1) as tf.Tensor3D;
     });
   }
 
@@ -285,27 +191,12 @@ export class ViTEncoder extends MAELayer {
   }
 
   stateEntries(prefix = ''): StateEntry[] {
-    this.ensureBuilt();
-    return [
-      { name: `${prefix}cls_token`, variable: this.clsToken, layout: { kind: 'same' } },
-      { name: `${prefix}pos_embed`, variable: this.posEmbed, layout: { kind: 'same' } },
-      ...this.patchEmbed.stateEntries(`${prefix}patch_embed.`),
-      ...this.blocks.flatMap((b, i) => b.stateEntries(`${prefix}blocks.${i}.`)),
-      ...this.norm.stateEntries(`${prefix}norm.`),
-    ];
+    return [...this.trunkEntries(prefix), ...this.norm.stateEntries(`${prefix}norm.`)];
   }
 
   override getConfig(): serialization.ConfigDict {
     return {
       ...super.getConfig(),
-      imgSize: [...this.imgSize],
-      patchSize: this.patchSize,
-      inChans: this.inChans,
-      embedDim: this.embedDim,
-      depth: this.depth,
-      numHeads: this.numHeads,
-      mlpRatio: this.mlpRatio,
-      layerNormEps: this.layerNormEps,
       maskRatio: this.maskRatio,
       masking: maskingConfigOf(this.masking),
       seed: this.seed ?? null,

@@ -2,17 +2,8 @@
 import { MAEConfigError, describe } from '../errors';
 import { Rng, mixSeed } from '../data/rng';
 import { positiveInt, positiveNumber } from '../util/validate';
-import {
-  checkSampleArgs,
-  identitySample,
-  lenKeepFor,
-  refuseNoise,
-  sampleFromHostMasks,
-  type MaskingConfig,
-  type MaskingOptions,
-  type MaskingStrategy,
-  type MaskSample,
-} from './strategy';
+import { checkSampleArgs, lenKeepFor, sampleOnHost } from './strategy';
+import type { MaskingConfig, MaskingOptions, MaskingStrategy, MaskSample } from './strategy';
 
 /** Arguments of {@link BlockMasking}. */
 export interface BlockMaskingArgs {
@@ -87,15 +78,11 @@ export class BlockMasking implements MaskingStrategy {
    * @returns `idsKeep [N, lenKeep]` (patch order), `idsRestore [N, L]`, `mask [N, L]`
    */
   sample(n: number, gridHW: [number, number], options: MaskingOptions & { maskRatio: number }): MaskSample {
-    const { grid, ratio } = checkSampleArgs(n, gridHW, options.maskRatio);
-    refuseNoise('BlockMasking', options);
-    const [h, w] = grid;
-    const l = h * w;
-    const numRemoved = l - lenKeepFor(l, ratio);
-    const seed = batchSeed(options.seed);
-    if (ratio === 0) return identitySample(n, l);
-    const masks = Array.from({ length: n }, (_, i) => this.draw(h, w, numRemoved, new Rng(mixSeed(seed, i))));
-    return sampleFromHostMasks(masks, l);
+    return sampleOnHost('BlockMasking', n, gridHW, options, ([h, w], ratio) => {
+      const numRemoved = h * w - lenKeepFor(h * w, ratio);
+      const seed = batchSeed(options.seed);
+      return ratio === 0 ? null : (i) => this.draw(h, w, numRemoved, new Rng(mixSeed(seed, i)));
+    });
   }
 
   /** One `[h·w]` mask (1 = removed) with exactly `numRemoved` ones. */

@@ -1,15 +1,7 @@
 /** Grid-wise masking: keep one patch of every k×k cell, the "grid" row of the MAE paper's masking ablation. */
 import { MAEConfigError } from '../errors';
-import {
-  checkSampleArgs,
-  identitySample,
-  refuseNoise,
-  sampleFromHostMasks,
-  type MaskingConfig,
-  type MaskingOptions,
-  type MaskingStrategy,
-  type MaskSample,
-} from './strategy';
+import { checkSampleArgs, sampleOnHost } from './strategy';
+import type { MaskingConfig, MaskingOptions, MaskingStrategy, MaskSample } from './strategy';
 
 /**
  * The cell side k for a ratio: `maskRatio = 1 − 1/k²` (0 → 1, 0.75 → 2,
@@ -55,14 +47,13 @@ export class GridMasking implements MaskingStrategy {
    * @returns `idsKeep [N, lenKeep]` (patch order), `idsRestore [N, L]`, `mask [N, L]`
    */
   sample(n: number, gridHW: [number, number], options: MaskingOptions & { maskRatio: number }): MaskSample {
-    const { grid, ratio } = checkSampleArgs(n, gridHW, options.maskRatio);
-    refuseNoise('GridMasking', options);
-    const [h, w] = grid;
-    const k = gridCellFor(ratio);
-    if (k === 1) return identitySample(n, h * w);
-    const mask = new Uint8Array(h * w);
-    for (let r = 0; r < h; r++) for (let c = 0; c < w; c++) mask[r * w + c] = r % k === 0 && c % k === 0 ? 0 : 1;
-    return sampleFromHostMasks(Array.from({ length: n }, () => mask), h * w);
+    return sampleOnHost('GridMasking', n, gridHW, options, ([h, w], ratio) => {
+      const k = gridCellFor(ratio);
+      if (k === 1) return null;
+      const mask = new Uint8Array(h * w);
+      for (let r = 0; r < h; r++) for (let c = 0; c < w; c++) mask[r * w + c] = r % k === 0 && c % k === 0 ? 0 : 1;
+      return () => mask;
+    });
   }
 
   /** `{ type: 'grid' }`. */

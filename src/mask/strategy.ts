@@ -147,6 +147,29 @@ export function refuseNoise(strategy: string, options: MaskingOptions): void {
 }
 
 /**
+ * The `sample` of a strategy that draws its masks on the host (block, grid):
+ * checks `n`, the grid and the ratio, refuses `noise`, then asks
+ * `plan(grid, ratio)` for the mask of sample `i` (`[h·w]`, 1 = removed, the
+ * same count for every `i`), or `null` to keep every patch in patch order.
+ *
+ * @returns `idsKeep [N, lenKeep]` (patch order), `idsRestore [N, L]`, `mask [N, L]`
+ */
+export function sampleOnHost(
+  strategy: string,
+  n: number,
+  gridHW: [number, number],
+  options: MaskingOptions & { maskRatio: number },
+  plan: (grid: [number, number], ratio: number) => ((i: number) => Uint8Array) | null,
+): MaskSample {
+  const { grid, ratio } = checkSampleArgs(n, gridHW, options.maskRatio);
+  refuseNoise(strategy, options);
+  const l = grid[0] * grid[1];
+  const maskOf = plan(grid, ratio);
+  if (maskOf === null) return identitySample(n, l);
+  return sampleFromHostMasks(Array.from({ length: n }, (_, i) => maskOf(i)), l);
+}
+
+/**
  * Masks a token sequence with any strategy: samples, then gathers the kept
  * tokens (differentiably, on every backend).
  *

@@ -4,27 +4,22 @@ import { serialization } from '@tensorflow/tfjs-core';
 import { pair, knownKeys } from '../util/validate';
 import { MAELayer, type BaseLayerArgs, type StateEntry } from '../nn/MAELayer';
 import { childSeed } from '../nn/init';
-import { ViTEncoder, type EncoderOptions } from '../encode/ViTEncoder';
+import { ViTEncoder, type EncoderOptions, type ViTEncoderArgs } from '../encode/ViTEncoder';
 import { MAEDecoder } from '../decode/MAEDecoder';
 import { maskedMSE, patchTargets } from '../loss/loss';
 import type { MaskingConfig, MaskingStrategy } from '../mask/strategy';
-import { maskingConfigOf, type MaskingSpec } from '../mask/registry';
+import { maskingConfigOf } from '../mask/registry';
 import { loadStateDict, stateDict, type LoadOptions, type LoadReport, type StateDictOptions } from '../io/stateDict';
 
-/** Configuration of {@link MaskedAutoencoder}: the official constructor's arguments in camelCase. */
-export interface MaskedAutoencoderArgs extends BaseLayerArgs {
-  /** Image size, `n` or `[H, W]`. Defaults to `224`. */
-  imgSize?: number | [number, number];
-  /** Patch side p. Defaults to `16`. */
-  patchSize?: number;
-  /** Image channels C. Defaults to `3`. */
-  inChans?: number;
-  /** Encoder width D. Defaults to `1024`. */
-  embedDim?: number;
-  /** Encoder blocks. Defaults to `24`. */
-  depth?: number;
-  /** Encoder heads. Defaults to `16`. */
-  numHeads?: number;
+/**
+ * Configuration of {@link MaskedAutoencoder}: the official constructor's arguments in camelCase.
+ * The encoder's fields (`imgSize`, `patchSize`, `inChans`, `embedDim`, `depth`,
+ * `numHeads`, `maskRatio`, `masking`) mean and default as in {@link ViTEncoderArgs}
+ * (ViT-Large: D = 1024, 24 blocks, 16 heads; mask ratio 0.75, random masking).
+ */
+export interface MaskedAutoencoderArgs
+  extends BaseLayerArgs,
+    Pick<ViTEncoderArgs, 'imgSize' | 'patchSize' | 'inChans' | 'embedDim' | 'depth' | 'numHeads' | 'maskRatio' | 'masking'> {
   /** Decoder width. Defaults to `512`. */
   decoderEmbedDim?: number;
   /** Decoder blocks. Defaults to `8`. */
@@ -37,13 +32,6 @@ export interface MaskedAutoencoderArgs extends BaseLayerArgs {
   normPixLoss?: boolean;
   /** LayerNorm epsilon everywhere. Defaults to `1e-6` (the official factories). */
   layerNormEps?: number;
-  /** Default mask ratio `0 ≤ r < 1`. Defaults to `0.75`. */
-  maskRatio?: number;
-  /**
-   * The masking strategy: `'random'`, `'block'`, `'grid'`, `{ type, ...args }`
-   * or a `MaskingStrategy` (see `ViTEncoderArgs.masking`). Defaults to `'random'`.
-   */
-  masking?: MaskingSpec;
   /** Seed of the weight init: the same seed gives the same weights. Defaults to a random init. */
   seed?: number;
 }
