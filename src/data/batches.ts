@@ -149,6 +149,11 @@ interface ResolvedImages {
   hwc: [number, number, number];
 }
 
+/** N, the number of images in `images` (validated as `batches` does). */
+export function imageCount(images: Uint8Array | IdxArray, imageShape?: [number, number, number]): number {
+  return resolveImages(images, imageShape).n;
+}
+
 function resolveImages(images: Uint8Array | IdxArray, imageShape: [number, number, number] | undefined): ResolvedImages {
   if (images instanceof Uint8Array) {
     if (imageShape === undefined) {

@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { MAEConfigError, TrainingError, describe } from '../errors';
-import { batches, batchesPerEpoch, type BatchesArgs, type LabelsInput } from '../data/batches';
+import { batches, batchesPerEpoch, imageCount, type BatchesArgs, type LabelsInput } from '../data/batches';
 import type { IdxArray } from '../data/idx';
 
 /** One batch: `images [B, H, W, C]` float32 (normalised), and whatever else the source adds. */
@@ -52,19 +52,14 @@ export function imageDataSource(
   args: Omit<BatchesArgs, 'epoch' | 'startBatch'>,
 ): TrainDataSource {
   // Validates every argument now, not at the first epoch.
-  const first = batches(images, labels, { ...args, epoch: 0 });
-  void first;
-  const n = images instanceof Uint8Array ? countImages(images, args.imageShape) : images.shape[0];
+  batches(images, labels, { ...args, epoch: 0 });
+  const n = imageCount(images, args.imageShape);
   return {
     batchesPerEpoch: batchesPerEpoch(n, args.batchSize, args.dropLast ?? true),
     batches: (epoch, startBatch) => batches(images, labels, { ...args, epoch, startBatch }),
   };
 }
 
-function countImages(images: Uint8Array, shape: [number, number, number] | undefined): number {
-  const per = shape ? shape[0] * shape[1] * shape[2] : 1;
-  return Math.floor(images.length / per);
-}
 
 /** Resolves `batchesPerEpoch` from the option, else the source; throws when neither has it. */
 export function resolveBatchesPerEpoch(data: TrainData, option: number | undefined, where: string): number {
