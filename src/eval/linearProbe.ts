@@ -9,6 +9,7 @@ import { MAEConfigError, MAEInputError, describe } from '../errors';
 import { LinearProbeHead } from '../classify/LinearProbeHead';
 import { AdamW } from '../train/adamw';
 import { mixSeed, permutation, checkSeed } from '../data/rng';
+import { trainableParams } from '../train/pretrain';
 import { classCount, countCorrect, crossEntropy, hostLabels, type Labels } from './metrics';
 
 /** Options of {@link linearProbe}; the defaults are the reference recipe. */
@@ -87,8 +88,7 @@ export async function linearProbe(
   let optimizer: AdamW | undefined;
   try {
     head.ensureBuilt();
-    const params = head.stateEntries().filter((e) => e.variable.trainable).map((e) => ({ name: e.name, variable: e.variable.read() as tf.Variable }));
-    optimizer = new AdamW([{ params, weightDecay: o.weightDecay }], { lr: o.lr, betas: o.betas, eps: 1e-8 });
+    optimizer = new AdamW([{ params: trainableParams(head.stateEntries()), weightDecay: o.weightDecay }], { lr: o.lr, betas: o.betas, eps: 1e-8 });
     const vars = optimizer.variables;
     const epochLosses: number[] = [];
     for (let epoch = 0; epoch < o.epochs; epoch++) {
@@ -97,12 +97,12 @@ export async function linearProbe(
       for (let i = 0; i < n; i += o.batchSize) {
         const rows = order.subarray(i, Math.min(i + o.batchSize, n));
         if (rows.length < 2) continue;
-        const idx = tf.tensor1d(rows, 'int32');
+        const idx = tf.tensor2d(rows, [rows.length, 1], 'int32'); // whole rows by gatherND: wasm's gather copies element by element
         const { value, grads } = tf.variableGrads(
           () =>
             tf.tidy(() => {
-              const logits = head.forward(tf.gather(trainFeatures, idx), { training: true });
-              return crossEntropy(logits, tf.gather(trainY, idx));
+              const logits = head.forward(tf.gatherND(trainFeatures, idx), { training: true });
+              return crossEntropy(logits, tf.gatherND(trainY, idx));
             }),
           vars,
         );
