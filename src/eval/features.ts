@@ -114,7 +114,11 @@ export async function extractFeatures(
   return out[pool]!;
 }
 
-function* batchesOf(images: FeatureImages, batchSize: number): Generator<{ batch: tf.Tensor; owned: boolean }> {
+/**
+ * `images` as batches of at most `batchSize`, `[B, H, W, C]` each, checked as
+ * they come; `owned` batches are slices that the caller disposes after use.
+ */
+export function* batchesOf(images: FeatureImages, batchSize: number): Generator<{ batch: tf.Tensor; owned: boolean }> {
   if (images instanceof tf.Tensor) {
     if (images.rank !== 4) throw new MAEInputError(`images: expected shape [N, H, W, C], got ${describe(images.shape)}`);
     const n = images.shape[0];

@@ -16,7 +16,7 @@ import { trainLoop, type TrainLoopOptions, type TrainResult } from '../train/loo
 import { trainableParams } from '../train/pretrain';
 import type { ParamGroup } from '../train/types';
 import { countCorrect, crossEntropy, hostLabels, type Labels } from './metrics';
-import type { FeatureImages } from './features';
+import { batchesOf, type FeatureImages } from './features';
 
 /** Options of {@link finetune}: the loop's (`epochs` required), the classifier's and the optimiser's. */
 export interface FinetuneOptions extends TrainLoopOptions {
@@ -174,18 +174,12 @@ export async function evaluateClassifier(
 ): Promise<number> {
   const batchSize = options.batchSize ?? 128;
   if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new MAEConfigError(`batchSize: expected a positive integer, got ${describe(batchSize)}`);
-  const batches: Iterable<{ batch: tf.Tensor; owned: boolean }> =
-    images instanceof tf.Tensor
-      ? sliceBatches(images, batchSize)
-      : (function* () {
-          for (const b of images) yield { batch: b, owned: true };
-        })();
   const n = labels instanceof tf.Tensor ? labels.shape[0] ?? 0 : (labels as ArrayLike<number>)?.length;
   const y = await hostLabels(labels, 'labels', typeof n === 'number' ? n : -1);
   let count = tf.scalar(0, 'int32');
   let seen = 0;
   try {
-    for (const { batch, owned } of batches) {
+    for (const { batch, owned } of batchesOf(images, batchSize)) {
       try {
         const size = batch.shape[0];
         if (seen + size > y.length) throw new MAEInputError(`labels: expected one per image, got ${y.length} for more images`);
@@ -208,11 +202,3 @@ export async function evaluateClassifier(
   }
 }
 
-function* sliceBatches(images: tf.Tensor, batchSize: number): Generator<{ batch: tf.Tensor; owned: boolean }> {
-  if (images.rank !== 4) throw new MAEInputError(`images: expected shape [N, H, W, C], got ${describe(images.shape)}`);
-  const n = images.shape[0];
-  for (let i = 0; i < n; i += batchSize) {
-    const size = Math.min(batchSize, n - i);
-    yield { batch: tf.slice(images, [i, 0, 0, 0], [size, -1, -1, -1]), owned: true };
-  }
-}
