@@ -22,4 +22,12 @@ describeBackends(['cpu', 'wasm'], (backend) => {
     });
     tf.dispose([token, out, w, g]);
   });
+
+  it(`called outside tf.tidy, leaves only its output [${backend}]`, () => {
+    const token = tf.tensor3d([[[1, 2, 3]]]);
+    const before = tf.memory().numTensors;
+    const out = repeatToken(token, 2, 4);
+    expect(tf.memory().numTensors).toBe(before + 1);
+    tf.dispose([token, out]);
+  });
 }, { describe, beforeAll });
