@@ -22,6 +22,7 @@ import {
   maskedMSE,
   patchTargets,
   sincosPosEmbed2d,
+  trainableParams,
   type StateEntry,
 } from '../src';
 import type { NamedParam } from '../src/train/types';
@@ -38,13 +39,6 @@ export interface TrainModel {
   loss(imgs: tf.Tensor4D): tf.Scalar;
   /** Releases every weight. */
   dispose(): void;
-}
-
-/** Trainable `StateEntry`s as `NamedParam`s (the form `paramGroups`/`AdamW` take). */
-export function trainableParams(entries: StateEntry[]): NamedParam[] {
-  return entries
-    .filter((e) => e.variable.trainable)
-    .map((e) => ({ name: e.name, variable: e.variable.read() as tf.Variable }));
 }
 
 /** The library's MAE with the config's shapes. */

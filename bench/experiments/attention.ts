@@ -10,6 +10,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-layers';
 import { median } from '../measure';
+import { batchMatMul as bmmBatched } from './variants';
 
 type Saver = (tensors: tf.Tensor[]) => void;
 type GradFunc = Parameters<typeof tf.customGrad>[0];
@@ -32,16 +33,6 @@ const bmmSliced = tf.customGrad(((a: tf.Tensor3D, b: tf.Tensor3D, save: Saver) =
   };
 }) as unknown as GradFunc) as (a: tf.Tensor, b: tf.Tensor) => tf.Tensor3D;
 
-const bmmBatched = tf.customGrad(((a: tf.Tensor3D, b: tf.Tensor3D, save: Saver) => {
-  save([a, b]);
-  return {
-    value: tf.matMul(a, b),
-    gradFunc: (dy: tf.Tensor3D, [as, bs]: tf.Tensor[]) => [
-      tf.matMul(dy, tf.transpose(bs, [0, 2, 1])),
-      tf.matMul(tf.transpose(as, [0, 2, 1]), dy),
-    ],
-  };
-}) as unknown as GradFunc) as (a: tf.Tensor, b: tf.Tensor) => tf.Tensor3D;
 
 function core(bmm: typeof bmmBatched, q: tf.Tensor, k: tf.Tensor, v: tf.Tensor): tf.Tensor {
   const hd = q.shape[2] as number;

@@ -11,6 +11,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-layers';
 import { attention } from '../../src/nn/ops';
 import { median } from '../measure';
+import { batchMatMul as bmmExplicit } from './variants';
 
 type Saver = (tensors: tf.Tensor[]) => void;
 type GradFunc = Parameters<typeof tf.customGrad>[0];
@@ -62,16 +63,6 @@ const lnCustomSum = lnCustom((m) => tf.sum(m, 0));
 const lnCustomMatMul = lnCustom(colSum);
 
 // ---- attention core: softmax(q·kᵀ·s)·v, q/k/v [B, T, hd] ------------------------
-const bmmExplicit = tf.customGrad(((a: tf.Tensor3D, b: tf.Tensor3D, save: Saver) => {
-  save([a, b]);
-  return {
-    value: tf.matMul(a, b),
-    gradFunc: (dy: tf.Tensor3D, [as, bs]: tf.Tensor[]) => [
-      tf.matMul(dy, tf.transpose(bs, [0, 2, 1])),
-      tf.matMul(tf.transpose(as, [0, 2, 1]), dy),
-    ],
-  };
-}) as unknown as GradFunc) as (a: tf.Tensor, b: tf.Tensor) => tf.Tensor3D;
 const attnExplicit = (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor) => {
   const s = tf.mul(bmmExplicit(q, tf.transpose(k, [0, 2, 1])), (q.shape[2] as number) ** -0.5);
   return bmmExplicit(tf.softmax(s), v);

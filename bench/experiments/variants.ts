@@ -38,8 +38,8 @@ function mlpAutodiff(this: Mlp, inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
   });
 }
 
-/** The previous batched product: tf.matMul, backward with explicit transposes. */
-const batchMatMul = tf.customGrad(((a: tf.Tensor3D, b: tf.Tensor3D, save: Saver) => {
+/** The previous batched product: tf.matMul, backward with explicit transposes (also used by attention.ts, ops.ts). */
+export const batchMatMul = tf.customGrad(((a: tf.Tensor3D, b: tf.Tensor3D, save: Saver) => {
   save([a, b]);
   return {
     value: tf.matMul(a, b),
