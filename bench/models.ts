@@ -10,6 +10,10 @@
  *   (decoder_embed → + decoder_pos_embed → blocks → norm → pred), with no
  *   decoder mask token and no unshuffle. Built here from the library's
  *   public layers only.
+ *
+ * Both compute the loss as `MaskedAutoencoder.loss` does: the last decoder
+ * block, the norm and the pixel head run on the removed patches' rows only
+ * (the rows the loss reads), so the two variants do the same decoder work.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
@@ -20,6 +24,8 @@ import {
   RandomMasking,
   TransformerBlock,
   maskedMSE,
+  removedPatchRows,
+  takeRows,
   patchTargets,
   sincosPosEmbed2d,
   trainableParams,
@@ -123,7 +129,8 @@ export class MaskTokensMAE implements TrainModel {
       const n = imgs.shape[0];
       const d = this.cfg.embedDim;
       const l = this.patchEmbed.numPatches;
-      const { mask } = this.masking.sample(n, l, { maskRatio: this.maskRatio }); // [N, L], 1 = removed
+      const { mask, idsRestore, idsKeep } = this.masking.sample(n, l, { maskRatio: this.maskRatio }); // mask [N, L], 1 = removed
+      const lenKeep = idsKeep.shape[1];
       const m = tf.expandDims(mask, -1); // [N, L, 1]
       // encoder on all L tokens: removed patches → encoder_mask_token, then + pos_embed
       let x: tf.Tensor = this.patchEmbed.call(imgs); // [N, L, D]
@@ -133,12 +140,13 @@ export class MaskTokensMAE implements TrainModel {
       x = tf.concat([tf.broadcastTo(cls, [n, 1, d]), x], 1); // [N, 1 + L, D]
       for (const b of this.blocks) x = b.call(x);
       x = this.norm.call(x);
-      // decoder on the full sequence
+      // decoder on the full sequence; as in MaskedAutoencoder.loss, the last
+      // block (and the norm and pixel head) computes the removed patches' rows only
       x = tf.add(this.decoderEmbed.call(x), this.decoderPosEmbed); // [N, 1 + L, Dd]
-      for (const b of this.decoderBlocks) x = b.call(x);
-      const out = this.decoderPred.call(this.decoderNorm.call(x)); // [N, 1 + L, p·p·C]
-      const pred = tf.slice(out, [0, 1, 0], [n, l, out.shape[2] as number]); // drop cls
-      return maskedMSE(pred, patchTargets(imgs, this.cfg.patchSize), mask);
+      const { rows, idsMasked } = removedPatchRows(idsRestore, lenKeep);
+      this.decoderBlocks.forEach((b, i) => (x = b.call(x, i === this.decoderBlocks.length - 1 ? { queryRows: rows } : {})));
+      const pred = this.decoderPred.call(this.decoderNorm.call(x)); // [N, L − K, p·p·C]
+      return maskedMSE(pred, takeRows(patchTargets(imgs, this.cfg.patchSize), idsMasked));
     });
   }
 

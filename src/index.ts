@@ -11,11 +11,11 @@ export { MAEError, MAEConfigError, MAEInputError, CheckpointError, DataError, Tr
 export { MAELayer, type StateEntry, type TorchLayout, type BaseLayerArgs } from './nn/MAELayer';
 export { Linear, type LinearArgs } from './nn/Linear';
 export { LayerNorm, type LayerNormArgs } from './nn/LayerNorm';
-export { Attention, type AttentionArgs } from './nn/Attention';
+export { Attention, type AttentionArgs, type AttentionCallArgs } from './nn/Attention';
 export { Mlp, type MlpArgs } from './nn/Mlp';
 export { TransformerBlock, type TransformerBlockArgs, type BlockCallArgs } from './nn/TransformerBlock';
-export { linear, gatherTokens, argsortRows, layerNorm, gelu, attention, attentionProbs } from './nn/ops';
-export { repeatToken } from './nn/tokens';
+export { linear, gatherTokens, takeRows, argsortRows, layerNorm, gelu, attention, attentionProbs } from './nn/ops';
+export { repeatToken, type TokenRows } from './nn/tokens';
 
 export { patchify, unpatchify } from './patch/patchify';
 export { sincosPosEmbed2d, interpolatePosEmbed, type SincosOptions } from './patch/posEmbed';
@@ -38,7 +38,7 @@ export { createMasking, registerMaskingStrategy, maskingConfigOf, type MaskingSp
 
 export { ViTEncoder, type ViTEncoderArgs, type EncoderOptions, type EncoderOutput } from './encode/ViTEncoder';
 export { ViTBackbone, type ViTBackboneArgs, type ViTTrunkSpec } from './encode/ViTBackbone';
-export { MAEDecoder, type MAEDecoderArgs, type DecoderOptions, type DecoderOutput } from './decode/MAEDecoder';
+export { MAEDecoder, removedPatchRows, type MAEDecoderArgs, type DecoderOptions, type DecoderOutput } from './decode/MAEDecoder';
 export { patchTargets, maskedMSE, type PatchTargetOptions } from './loss/loss';
 
 export {

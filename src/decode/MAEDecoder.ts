@@ -11,6 +11,7 @@ import { Linear } from '../nn/Linear';
 import { TransformerBlock, type BlockCallArgs } from '../nn/TransformerBlock';
 import { childSeed, normal, zeros } from '../nn/init';
 import { argsortRows, gatherTokens } from '../nn/ops';
+import type { TokenRows } from '../nn/tokens';
 import { sincosTable } from '../patch/posEmbed';
 
 /** Arguments of {@link MAEDecoder}. */
@@ -67,6 +68,31 @@ export interface DecoderOutput {
  * Official names: `mask_token`, `decoder_pos_embed` (frozen),
  * `decoder_embed.*`, `decoder_blocks.<i>.*`, `decoder_norm.*`, `decoder_pred.*`.
  */
+/**
+ * The rows of a decoder sequence `[N, 1 + L, ·]` (cls first, patches in
+ * patch order) that hold the removed patches, as the {@link TokenRows} that
+ * `TransformerBlock`'s `queryRows` takes.
+ *
+ * @param idsRestore `[N, L]` int32, from the masking
+ * @param lenKeep K, the kept patches per sample (`K < L`)
+ * @returns `rows` (`ids [N, L − K]`, `inverse [N, 1 + L]`) and `idsMasked [N, L − K]`,
+ *   the patch index of each row: the removed patches in shuffle order (`idsShuffle[:, K:]`)
+ */
+export function removedPatchRows(idsRestore: tf.Tensor2D, lenKeep: number): { rows: TokenRows; idsMasked: tf.Tensor2D } {
+  return tf.tidy(() => {
+    const [n, l] = idsRestore.shape;
+    const idsShuffle = argsortRows(idsRestore); // [N, L]
+    const idsMasked = tf.slice(idsShuffle, [0, lenKeep], [n, l - lenKeep]);
+    // the removed patches first, then cls and the kept ones; +1 skips the cls row
+    const one = tf.scalar(1, 'int32');
+    const order = tf.concat(
+      [tf.add(idsMasked, one), tf.zeros([n, 1], 'int32'), tf.add(tf.slice(idsShuffle, [0, 0], [n, lenKeep]), one)],
+      1,
+    ) as tf.Tensor2D;
+    return { rows: { ids: tf.slice(order, [0, 0], [n, l - lenKeep]), inverse: argsortRows(order) }, idsMasked };
+  });
+}
+
 export class MAEDecoder extends MAELayer {
   /** The name this class is registered under for tfjs-layers serialisation. */
   static readonly className = 'MAEDecoder';
@@ -182,8 +208,7 @@ export class MAEDecoder extends MAELayer {
     let pred: tf.Tensor3D;
     try {
       pred = tf.tidy(() => {
-        const y = this.decoderEmbed.call(latent) as tf.Tensor3D; // [N, 1 + K, Dd]
-        let x: tf.Tensor = tf.add(this.insertMaskTokens(y, idsRestore as tf.Tensor2D), this.decoderPosEmbed.read()); // [N, 1 + L, Dd]
+        let x: tf.Tensor = this.embedSequence(latent as tf.Tensor3D, idsRestore as tf.Tensor2D); // [N, 1 + L, Dd]
         for (const block of this.decoderBlocks) {
           x = block.call(x, callArgs);
           if (options.outputHiddenStates) hiddenStates.push(tf.keep(x) as tf.Tensor3D);
@@ -201,6 +226,46 @@ export class MAEDecoder extends MAELayer {
       ...(options.outputHiddenStates ? { hiddenStates } : {}),
       ...(options.outputAttentions ? { attentions } : {}),
     };
+  }
+
+  /**
+   * The prediction of the removed patches only: what the MAE loss reads.
+   * The same numbers as the rows `idsMasked` of {@link MAEDecoder.forward}'s
+   * `pred`, for less work: the last block computes its output for those rows
+   * only (every row is still a key and a value of its attention), and so do
+   * the final norm and the pixel head. At 75 % masking that skips a quarter
+   * of the last block's projections and MLP.
+   *
+   * @param latent `[N, 1 + lenKeep, D]` encoder output, cls first
+   * @param idsRestore `[N, L]` int32
+   * @returns `pred [N, L − lenKeep, p·p·C]` and `idsMasked [N, L − lenKeep]`
+   *   int32, the patch index of each row (the removed patches in shuffle order)
+   */
+  forwardMasked(latent: tf.Tensor, idsRestore: tf.Tensor): { pred: tf.Tensor3D; idsMasked: tf.Tensor2D } {
+    this.ensureBuilt();
+    this.checkInputs(latent, idsRestore);
+    const l = this.numPatches;
+    const k = (latent.shape[1] as number) - 1;
+    if (k === l) {
+      throw new MAEInputError(`latent keeps all ${l} patches (lenKeep = L), so there is no removed patch to predict`);
+    }
+    return tf.tidy(() => {
+      const { rows, idsMasked } = removedPatchRows(idsRestore as tf.Tensor2D, k);
+      let x = this.embedSequence(latent as tf.Tensor3D, idsRestore as tf.Tensor2D); // [N, 1 + L, Dd]
+      const blocks = this.decoderBlocks;
+      blocks.slice(0, -1).forEach((block) => (x = block.call(x) as tf.Tensor3D));
+      x = blocks.length > 0 ? (blocks[blocks.length - 1].call(x, { queryRows: rows }) as tf.Tensor3D) : gatherTokens(x, rows.ids, rows.inverse);
+      const pred = this.decoderPred.call(this.decoderNorm.call(x)) as tf.Tensor3D; // [N, L − K, p·p·C]
+      return { pred, idsMasked };
+    });
+  }
+
+  /** The decoder's input sequence: `decoder_embed`, mask tokens, unshuffle, `+ decoder_pos_embed` → `[N, 1 + L, Dd]`. */
+  private embedSequence(latent: tf.Tensor3D, idsRestore: tf.Tensor2D): tf.Tensor3D {
+    return tf.tidy(() => {
+      const y = this.decoderEmbed.call(latent) as tf.Tensor3D; // [N, 1 + K, Dd]
+      return tf.add(this.insertMaskTokens(y, idsRestore), this.decoderPosEmbed.read()) as tf.Tensor3D;
+    });
   }
 
   private checkInputs(latent: tf.Tensor, idsRestore: tf.Tensor): void {

@@ -36,24 +36,27 @@ export function patchTargets(imgs: tf.Tensor, patchSize: number, options: PatchT
 /**
  * Mean squared error per patch, averaged over the removed patches only:
  * `Σ(mean((pred − target)², −1) · mask) / Σ mask`. With no removed patch
- * (`maskRatio = 0`) the loss is 0, not NaN.
+ * (`maskRatio = 0`) the loss is 0, not NaN. Without `mask` every patch
+ * counts (the rows are already the removed ones, as from
+ * `MAEDecoder.forwardMasked`).
  *
  * @param pred `[N, L, F]`
  * @param target `[N, L, F]`
- * @param mask `[N, L]`, 1 = removed
+ * @param mask `[N, L]`, 1 = removed; defaults to all ones
  * @returns a scalar
  */
-export function maskedMSE(pred: tf.Tensor, target: tf.Tensor, mask: tf.Tensor): tf.Scalar {
+export function maskedMSE(pred: tf.Tensor, target: tf.Tensor, mask?: tf.Tensor): tf.Scalar {
   tensorOfRank('pred', pred, 3, '[N, L, F]');
   tensorOfRank('target', target, 3, '[N, L, F]');
-  tensorOfRank('mask', mask, 2, '[N, L]');
-  if (!tf.util.arraysEqual(pred.shape, target.shape) || mask.shape[0] !== pred.shape[0] || mask.shape[1] !== pred.shape[1]) {
+  if (mask !== undefined) tensorOfRank('mask', mask, 2, '[N, L]');
+  if (!tf.util.arraysEqual(pred.shape, target.shape) || (mask && (mask.shape[0] !== pred.shape[0] || mask.shape[1] !== pred.shape[1]))) {
     throw new MAEInputError(
-      `pred, target and mask must be [N, L, F], [N, L, F], [N, L]; got ${describe(pred.shape)}, ${describe(target.shape)}, ${describe(mask.shape)}`,
+      `pred, target and mask must be [N, L, F], [N, L, F], [N, L]; got ${describe(pred.shape)}, ${describe(target.shape)}, ${describe(mask?.shape)}`,
     );
   }
   return tf.tidy(() => {
     const perPatch = tf.mean(tf.square(tf.sub(pred, target)), -1); // [N, L], mean loss per patch
+    if (mask === undefined) return tf.mean(perPatch) as tf.Scalar;
     const m = mask.dtype === 'float32' ? mask : tf.cast(mask, 'float32');
     return tf.div(tf.sum(tf.mul(perPatch, m)), tf.maximum(tf.sum(m), 1)) as tf.Scalar;
   });

@@ -7,6 +7,7 @@ import { childSeed } from '../nn/init';
 import { ViTEncoder, type EncoderOptions, type ViTEncoderArgs } from '../encode/ViTEncoder';
 import { MAEDecoder } from '../decode/MAEDecoder';
 import { maskedMSE, patchTargets } from '../loss/loss';
+import { argsortRows, gatherTokens } from '../nn/ops';
 import type { MaskingConfig, MaskingStrategy } from '../mask/strategy';
 import { maskingConfigOf } from '../mask/registry';
 import { loadStateDict, stateDict, type LoadOptions, type LoadReport, type StateDictOptions } from '../io/stateDict';
@@ -221,8 +222,35 @@ export class MaskedAutoencoder extends MAELayer {
     }
   }
 
-  /** Only the scalar loss of {@link MaskedAutoencoder.forward} (for `tf.variableGrads` / `optimizer.minimize`). */
+  /**
+   * Only the scalar loss of {@link MaskedAutoencoder.forward} (for
+   * `tf.variableGrads` / `optimizer.minimize`), computed with less work: the
+   * decoder predicts the removed patches only ({@link MAEDecoder.forwardMasked}),
+   * which is all the loss reads. Same value and gradients as `forward(...).loss`
+   * up to float rounding. (With `outputHiddenStates`/`outputAttentions`, or no
+   * removed patch, it runs the full `forward`.)
+   */
   loss(imgs: tf.Tensor, options: ForwardOptions = {}): tf.Scalar {
+    if (options.outputHiddenStates || options.outputAttentions) return this.fullLoss(imgs, options);
+    const enc = this.encoder.forward(imgs, options); // latent [N, 1 + lenKeep, D]
+    try {
+      return tf.tidy(() => {
+        const target = patchTargets(imgs, this.config.patchSize, { normPixLoss: this.config.normPixLoss }); // [N, L, p·p·C]
+        if (enc.latent.shape[1] - 1 === this.numPatches) {
+          // nothing removed (maskRatio 0): the loss is 0, as from forward
+          return maskedMSE(this.decoder.forward(enc.latent, enc.idsRestore).pred, target, enc.mask);
+        }
+        const { pred, idsMasked } = this.decoder.forwardMasked(enc.latent, enc.idsRestore); // [N, L − lenKeep, p·p·C]
+        // the same rows of the targets (differentiable, for gradients with respect to the images)
+        const order = argsortRows(tf.concat([idsMasked, enc.idsKeep], 1) as tf.Tensor2D);
+        return maskedMSE(pred, gatherTokens(target, idsMasked, order));
+      });
+    } finally {
+      tf.dispose(outputTensors(enc));
+    }
+  }
+
+  private fullLoss(imgs: tf.Tensor, options: ForwardOptions): tf.Scalar {
     const out = this.forward(imgs, options);
     tf.dispose(outputTensors(out).filter((t) => t !== out.loss));
     return out.loss;

@@ -5,7 +5,8 @@ import { divisible, positiveInt } from '../util/validate';
 import { MAELayer, type BaseLayerArgs, type StateEntry } from './MAELayer';
 import { Linear } from './Linear';
 import { childSeed } from './init';
-import { attention, attentionProbs } from './ops';
+import { attention, attentionProbs, gatherTokens } from './ops';
+import { checkTokenRows, type TokenRows } from './tokens';
 
 /** Arguments of {@link Attention}. */
 export interface AttentionArgs extends BaseLayerArgs {
@@ -17,6 +18,14 @@ export interface AttentionArgs extends BaseLayerArgs {
   qkvBias?: boolean;
   /** Seed of the weight init. Defaults to a random init. */
   seed?: number;
+}
+
+/** Per-call options of {@link Attention}. */
+export interface AttentionCallArgs {
+  /** When given, the attention probabilities are pushed here (kept out of any tidy; the caller disposes them). */
+  attnOut?: tf.Tensor[];
+  /** Compute the output of these rows only (all rows still serve as keys and values). Defaults to every row. */
+  queryRows?: TokenRows;
 }
 
 /**
@@ -54,27 +63,34 @@ export class Attention extends MAELayer {
     this.proj = this.track(new Linear({ inFeatures: this.dim, units: this.dim, seed: childSeed(this.seed, 1) }));
   }
 
-  /** `x`: `[N, T, D]` → `[N, T, D]`. `attnOut`, when given, receives the `[N, H, T, T]` attention maps. */
-  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: { attnOut?: tf.Tensor[] } = {}): tf.Tensor {
+  /**
+   * `x`: `[N, T, D]` → `[N, T, D]`, or `[N, R, D]` for the rows chosen by
+   * `queryRows` (every row is still a key and a value). `attnOut`, when
+   * given, receives the `[N, H, T, T]` (or `[N, H, R, T]`) attention maps.
+   */
+  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: AttentionCallArgs = {}): tf.Tensor {
     this.ensureBuilt();
     const x = Array.isArray(inputs) ? inputs[0] : inputs;
+    const [n, t, d] = x.shape as [number, number, number];
+    const rows = kwargs.queryRows;
+    if (rows) checkTokenRows('Attention queryRows', rows, n, t);
     return tf.tidy(() => {
-      const [n, t, d] = x.shape as [number, number, number];
       const h = this.numHeads;
       const hd = d / h;
       const qkv = this.qkv.call(x); // [N, T, 3D]
-      // [N, T, 3, H, hd] → three [N·H, T, hd]
-      const heads = (i: number): tf.Tensor3D =>
-        tf.reshape(
-          tf.transpose(tf.reshape(tf.slice(qkv, [0, 0, i * d], [n, t, d]), [n, t, h, hd]), [0, 2, 1, 3]),
-          [n * h, t, hd],
-        );
-      const q = heads(0);
-      const k = heads(1);
+      const part = (i: number): tf.Tensor3D => tf.slice(qkv, [0, 0, i * d], [n, t, d]) as tf.Tensor3D;
+      // [N, S, D] → [N, S, H, hd] → [N·H, S, hd]
+      const heads = (y: tf.Tensor3D): tf.Tensor3D => {
+        const s = y.shape[1];
+        return tf.reshape(tf.transpose(tf.reshape(y, [n, s, h, hd]), [0, 2, 1, 3]), [n * h, s, hd]);
+      };
+      const q = heads(rows ? gatherTokens(part(0), rows.ids, rows.inverse) : part(0)); // [N·H, R, hd]
+      const k = heads(part(1));
+      const r = q.shape[1];
       const scale = hd ** -0.5;
-      if (kwargs.attnOut) kwargs.attnOut.push(tf.keep(tf.reshape(attentionProbs(q, k, scale), [n, h, t, t])));
-      const out = attention(q, k, heads(2), scale); // [N·H, T, hd]
-      const merged = tf.reshape(tf.transpose(tf.reshape(out, [n, h, t, hd]), [0, 2, 1, 3]), [n, t, d]);
+      if (kwargs.attnOut) kwargs.attnOut.push(tf.keep(tf.reshape(attentionProbs(q, k, scale), [n, h, r, t])));
+      const out = attention(q, k, heads(part(2)), scale); // [N·H, R, hd]
+      const merged = tf.reshape(tf.transpose(tf.reshape(out, [n, h, r, hd]), [0, 2, 1, 3]), [n, r, d]);
       return this.proj.call(merged);
     });
   }

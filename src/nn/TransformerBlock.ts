@@ -7,6 +7,8 @@ import { Attention } from './Attention';
 import { LayerNorm } from './LayerNorm';
 import { Mlp } from './Mlp';
 import { childSeed } from './init';
+import { gatherTokens } from './ops';
+import { checkTokenRows, type TokenRows } from './tokens';
 import { dropPath as dropBranch, dropRate as checkRate } from './stochastic';
 
 /** Arguments of {@link TransformerBlock}. */
@@ -45,6 +47,12 @@ export interface BlockCallArgs {
   training?: boolean;
   /** Seed of the training noise of this call. Defaults to a random draw. */
   seed?: number;
+  /**
+   * Compute the block's output for these rows only: `[N, T, D]` → `[N, R, D]`.
+   * Every row is still a key and a value of the attention, so the chosen
+   * rows come out exactly as from the full block. Defaults to every row.
+   */
+  queryRows?: TokenRows;
 }
 
 /**
@@ -99,12 +107,16 @@ export class TransformerBlock extends MAELayer {
     this.mlp = this.track(new Mlp({ dim: this.dim, hidden, seed: childSeed(this.seed, 1) }));
   }
 
-  /** `x`: `[N, T, D]` → `[N, T, D]`. */
+  /** `x`: `[N, T, D]` → `[N, T, D]` (`[N, R, D]` with `queryRows`). */
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: BlockCallArgs = {}): tf.Tensor {
     this.ensureBuilt();
     const x = Array.isArray(inputs) ? inputs[0] : inputs;
+    const rows = kwargs.queryRows;
+    if (rows) checkTokenRows('TransformerBlock queryRows', rows, x.shape[0], x.shape[1] ?? 0);
     return tf.tidy(() => {
-      const h = tf.add(x, this.residual(this.attn.call(this.norm1.call(x), kwargs), kwargs, 0));
+      const attn = this.attn.call(this.norm1.call(x), { attnOut: kwargs.attnOut, queryRows: rows });
+      const kept = rows ? gatherTokens(x as tf.Tensor3D, rows.ids, rows.inverse) : x; // [N, R, D]
+      const h = tf.add(kept, this.residual(attn, kwargs, 0));
       return tf.add(h, this.residual(this.mlp.call(this.norm2.call(h)), kwargs, 1));
     });
   }

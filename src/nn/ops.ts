@@ -172,26 +172,35 @@ export function attentionProbs(q: tf.Tensor3D, k: tf.Tensor3D, scale: number): t
 export function gatherTokens(x: tf.Tensor3D, ids: tf.Tensor2D, inverse: tf.Tensor2D): tf.Tensor3D {
   const [n, l, d] = x.shape;
   const k = ids.shape[1];
-  const take = (src: tf.Tensor, idx: tf.Tensor2D, rows: number): tf.Tensor3D =>
-    tf.tidy(() => {
-      const offsets = tf.mul(tf.expandDims(tf.range(0, n, 1, 'int32'), 1), tf.scalar(l, 'int32')); // [N, 1]
-      const flat = tf.reshape(tf.add(idx, offsets), [n * rows, 1]);
-      return tf.reshape(tf.gatherND(tf.reshape(src, [n * l, d]), flat), [n, rows, d]);
-    });
   // ids travel through `save` (kept clones), so the backward pass still has
   // them when the caller has already disposed its own copies.
   const op = tf.customGrad(((xs: tf.Tensor3D, save: Saver) => {
     save([inverse]);
     return {
-      value: take(xs, ids, k),
+      value: takeRows(xs, ids),
       gradFunc: (dy: tf.Tensor3D, [inv]: tf.Tensor[]) =>
         tf.tidy(() => {
           const padded = k < l ? tf.concat([dy, tf.zeros([n, l - k, d])], 1) : dy;
-          return take(padded, inv as tf.Tensor2D, l);
+          return takeRows(padded as tf.Tensor3D, inv as tf.Tensor2D);
         }),
     };
   }) as unknown as GradFunc);
   return op(x) as tf.Tensor3D;
+}
+
+/**
+ * `out[n, r] = x[n, ids[n, r]]`, with no gradient of its own: `x [N, T, D]`,
+ * `ids [N, R]` int32 (any rows, repeats allowed) → `[N, R, D]`. One
+ * `gatherND` of whole rows over `[N·T, D]` (see {@link gatherTokens} for why).
+ */
+export function takeRows(x: tf.Tensor3D, ids: tf.Tensor2D): tf.Tensor3D {
+  return tf.tidy(() => {
+    const [n, t, d] = x.shape;
+    const r = ids.shape[1];
+    const offsets = tf.mul(tf.expandDims(tf.range(0, n, 1, 'int32'), 1), tf.scalar(t, 'int32')); // [N, 1]
+    const flat = tf.reshape(tf.add(ids, offsets), [n * r, 1]);
+    return tf.reshape(tf.gatherND(tf.reshape(x, [n * t, d]), flat), [n, r, d]) as tf.Tensor3D;
+  });
 }
 
 /**

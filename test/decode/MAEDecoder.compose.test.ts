@@ -1,13 +1,14 @@
 /**
  * The decoder takes any encoder output `[N, 1 + lenKeep, D]` plus
  * `idsRestore`: hand-made latents, any kept order, K = L and K = 1; hidden
- * states and attention maps on request; leaks. cpu and wasm.
+ * states and attention maps on request; `forwardMasked` (the removed
+ * patches' rows only) against `forward`; leaks. cpu and wasm.
  */
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAEDecoder, MAEInputError } from '../../src';
+import { MAEDecoder, MAEInputError, removedPatchRows } from '../../src';
 import { maskSampleFromIdsKeep } from '../../src/mask/idsKeep';
 import { RandomMasking } from '../../src/mask/RandomMasking';
 import type { DecoderOutput } from '../../src/decode/MAEDecoder';
@@ -155,6 +156,85 @@ describeBackends(['cpu', 'wasm'], (backend) => {
         }
       });
       latent.dispose();
+      r.dispose();
+    });
+  });
+
+  describe(`forwardMasked: the removed patches only [${backend}]`, () => {
+    it('gives the rows idsMasked of forward().pred, and idsMasked is idsShuffle[:, K:]', async () => {
+      const ids = [[1, 4], [5, 0]]; // K = 2 of L = 6
+      const latent = latentFor(tokens, cls, ids);
+      const r = restoreFor(ids, 6);
+      const full = dec.forward(latent, r.idsRestore);
+      const masked = dec.forwardMasked(latent, r.idsRestore);
+      expect(masked.pred.shape).toEqual([2, 4, 4]);
+      const idsMasked = (await masked.idsMasked.array()) as number[][];
+      const restore = (await r.idsRestore.array()) as number[][];
+      idsMasked.forEach((row, n) => {
+        expect(new Set([...ids[n], ...row]).size).toBe(6); // kept ∪ removed = all
+        row.forEach((p, j) => expect(restore[n][p]).toBe(2 + j)); // shuffle order after the K kept
+      });
+      const fullRows = (await full.pred.array()) as number[][][];
+      const expected = tf.tensor3d(idsMasked.map((row, n) => row.map((p) => fullRows[n][p])));
+      await expectTensorsClose(masked.pred, expected, { atol: 1e-5, name: 'masked rows' });
+      tf.dispose([latent, full.pred, masked.pred, masked.idsMasked, expected]);
+      r.dispose();
+    });
+
+    it('gives the same gradients as forward() restricted to those rows, leaking nothing', async () => {
+      const ids = [[2, 3, 0], [1, 5, 4]];
+      const latent = latentFor(tokens, cls, ids);
+      const r = restoreFor(ids, 6);
+      const w = tf.randomNormal([2, 3, 4], 0, 1, 'float32', 3); // a weighting of the removed rows
+      const viaMasked = tf.variableGrads(() => {
+        const o = dec.forwardMasked(latent, r.idsRestore);
+        return tf.sum(tf.mul(o.pred, w)) as tf.Scalar;
+      });
+      // the same weights at the removed patches' places in patch order, 0 elsewhere
+      const idsMasked = dec.forwardMasked(latent, r.idsRestore);
+      const m = (await idsMasked.idsMasked.array()) as number[][];
+      const wRows = (await w.array()) as number[][][];
+      const wFull = tf.tensor3d(m.map((row, n) => Array.from({ length: 6 }, (_, p) => (row.includes(p) ? wRows[n][row.indexOf(p)] : [0, 0, 0, 0]))));
+      const viaFull = tf.variableGrads(() => tf.sum(tf.mul(dec.forward(latent, r.idsRestore).pred, wFull)) as tf.Scalar);
+      await expectTensorsClose(viaMasked.value, viaFull.value, { atol: 1e-4, name: 'value' });
+      for (const name of Object.keys(viaFull.grads)) {
+        await expectTensorsClose(viaMasked.grads[name], viaFull.grads[name], { atol: 1e-5, name });
+      }
+      tf.dispose([viaMasked.value, viaFull.value, ...Object.values(viaMasked.grads), ...Object.values(viaFull.grads)]);
+      tf.dispose([idsMasked.pred, idsMasked.idsMasked, wFull]);
+      await expectNoLeaks(() => {
+        const { value, grads } = tf.variableGrads(() => tf.sum(dec.forwardMasked(latent, r.idsRestore).pred) as tf.Scalar);
+        tf.dispose([value, ...Object.values(grads)]);
+      }, 'forwardMasked forward + backward');
+      tf.dispose([latent, w]);
+      r.dispose();
+    });
+
+    it('rejects a latent that keeps every patch (nothing to predict), leaking nothing', async () => {
+      const ids = [[0, 1, 2, 3, 4, 5], [5, 4, 3, 2, 1, 0]];
+      const latent = latentFor(tokens, cls, ids);
+      const r = restoreFor(ids, 6);
+      await expectNoLeaks(() => {
+        expect(() => dec.forwardMasked(latent, r.idsRestore)).toThrow(MAEInputError);
+        expect(() => dec.forwardMasked(latent, r.idsRestore)).toThrow(/keeps all 6 patches/);
+      });
+      latent.dispose();
+      r.dispose();
+    });
+
+    it('removedPatchRows: ids are the removed patches + 1 (cls first), inverse inverts [ids, 0, kept + 1]', async () => {
+      const ids = [[4, 1], [0, 3]];
+      const r = restoreFor(ids, 6);
+      const { rows, idsMasked } = removedPatchRows(r.idsRestore, 2);
+      const m = (await idsMasked.array()) as number[][];
+      const rowIds = (await rows.ids.array()) as number[][];
+      const inv = (await rows.inverse.array()) as number[][];
+      rowIds.forEach((row, n) => {
+        expect(row).toEqual(m[n].map((p) => p + 1));
+        const order = [...row, 0, ...ids[n].map((p) => p + 1)];
+        order.forEach((v, j) => expect(inv[n][v]).toBe(j));
+      });
+      tf.dispose([rows.ids, rows.inverse, idsMasked]);
       r.dispose();
     });
   });

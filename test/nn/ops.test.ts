@@ -6,9 +6,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
-import { beforeAll, describe, it } from 'vitest';
-import '../../src';
-import { gatherTokens, linear } from '../../src/nn/ops';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { MAEInputError, TransformerBlock } from '../../src';
+import { gatherTokens, linear, takeRows } from '../../src/nn/ops';
 import { describeBackends, expectNoLeaks, expectTensorsClose } from '../../src/testing';
 
 describeBackends(['cpu', 'wasm'], (backend) => {
@@ -46,5 +46,50 @@ describeBackends(['cpu', 'wasm'], (backend) => {
     ]);
     await expectTensorsClose(g, want, { atol: 0 });
     tf.dispose([x, ids, inverse, out, w, g, want]);
+  });
+
+  it(`takeRows takes any rows per sample, repeats allowed [${backend}]`, async () => {
+    const x = tf.reshape(tf.range(0, 2 * 3 * 2, 1, 'float32'), [2, 3, 2]) as tf.Tensor3D;
+    const ids = tf.tensor2d([[2, 2, 0], [1, 0, 1]], [2, 3], 'int32');
+    const out = takeRows(x, ids);
+    await expectTensorsClose(out, tf.tensor3d([[[4, 5], [4, 5], [0, 1]], [[8, 9], [6, 7], [8, 9]]]), { atol: 0 });
+    tf.dispose([x, ids, out]);
+  });
+
+  it(`a TransformerBlock with queryRows gives those rows of the full block, values and gradients [${backend}]`, async () => {
+    const block = new TransformerBlock({ dim: 8, numHeads: 2, seed: 3 });
+    const x = tf.randomNormal([2, 5, 8], 0, 1, 'float32', 1) as tf.Tensor3D;
+    const perm = [[3, 0, 4, 1, 2], [1, 2, 0, 4, 3]];
+    const rows = {
+      ids: tf.tensor2d(perm.map((p) => p.slice(0, 2)), undefined, 'int32'),
+      inverse: tf.tensor2d(perm.map((p) => p.map((_, i) => p.indexOf(i))), undefined, 'int32'),
+    };
+    const w = tf.randomNormal([2, 2, 8], 0, 1, 'float32', 2);
+    const wFull = tf.tensor3d(
+      perm.map((p, n) => Array.from({ length: 5 }, (_, t) => (p.indexOf(t) < 2 ? (w.arraySync() as number[][][])[n][p.indexOf(t)] : new Array(8).fill(0)))),
+    );
+    const f = (t: tf.Tensor) => tf.sum(tf.mul(block.call(t, { queryRows: rows }), w)) as tf.Scalar;
+    const g = (t: tf.Tensor) => tf.sum(tf.mul(block.call(t), wFull)) as tf.Scalar;
+    const a = tf.valueAndGrad(f)(x);
+    const b = tf.valueAndGrad(g)(x);
+    await expectTensorsClose(a.value, b.value, { atol: 1e-5, name: 'value' });
+    await expectTensorsClose(a.grad, b.grad, { atol: 1e-5, name: 'd/dx' });
+    const va = tf.variableGrads(() => f(x));
+    const vb = tf.variableGrads(() => g(x));
+    for (const k of Object.keys(vb.grads)) await expectTensorsClose(va.grads[k], vb.grads[k], { atol: 1e-5, name: k });
+    await expectNoLeaks(() => {
+      const r = tf.variableGrads(() => f(x));
+      tf.dispose([r.value, ...Object.values(r.grads)]);
+    }, 'queryRows forward + backward');
+    const bad = { ids: tf.tensor2d([[0]], [1, 1], 'int32'), inverse: rows.inverse };
+    await expectNoLeaks(() => {
+      expect(() => block.call(x, { queryRows: bad })).toThrow(MAEInputError);
+      expect(() => block.call(x, { queryRows: bad })).toThrow(
+        'TransformerBlock queryRows: expected { ids: int32 [2, R] with 1 ≤ R ≤ 5, inverse: int32 [2, 5] }, got ids "int32" [1, 1], inverse "int32" [2, 5]',
+      );
+    }, 'queryRows validation');
+    bad.ids.dispose();
+    tf.dispose([x, rows.ids, rows.inverse, w, wFull, a.value, a.grad, b.value, b.grad, va.value, vb.value, ...Object.values(va.grads), ...Object.values(vb.grads)]);
+    block.dispose();
   });
 }, { describe, beforeAll });
