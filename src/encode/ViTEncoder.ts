@@ -11,6 +11,7 @@ import type { MaskingOptions, MaskingStrategy, MaskSample } from '../mask/strate
 import { createMasking, maskingConfigOf, type MaskingSpec } from '../mask/registry';
 import { maskSampleFromIdsKeep } from '../mask/idsKeep';
 import { gatherTokens } from '../nn/ops';
+import { patchify } from '../patch/patchify';
 import { ViTBackbone, type ViTBackboneArgs } from './ViTBackbone';
 
 /** Arguments of {@link ViTEncoder}; the names are the official constructor's, in camelCase. */
@@ -155,11 +156,11 @@ export class ViTEncoder extends ViTBackbone {
    * @returns `latent [N, 1 + lenKeep, D]`, `mask [N, L]`, `idsRestore [N, L]`, `idsKeep [N, lenKeep]`
    */
   forward(imgs: tf.Tensor, options: EncoderOptions = {}): EncoderOutput {
-    const x = this.embedPatches(imgs); // [N, L, D]
-    let sample: MaskSample | undefined;
+    this.ensureBuilt();
+    const x = this.patchEmbed.checkImages(imgs); // [N, H, W, C]
+    const sample = this.sampleMask(x.shape[0], options);
     try {
-      sample = this.sampleMask(x.shape[0], options);
-      const visible = gatherTokens(x, sample.idsKeep, sample.idsRestore); // [N, lenKeep, D]
+      const visible = this.embedKept(x, sample); // [N, lenKeep, D]
       const withCls = this.prependCls(visible); // [N, 1 + lenKeep, D]
       visible.dispose();
       try {
@@ -168,17 +169,28 @@ export class ViTEncoder extends ViTBackbone {
         withCls.dispose();
       }
     } catch (err) {
-      if (sample) tf.dispose([sample.idsKeep, sample.idsRestore, sample.mask]);
+      tf.dispose([sample.idsKeep, sample.idsRestore, sample.mask]);
       throw err;
-    } finally {
-      x.dispose();
     }
   }
 
   /**
-   * All patches, no masking, patch order: `[N, H, W, C]` → `[N, 1 + L, D]`
-   * (the official `forward_features` of a pre-trained encoder).
+   * The kept patches' tokens: `[N, H, W, C]` → `[N, lenKeep, D]`, the rows
+   * `idsKeep` of {@link ViTBackbone.embedPatches}. The patches are taken
+   * before the projection, so only the kept ones are embedded (the official
+   * code embeds all L and then drops 75 %). `pos_embed` is frozen here, so
+   * its rows are taken without a gradient.
    */
+  private embedKept(imgs: tf.Tensor4D, sample: MaskSample): tf.Tensor3D {
+    return tf.tidy(() => {
+      const [l, d] = [this.numPatches, this.embedDim];
+      const patches = gatherTokens(patchify(imgs, this.patchSize), sample.idsKeep, sample.idsRestore); // [N, K, p·p·C]
+      const table = tf.reshape(tf.slice(this.posEmbed.read(), [0, 1, 0], [1, l, d]), [l, d]);
+      const pos = tf.gatherND(table, tf.expandDims(sample.idsKeep, -1)); // [N, K, D]
+      return tf.add(this.patchEmbed.embed(patches), pos) as tf.Tensor3D;
+    });
+  }
+
   forwardFeatures(imgs: tf.Tensor): tf.Tensor3D {
     const out = this.forward(imgs, { maskRatio: 0 });
     tf.dispose([out.mask, out.idsRestore, out.idsKeep]);

@@ -89,9 +89,17 @@ export class PatchEmbed extends MAELayer {
 
   /** `imgs`: `[N, H, W, C]` → `[N, L, D]`. */
   override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
-    this.ensureBuilt();
     const imgs = this.checkImages(Array.isArray(inputs) ? inputs[0] : inputs);
-    return tf.tidy(() => linear(patchify(imgs, this.patchSize), this.kernel.read(), this.bias.read()));
+    return tf.tidy(() => this.embed(patchify(imgs, this.patchSize)));
+  }
+
+  /**
+   * The projection alone, on patches already cut (and possibly selected):
+   * `[N, K, p·p·C]` (the `patchify` layout) → `[N, K, D]`.
+   */
+  embed(patches: tf.Tensor3D): tf.Tensor3D {
+    this.ensureBuilt();
+    return linear(patches, this.kernel.read(), this.bias.read()) as tf.Tensor3D;
   }
 
   override computeOutputShape(inputShape: (number | null)[]): (number | null)[] {
