@@ -14,7 +14,8 @@ export { LayerNorm, type LayerNormArgs } from './nn/LayerNorm';
 export { Attention, type AttentionArgs, type AttentionCallArgs } from './nn/Attention';
 export { Mlp, type MlpArgs } from './nn/Mlp';
 export { TransformerBlock, type TransformerBlockArgs, type BlockCallArgs } from './nn/TransformerBlock';
-export { linear, gatherTokens, takeRows, argsortRows, layerNorm, gelu, attention, attentionProbs } from './nn/ops';
+export { linear, gatherTokens, takeRows, argsortRows, layerNorm, gelu } from './nn/ops';
+export { attention, attentionProbs, multiHeadAttention, splitHeads } from './nn/attentionOps';
 export { repeatToken, type TokenRows } from './nn/tokens';
 
 export { patchify, unpatchify } from './patch/patchify';

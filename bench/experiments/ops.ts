@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-layers';
-import { attention } from '../../src/nn/ops';
+import { attention } from '../../src/nn/attentionOps';
 import { median } from '../measure';
 import { batchMatMul as bmmExplicit } from './variants';
 

@@ -11,7 +11,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-layers';
-import { attention } from '../../src/nn/ops';
+import { attention } from '../../src/nn/attentionOps';
 import { median } from '../measure';
 
 function core(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, hd: number): tf.Tensor {

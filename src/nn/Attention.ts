@@ -5,7 +5,7 @@ import { divisible, positiveInt } from '../util/validate';
 import { MAELayer, type BaseLayerArgs, type StateEntry } from './MAELayer';
 import { Linear } from './Linear';
 import { childSeed } from './init';
-import { attention, attentionProbs, gatherTokens } from './ops';
+import { attentionProbs, multiHeadAttention, splitHeads } from './attentionOps';
 import { checkTokenRows, type TokenRows } from './tokens';
 
 /** Arguments of {@link Attention}. */
@@ -75,23 +75,13 @@ export class Attention extends MAELayer {
     const rows = kwargs.queryRows;
     if (rows) checkTokenRows('Attention queryRows', rows, n, t);
     return tf.tidy(() => {
-      const h = this.numHeads;
-      const hd = d / h;
-      const qkv = this.qkv.call(x); // [N, T, 3D]
-      const part = (i: number): tf.Tensor3D => tf.slice(qkv, [0, 0, i * d], [n, t, d]) as tf.Tensor3D;
-      // [N, S, D] → [N, S, H, hd] → [N·H, S, hd]
-      const heads = (y: tf.Tensor3D): tf.Tensor3D => {
-        const s = y.shape[1];
-        return tf.reshape(tf.transpose(tf.reshape(y, [n, s, h, hd]), [0, 2, 1, 3]), [n * h, s, hd]);
-      };
-      const q = heads(rows ? gatherTokens(part(0), rows.ids, rows.inverse) : part(0)); // [N·H, R, hd]
-      const k = heads(part(1));
-      const r = q.shape[1];
-      const scale = hd ** -0.5;
-      if (kwargs.attnOut) kwargs.attnOut.push(tf.keep(tf.reshape(attentionProbs(q, k, scale), [n, h, r, t])));
-      const out = attention(q, k, heads(part(2)), scale); // [N·H, R, hd]
-      const merged = tf.reshape(tf.transpose(tf.reshape(out, [n, h, r, hd]), [0, 2, 1, 3]), [n, r, d]);
-      return this.proj.call(merged);
+      const qkv = this.qkv.call(x) as tf.Tensor3D; // [N, T, 3D]
+      if (kwargs.attnOut) {
+        const { q, k } = splitHeads(qkv, this.numHeads, rows); // [N·H, R, hd], [N·H, T, hd]
+        const probs = attentionProbs(q, k, (d / this.numHeads) ** -0.5);
+        kwargs.attnOut.push(tf.keep(tf.reshape(probs, [n, this.numHeads, q.shape[1], t])));
+      }
+      return this.proj.call(multiHeadAttention(qkv, this.numHeads, rows)); // [N, R, D]
     });
   }
 

@@ -58,99 +58,46 @@ function inputGrad(dy: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
   return tf.matMul(dy, tf.transpose(w));
 }
 
-/** `x[M, K] · w[K, N] + b[N]`, backward with explicit transposes (wasm's fast path). */
-const dense2d = tf.customGrad(((x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D, save: Saver) => {
-  save([x, w]);
-  return {
-    value: tf.tidy(() => forwardProduct(x, w, b)),
-    gradFunc: (dy: tf.Tensor2D, [xs, ws]: tf.Tensor[]) =>
-      tf.tidy(() => [
-        inputGrad(dy, ws as tf.Tensor2D), // dx [M, K]
-        tf.matMul(tf.transpose(xs), dy), // dw [K, N]
-        tf.sum(dy, 0), // db [N]
-      ]),
-  };
-}) as unknown as GradFunc) as (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tf.Tensor2D;
-
-/** `x[M, K] · w[K, N]`, without bias. */
-const matMul2d = tf.customGrad(((x: tf.Tensor2D, w: tf.Tensor2D, save: Saver) => {
-  save([x, w]);
-  return {
-    value: tf.tidy(() => forwardProduct(x, w)),
-    gradFunc: (dy: tf.Tensor2D, [xs, ws]: tf.Tensor[]) =>
-      tf.tidy(() => [inputGrad(dy, ws as tf.Tensor2D), tf.matMul(tf.transpose(xs), dy)]),
-  };
-}) as unknown as GradFunc) as (x: tf.Tensor, w: tf.Tensor) => tf.Tensor2D;
-
 /**
  * A linear map on the last axis: `x[..., K] · kernel[K, N] (+ bias[N])` → `[..., N]`.
- * The input is flattened to `[M, K]` so every matMul is 2-D.
+ *
+ * One taped op with a hand-written backward of plain 2-D products on
+ * explicitly transposed operands (wasm's fast path):
+ *
+ *     dx = dy · kernelᵀ,  dkernel = xᵀ · dy,  dbias = Σ_rows dy      (x, dy flattened to [M, K], [M, N])
+ *
+ * The flattening happens inside the op, so no reshape is taped: tfjs keeps a
+ * copy of the input of every taped reshape for its gradient, a real copy on
+ * wasm. For the same reason a `tf.Variable` kernel is read from the closure
+ * in the backward pass rather than saved (a variable outlives every tidy; at
+ * small64 saving the kernels copied 12.4 M floats a step). The backward pass
+ * therefore sees the variable's value at that time: assign to it only after
+ * the gradients are computed, as every optimiser does.
  */
 export function linear(x: tf.Tensor, kernel: tf.Tensor, bias?: tf.Tensor): tf.Tensor {
   const [k, n] = kernel.shape as [number, number];
-  const lead = x.shape.slice(0, -1);
-  const x2 = tf.reshape(x, [-1, k]);
-  const y2 = bias ? dense2d(x2, kernel, bias) : matMul2d(x2, kernel);
-  return tf.reshape(y2, [...lead, n]);
-}
-
-/**
- * Batched product `op(a)[B, M, K] · op(b)[B, K, N]` → `[B, M, N]`, where
- * `op` transposes the last two axes when its flag is set.
- *
- * wasm runs batched matMuls on a plain loop (~2 GFLOP/s) because its XNNPACK
- * path takes only 2-D, untransposed products. There the product runs as one
- * depthwise convolution, which XNNPACK does run: batch index b becomes the
- * channel, `a` the image `[1, M, K, B]`, `b` the filter `[1, K, B, N]` (channel
- * multiplier N), and the valid 1×K convolution gives `[1, M, 1, B·N]`; the
- * flags fold into the layout transposes. 1.7–3.6× faster at attention
- * shapes (docs/benchmarks.md). Other backends use `tf.matMul`.
- */
-function batchedProduct(a: tf.Tensor3D, b: tf.Tensor3D, transposeA = false, transposeB = false): tf.Tensor3D {
-  if (tf.getBackend() !== 'wasm') return tf.matMul(a, b, transposeA, transposeB);
-  return tf.tidy(() => {
-    const [batch, m, k] = transposeA ? [a.shape[0], a.shape[2], a.shape[1]] : a.shape;
-    const n = transposeB ? b.shape[1] : b.shape[2];
-    const image = tf.reshape(tf.transpose(a, transposeA ? [2, 1, 0] : [1, 2, 0]), [1, m, k, batch]);
-    const filter = tf.reshape(tf.transpose(b, transposeB ? [2, 0, 1] : [1, 0, 2]), [1, k, batch, n]);
-    const out = tf.depthwiseConv2d(image as tf.Tensor4D, filter as tf.Tensor4D, 1, 'valid'); // [1, M, 1, B·N]
-    return tf.transpose(tf.reshape(out, [m, batch, n]), [1, 0, 2]) as tf.Tensor3D;
-  });
-}
-
-/**
- * Scaled dot-product attention for a batch of independent heads:
- * `softmax(q·kᵀ · scale) · v`, q, k, v `[B, T, hd]` → `[B, T, hd]`.
- *
- * One taped op whose backward is written out (`P` the probabilities, `O` the output):
- *
- *     dP = dO·vᵀ,  dv = Pᵀ·dO,  dS = P ⊙ (dP − Σ_row dP ⊙ P) · scale,  dq = dS·k,  dk = dSᵀ·q
- *
- * so the `[B, T, T]` intermediates of the backward are freed as soon as it
- * returns, and only P is kept from the forward. Every product is a
- * `batchedProduct` with transposes passed as flags.
- */
-export function attention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, scale: number): tf.Tensor3D {
-  const op = tf.customGrad(((qs: tf.Tensor3D, ks: tf.Tensor3D, vs: tf.Tensor3D, save: Saver) => {
-    const probs = attentionProbs(qs, ks, scale); // [B, T, T]
-    save([qs, ks, vs, probs]);
+  const shape = x.shape;
+  const lead = shape.slice(0, -1);
+  const m = x.size / k;
+  const fromClosure = kernel instanceof tf.Variable;
+  const op = tf.customGrad(((...args: unknown[]) => {
+    const save = args[args.length - 1] as Saver;
+    const [xs, w, b] = args as [tf.Tensor, tf.Tensor2D, tf.Tensor1D | undefined];
+    const x2 = tf.reshape(xs, [m, k]) as tf.Tensor2D;
+    save(fromClosure ? [x2] : [x2, w]);
     return {
-      value: batchedProduct(probs, vs),
-      gradFunc: (dy: tf.Tensor3D, saved: tf.Tensor[]) =>
+      value: tf.tidy(() => tf.reshape(forwardProduct(x2, w, bias ? b : undefined), [...lead, n])),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
         tf.tidy(() => {
-          const [qq, kk, vv, p] = saved as tf.Tensor3D[];
-          const dp = batchedProduct(dy, vv, false, true); // [B, T, T]
-          const ds = tf.mul(tf.mul(p, tf.sub(dp, tf.sum(tf.mul(dp, p), -1, true))), scale) as tf.Tensor3D;
-          return [batchedProduct(ds, kk), batchedProduct(ds, qq, true, false), batchedProduct(p, dy, true, false)];
+          const [xs2, ws] = [saved[0] as tf.Tensor2D, (fromClosure ? kernel : saved[1]) as tf.Tensor2D];
+          const dy2 = tf.reshape(dy, [m, n]) as tf.Tensor2D;
+          const dx = tf.reshape(inputGrad(dy2, ws), shape);
+          const dw = tf.matMul(tf.transpose(xs2), dy2);
+          return bias ? [dx, dw, tf.sum(dy2, 0)] : [dx, dw];
         }),
     };
   }) as unknown as GradFunc);
-  return op(q, k, v) as tf.Tensor3D;
-}
-
-/** The attention probabilities `softmax(q·kᵀ · scale)`, q, k `[B, T, hd]` → `[B, T, T]`. */
-export function attentionProbs(q: tf.Tensor3D, k: tf.Tensor3D, scale: number): tf.Tensor3D {
-  return tf.tidy(() => tf.softmax(tf.mul(batchedProduct(q, k, false, true), scale)) as tf.Tensor3D);
+  return bias ? op(x, kernel, bias) : op(x, kernel);
 }
 
 /**

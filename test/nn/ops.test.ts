@@ -28,7 +28,15 @@ describeBackends(['cpu', 'wasm'], (backend) => {
       const noBias = tf.grads((xx: tf.Tensor, ww: tf.Tensor) => tf.sum(tf.mul(linear(xx, ww), r)))([x, w]);
       for (let i = 0; i < 2; i++) await expectTensorsClose(noBias[i], want[i], { atol: 1e-4, name: ['dx (no bias)', 'dw (no bias)'][i] });
       await expectNoLeaks(() => tf.dispose(tf.grads(ours)([x, w, b])));
-      tf.dispose([x, w, b, r, ...got, ...want, ...noBias]);
+      // a tf.Variable kernel (read from the closure in the backward pass, not saved): the same gradients
+      const wv = tf.variable(w);
+      const viaVar = tf.variableGrads(() => tf.sum(tf.mul(linear(x, wv, b), r)) as tf.Scalar, [wv]);
+      await expectTensorsClose(viaVar.grads[wv.name], want[1], { atol: 1e-4, name: 'dw (variable kernel)' });
+      await expectNoLeaks(() => {
+        const g = tf.variableGrads(() => tf.sum(tf.mul(linear(x, wv, b), r)) as tf.Scalar, [wv]);
+        tf.dispose([g.value, ...Object.values(g.grads)]);
+      });
+      tf.dispose([x, w, b, r, wv, viaVar.value, ...Object.values(viaVar.grads), ...got, ...want, ...noBias]);
     });
   }
 
