@@ -6,7 +6,7 @@
  *   --config NAME           tiny32|small64|vitb16, repeatable     (default tiny32,small64)
  *   --variant mae|mask_tokens  repeatable                        (default both)
  *   --warmup N --steps N    untimed / timed steps per measurement (default 2 / 5)
- *   --repeats N             measurement blocks per variant, interleaved (default 3)
+ *   --repeats N             measurement blocks per variant, interleaved (default 5)
  *   --vitb-batch N          training batch of vitb16                (default 4, as torch_ref)
  *   --no-infer              skip encoder-only inference
  *   --no-train              inference (and the roof) only
@@ -45,7 +45,7 @@ function usage(message: string): never {
 
 function parseArgs(argv: string[]): Options {
   const list: Record<'backend' | 'config' | 'variant', string[]> = { backend: [], config: [], variant: [] };
-  const num: Record<'warmup' | 'steps' | 'repeats' | 'vitb-batch', number> = { warmup: 2, steps: 5, repeats: 3, 'vitb-batch': BATCH.vitb16 };
+  const num: Record<'warmup' | 'steps' | 'repeats' | 'vitb-batch', number> = { warmup: 2, steps: 5, repeats: 5, 'vitb-batch': BATCH.vitb16 };
   const flags = { infer: true, train: true, json: false, profile: false, byShape: false };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
