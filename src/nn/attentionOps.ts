@@ -96,8 +96,8 @@ export function splitHeads(qkv: tf.Tensor3D, numHeads: number, rows?: TokenRows)
     const [n, t, d3] = qkv.shape;
     const d = d3 / 3;
     const hd = d / numHeads;
-    // part i of every row: a gatherND of whole D-wide blocks of [N·T, 3, D] (wasm's Slice copies the whole
-    // input out of the heap first, then row by row: 2.5 ms against 0.3 ms for small64's decoder qkv)
+    // part i of every row: a gatherND of whole D-wide blocks of [N·T, 3, D], not tf.slice (wasm's Slice
+    // copies the whole input out of the heap first, then row by row; small64's decoder split 4.4 → 2.5 ms)
     const blocks = tf.reshape(qkv, [n * t, 3, d]);
     const rowIds = tf.range(0, n * t, 1, 'int32');
     const part = (i: number): tf.Tensor3D => {
@@ -142,12 +142,13 @@ export function multiHeadAttention(qkv: tf.Tensor3D, numHeads: number, rows?: To
       value: tf.reshape(tf.transpose(tf.reshape(out, [n, h, r, hd]), [0, 2, 1, 3]), [n, r, d]),
       gradFunc: (dy: tf.Tensor3D, saved: tf.Tensor[]) =>
         tf.tidy(() => {
-          const [qq, kk, vv, p, inverse] = saved as tf.Tensor3D[];
+          const [qq, kk, vv, p] = saved as tf.Tensor3D[];
+          const inverse = saved[4] as tf.Tensor2D | undefined; // [N·H, T], with rows
           const dOut = tf.reshape(tf.transpose(tf.reshape(dy, [n, r, h, hd]), [0, 2, 1, 3]), [n * h, r, hd]) as tf.Tensor3D;
           const [dq, dk, dv] = attentionGrads(dOut, qq, kk, vv, p, scale);
           // the chosen rows' gradient back in place, zeros elsewhere
           const padded = r < t ? (tf.concat([dq, tf.zeros([n * h, t - r, hd])], 1) as tf.Tensor3D) : dq;
-          const dqAll = rows ? takeRows(padded, inverse as unknown as tf.Tensor2D) : dq;
+          const dqAll = inverse ? takeRows(padded, inverse) : dq;
           // [N·H, T, hd] → [N·T, D] each, side by side (a 2-D concat: wasm's rank-3 one is 3.6× slower)
           const rowsOf = (g: tf.Tensor): tf.Tensor => tf.reshape(tf.transpose(tf.reshape(g, [n, h, t, hd]), [0, 2, 1, 3]), [n * t, d]);
           return tf.reshape(tf.concat([rowsOf(dqAll), rowsOf(dk), rowsOf(dv)], 1), [n, t, d3]);
