@@ -15,7 +15,7 @@ export { Attention, type AttentionArgs, type AttentionCallArgs } from './nn/Atte
 export { Mlp, type MlpArgs } from './nn/Mlp';
 export { TransformerBlock, type TransformerBlockArgs, type BlockCallArgs } from './nn/TransformerBlock';
 export { linear, gatherTokens, takeRows, argsortRows, layerNorm, gelu } from './nn/ops';
-export { attention, attentionProbs, multiHeadAttention, splitHeads } from './nn/attentionOps';
+export { attention, attentionProbs, multiHeadAttention, splitHeads, type HeadSplit } from './nn/attentionOps';
 export { repeatToken, type TokenRows } from './nn/tokens';
 
 export { patchify, unpatchify } from './patch/patchify';
@@ -39,7 +39,7 @@ export { createMasking, registerMaskingStrategy, maskingConfigOf, type MaskingSp
 
 export { ViTEncoder, type ViTEncoderArgs, type EncoderOptions, type EncoderOutput } from './encode/ViTEncoder';
 export { ViTBackbone, type ViTBackboneArgs, type ViTTrunkSpec } from './encode/ViTBackbone';
-export { MAEDecoder, removedPatchRows, type MAEDecoderArgs, type DecoderOptions, type DecoderOutput } from './decode/MAEDecoder';
+export { MAEDecoder, removedPatchRows, type RemovedPatchRows, type MaskedPrediction, type MAEDecoderArgs, type DecoderOptions, type DecoderOutput } from './decode/MAEDecoder';
 export { patchTargets, maskedMSE, type PatchTargetOptions } from './loss/loss';
 
 export {

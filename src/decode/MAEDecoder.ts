@@ -68,6 +68,22 @@ export interface DecoderOutput {
  * Official names: `mask_token`, `decoder_pos_embed` (frozen),
  * `decoder_embed.*`, `decoder_blocks.<i>.*`, `decoder_norm.*`, `decoder_pred.*`.
  */
+/** What {@link removedPatchRows} returns. */
+export interface RemovedPatchRows {
+  /** `ids [N, L − K]` (the removed patches' rows, +1 for the cls row) and `inverse [N, 1 + L]`. */
+  rows: TokenRows;
+  /** `[N, L − K]` int32: the patch index of each row, `idsShuffle[:, K:]`. */
+  idsMasked: tf.Tensor2D;
+}
+
+/** What {@link MAEDecoder.forwardMasked} returns. */
+export interface MaskedPrediction {
+  /** `[N, L − lenKeep, p·p·C]`: the pixels predicted for the removed patches, row j for patch `idsMasked[n, j]`. */
+  pred: tf.Tensor3D;
+  /** `[N, L − lenKeep]` int32: the removed patches in shuffle order (`idsShuffle[:, lenKeep:]`). */
+  idsMasked: tf.Tensor2D;
+}
+
 /**
  * The rows of a decoder sequence `[N, 1 + L, ·]` (cls first, patches in
  * patch order) that hold the removed patches, as the {@link TokenRows} that
@@ -78,7 +94,7 @@ export interface DecoderOutput {
  * @returns `rows` (`ids [N, L − K]`, `inverse [N, 1 + L]`) and `idsMasked [N, L − K]`,
  *   the patch index of each row: the removed patches in shuffle order (`idsShuffle[:, K:]`)
  */
-export function removedPatchRows(idsRestore: tf.Tensor2D, lenKeep: number): { rows: TokenRows; idsMasked: tf.Tensor2D } {
+export function removedPatchRows(idsRestore: tf.Tensor2D, lenKeep: number): RemovedPatchRows {
   return tf.tidy(() => {
     const [n, l] = idsRestore.shape;
     const idsShuffle = argsortRows(idsRestore); // [N, L]
@@ -241,7 +257,7 @@ export class MAEDecoder extends MAELayer {
    * @returns `pred [N, L − lenKeep, p·p·C]` and `idsMasked [N, L − lenKeep]`
    *   int32, the patch index of each row (the removed patches in shuffle order)
    */
-  forwardMasked(latent: tf.Tensor, idsRestore: tf.Tensor): { pred: tf.Tensor3D; idsMasked: tf.Tensor2D } {
+  forwardMasked(latent: tf.Tensor, idsRestore: tf.Tensor): MaskedPrediction {
     this.ensureBuilt();
     this.checkInputs(latent, idsRestore);
     const l = this.numPatches;

@@ -191,6 +191,10 @@ export class ViTEncoder extends ViTBackbone {
     });
   }
 
+  /**
+   * All patches, no masking, patch order: `[N, H, W, C]` → `[N, 1 + L, D]`
+   * (the official `forward_features` of a pre-trained encoder).
+   */
   forwardFeatures(imgs: tf.Tensor): tf.Tensor3D {
     const out = this.forward(imgs, { maskRatio: 0 });
     tf.dispose([out.mask, out.idsRestore, out.idsKeep]);

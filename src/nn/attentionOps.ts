@@ -84,6 +84,16 @@ export function attention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, scale:
   return op(q, k, v) as tf.Tensor3D;
 }
 
+/** The heads of a fused qkv projection, batch index `n·H + h` (see {@link splitHeads}). */
+export interface HeadSplit {
+  /** `[N·H, R, hd]`: the queries of the chosen rows (all T rows without `rows`). */
+  q: tf.Tensor3D;
+  /** `[N·H, T, hd]`: the keys of every row. */
+  k: tf.Tensor3D;
+  /** `[N·H, T, hd]`: the values of every row. */
+  v: tf.Tensor3D;
+}
+
 /**
  * The heads of a fused projection: `qkv [N, T, 3D]` (columns q, k, v; head h
  * owns `h·hd … (h+1)·hd − 1` inside each) → q `[N·H, R, hd]`, k and v
@@ -91,7 +101,7 @@ export function attention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, scale:
  * (Rank ≤ 4 throughout: wasm transposes rank-5 tensors in a slow generic loop,
  * 53 ms against 3 ms for the same data at rank 4.)
  */
-export function splitHeads(qkv: tf.Tensor3D, numHeads: number, rows?: TokenRows): { q: tf.Tensor3D; k: tf.Tensor3D; v: tf.Tensor3D } {
+export function splitHeads(qkv: tf.Tensor3D, numHeads: number, rows?: TokenRows): HeadSplit {
   return tf.tidy(() => {
     const [n, t, d3] = qkv.shape;
     const d = d3 / 3;
