@@ -83,13 +83,15 @@ const table: string[][] = [];
 const mib = (b: number) => (b / 2 ** 20).toFixed(0);
 
 /** Runs every requested variant of one config (`repeats` interleaved blocks); false when a run failed. */
-async function benchTrain(backend: string, config: ConfigName, o: Options, roofGflops: number): Promise<boolean> {
+async function benchTrain(backend: string, config: ConfigName, o: Options, roof: number[]): Promise<boolean> {
   const cfg = CONFIGS[config];
   const batch = config === 'vitb16' ? o.vitbBatch : BATCH[config];
   const runs = new Map<Variant, TrainResult[]>(o.variants.map((v) => [v, []]));
   for (let r = 0; r < o.repeats; r++) {
     for (const variant of o.variants) {
       log(`[${backend}] ${config} ${variant} batch ${batch}: ${o.warmup} warm-up + ${o.steps} timed steps (repeat ${r + 1}/${o.repeats})`);
+      // a few roof samples before every block, so the roof sees the machine's phases as the steps do
+      roof.push(...(await roofSamples(1024, { warmup: 1, steps: 2 })));
       try {
         const res = await measureTrain(cfg, variant, batch, o);
         log(`  median ${res.stepSec.toFixed(3)} s (cpu ${res.cpuSec.toFixed(3)} s; fwd+bwd ${res.gradSec.toFixed(3)}, AdamW ${res.optSec.toFixed(3)}; ` +
@@ -109,6 +111,7 @@ async function benchTrain(backend: string, config: ConfigName, o: Options, roofG
     }
   }
   const stepOf = new Map<Variant, number>();
+  const roofGflops = median(roof);
   for (const [variant, rs] of runs) {
     const stepSec = median(rs.map((x) => x.stepSec));
     stepOf.set(variant, stepSec);
@@ -168,15 +171,15 @@ async function benchBackend(backend: string, o: Options): Promise<void> {
   if (!(await tf.setBackend(backend))) throw new Error(`backend ${backend} failed to initialise`);
   await tf.ready();
   log(`[${backend}] measuring the 1024³ matMul roof`);
-  const roof = await withForeignLoad(() => roofSamples(1024));
-  const roofGflops = median(roof.result);
+  const first = await withForeignLoad(() => roofSamples(1024));
+  const roof = [...first.result]; // grows by a few samples before every training block
   let ok = true;
   for (const config of o.train ? o.configs : []) {
-    ok = await benchTrain(backend, config, o, roofGflops);
+    ok = await benchTrain(backend, config, o, roof);
     if (!ok) break;
   }
-  for (const config of o.infer && ok ? o.configs : []) await benchInfer(backend, config, o, roofGflops);
-  if (o.json) emit({ kind: 'roof', backend, n: 1024, gflops: r3(roofGflops), foreignCores: r3(roof.foreignCores) });
+  for (const config of o.infer && ok ? o.configs : []) await benchInfer(backend, config, o, median(roof));
+  if (o.json) emit({ kind: 'roof', backend, n: 1024, gflops: r3(median(roof)), samples: roof.length, foreignCores: r3(first.foreignCores) });
 }
 
 async function profileBackend(backend: string, o: Options): Promise<void> {
