@@ -56,18 +56,6 @@ export interface DecoderOutput {
   attentions?: tf.Tensor4D[];
 }
 
-/**
- * Embeds the encoder output to Dd, appends one `mask_token` per removed
- * patch, unshuffles with `idsRestore`, adds the fixed sin-cos decoder position
- * embedding, runs its blocks, a norm and a linear head to p·p·C, and drops the
- * cls row.
- *
- * Takes any encoder output `[N, 1 + lenKeep, D]` (cls first) with its
- * `idsRestore [N, L]`.
- *
- * Official names: `mask_token`, `decoder_pos_embed` (frozen),
- * `decoder_embed.*`, `decoder_blocks.<i>.*`, `decoder_norm.*`, `decoder_pred.*`.
- */
 /** What {@link removedPatchRows} returns. */
 export interface RemovedPatchRows {
   /** `ids [N, L − K]` (the removed patches' rows, +1 for the cls row) and `inverse [N, 1 + L]`. */
@@ -109,6 +97,18 @@ export function removedPatchRows(idsRestore: tf.Tensor2D, lenKeep: number): Remo
   });
 }
 
+/**
+ * Embeds the encoder output to Dd, appends one `mask_token` per removed
+ * patch, unshuffles with `idsRestore`, adds the fixed sin-cos decoder position
+ * embedding, runs its blocks, a norm and a linear head to p·p·C, and drops the
+ * cls row.
+ *
+ * Takes any encoder output `[N, 1 + lenKeep, D]` (cls first) with its
+ * `idsRestore [N, L]`.
+ *
+ * Official names: `mask_token`, `decoder_pos_embed` (frozen),
+ * `decoder_embed.*`, `decoder_blocks.<i>.*`, `decoder_norm.*`, `decoder_pred.*`.
+ */
 export class MAEDecoder extends MAELayer {
   /** The name this class is registered under for tfjs-layers serialisation. */
   static readonly className = 'MAEDecoder';
