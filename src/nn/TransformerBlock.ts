@@ -50,7 +50,8 @@ export interface BlockCallArgs {
   /**
    * Compute the block's output for these rows only: `[N, T, D]` → `[N, R, D]`.
    * Every row is still a key and a value of the attention, so the chosen
-   * rows come out exactly as from the full block. Defaults to every row.
+   * rows come out as from the full block (up to float rounding). Defaults to
+   * every row.
    */
   queryRows?: TokenRows;
 }
