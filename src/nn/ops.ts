@@ -80,13 +80,15 @@ export function linear(x: tf.Tensor, kernel: tf.Tensor, bias?: tf.Tensor): tf.Te
   const lead = shape.slice(0, -1);
   const m = x.size / k;
   const fromClosure = kernel instanceof tf.Variable;
+  // inputs (x, kernel[, bias]), then tfjs' save function
   const op = tf.customGrad(((...args: unknown[]) => {
+    const [xs, w] = args as [tf.Tensor, tf.Tensor2D];
+    const b = bias ? (args[2] as tf.Tensor1D) : undefined;
     const save = args[args.length - 1] as Saver;
-    const [xs, w, b] = args as [tf.Tensor, tf.Tensor2D, tf.Tensor1D | undefined];
     const x2 = tf.reshape(xs, [m, k]) as tf.Tensor2D;
     save(fromClosure ? [x2] : [x2, w]);
     return {
-      value: tf.tidy(() => tf.reshape(forwardProduct(x2, w, bias ? b : undefined), [...lead, n])),
+      value: tf.tidy(() => tf.reshape(forwardProduct(x2, w, b), [...lead, n])),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
         tf.tidy(() => {
           const [xs2, ws] = [saved[0] as tf.Tensor2D, (fromClosure ? kernel : saved[1]) as tf.Tensor2D];
@@ -117,22 +119,31 @@ export function linear(x: tf.Tensor, kernel: tf.Tensor, bias?: tf.Tensor): tf.Te
  * of 384 (bench/experiments/fixedCosts.ts).
  */
 export function gatherTokens(x: tf.Tensor3D, ids: tf.Tensor2D, inverse: tf.Tensor2D): tf.Tensor3D {
-  const [n, l, d] = x.shape;
-  const k = ids.shape[1];
-  // ids travel through `save` (kept clones), so the backward pass still has
-  // them when the caller has already disposed its own copies.
+  // the inverse travels through `save` (a kept clone), so the backward pass
+  // still has it when the caller has already disposed its own copy.
   const op = tf.customGrad(((xs: tf.Tensor3D, save: Saver) => {
     save([inverse]);
     return {
       value: takeRows(xs, ids),
-      gradFunc: (dy: tf.Tensor3D, [inv]: tf.Tensor[]) =>
-        tf.tidy(() => {
-          const padded = k < l ? tf.concat([dy, tf.zeros([n, l - k, d])], 1) : dy;
-          return takeRows(padded as tf.Tensor3D, inv as tf.Tensor2D);
-        }),
+      gradFunc: (dy: tf.Tensor3D, [inv]: tf.Tensor[]) => tf.tidy(() => putRowsBack(dy, inv as tf.Tensor2D)),
     };
   }) as unknown as GradFunc);
   return op(x) as tf.Tensor3D;
+}
+
+/**
+ * The gradient of a row choice ({@link gatherTokens}, `TokenRows`): `dy [N, R, D]`
+ * for the rows that start a permutation of `0..T-1` → `[N, T, D]`, each row
+ * back in its place and zeros elsewhere. `inverse [N, T]` is the inverse of
+ * that permutation: pad dy with zeros to T rows, take rows by `inverse`.
+ */
+export function putRowsBack(dy: tf.Tensor3D, inverse: tf.Tensor2D): tf.Tensor3D {
+  return tf.tidy(() => {
+    const [n, r, d] = dy.shape;
+    const t = inverse.shape[1];
+    const padded = r < t ? (tf.concat([dy, tf.zeros([n, t - r, d])], 1) as tf.Tensor3D) : dy;
+    return takeRows(padded, inverse);
+  });
 }
 
 /**
