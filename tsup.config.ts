@@ -9,7 +9,7 @@ export default defineConfig([
     format: ['esm', 'cjs'],
     dts: true,
     sourcemap: true,
-    clean: false, // npm run build empties dist first (two configs build in parallel)
+    clean: false, // npm run build empties dist first (the configs build in parallel)
     // One self-contained file per entry: the layer classes register themselves
     // (serialization.registerClass) exactly once, in dist/index.*.
     splitting: false,
@@ -17,12 +17,26 @@ export default defineConfig([
     external,
   },
   {
-    // The `tfjs-mae` command (Node only).
+    // tfjs-mae/node: Node-only code. It imports the library as `tfjs-mae`
+    // (external), so the classes stay registered once, by dist/index.*.
+    entry: { node: 'src/node/index.ts' },
+    format: ['esm', 'cjs'],
+    dts: true,
+    sourcemap: true,
+    clean: false,
+    splitting: false,
+    platform: 'node',
+    target: 'node18',
+    external: [...external, /^tfjs-mae(\/|$)/],
+  },
+  {
+    // The `tfjs-mae` command (Node only): one process, one bundled copy.
     entry: { cli: 'src/cli/bin.ts' },
     format: ['cjs'],
     platform: 'node',
     target: 'node18',
     splitting: false,
     external,
+    noExternal: [/^tfjs-mae(\/|$)/],
   },
 ]);
