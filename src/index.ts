@@ -184,6 +184,11 @@ export {
   type RandomHorizontalFlipArgs,
 } from './data/augment';
 
+// Fine-tuning and linear-probing recipes (mixup/cutmix, label smoothing, augmentations, LARS)
+export { mixupCutmix, mixupTargets, sampleMixup, type MixupCutmixArgs, type MixupParams, type MixupResult } from './data/mixup';
+export { softTargetCrossEntropy } from './eval/metrics';
+export { FINETUNE_RECIPE, type FinetuneRegularisers, type FinetuneMixup } from './eval/finetuneRecipe';
+
 // Visualisation
 export { denormalizeNormPix, type NormPixStats, type DenormalizeNormPixArgs } from './viz/normPix';
 export {

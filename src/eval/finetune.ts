@@ -1,8 +1,8 @@
 /**
  * End-to-end fine-tuning of a pre-trained encoder as a classifier (official
- * `main_finetune.py` + `engine_finetune.py`, without mixup, cutmix, label
- * smoothing or RandAugment): `ViTClassifier.fromMAE`, AdamW with layer-wise
- * lr decay, warmup-cosine per iteration, cross-entropy; and its evaluation.
+ * `main_finetune.py` + `engine_finetune.py`): `ViTClassifier.fromMAE`, AdamW
+ * with layer-wise lr decay, warmup-cosine per iteration, cross-entropy, and
+ * the recipe's regularisers as options (`finetuneRecipe.ts`); and its evaluation.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { MAEConfigError, MAEInputError, describe } from '../errors';
@@ -15,11 +15,12 @@ import { batchImages, type TrainBatch, type TrainData } from '../train/data';
 import { trainLoop, type TrainLoopOptions, type TrainResult } from '../train/loop';
 import { trainableParams } from '../train/pretrain';
 import type { ParamGroup } from '../train/types';
-import { countCorrect, crossEntropy, hostLabels, type Labels } from './metrics';
+import { countCorrect, hostLabels, type Labels } from './metrics';
 import { batchesOf, type FeatureImages } from './features';
+import { checkRegularisers, regularisedLoss, type FinetuneRegularisers } from './finetuneRecipe';
 
 /** Options of {@link finetune}: the loop's (`epochs` required), the classifier's and the optimiser's. */
-export interface FinetuneOptions extends TrainLoopOptions {
+export interface FinetuneOptions extends TrainLoopOptions, FinetuneRegularisers {
   /** Number of classes. Required unless `source` is already a `ViTClassifier`. */
   numClasses?: number;
   /** Layer-wise lr decay: layer `i` of `depth + 1` gets `lr × layerDecay^(depth + 1 − i)`. Defaults to 0.75. */
@@ -75,6 +76,7 @@ export async function finetune(
   options: FinetuneOptions,
 ): Promise<FinetuneResult> {
   const o = options ?? ({} as FinetuneOptions);
+  checkRegularisers(o);
   for (const name of ['weightDecay', 'eps', 'headInitStd'] as const) {
     const v = o[name];
     if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v < 0)) {
@@ -112,9 +114,13 @@ export async function finetune(
           if (!(labels instanceof tf.Tensor) || labels.rank !== 1 || labels.shape[0] !== images.shape[0]) {
             throw new MAEInputError(`data batch labels: expected a [${images.shape[0]}] int tensor with the images, got ${describe(labels)}`);
           }
-          const { logits, features } = classifier.forward(images, { training: true, seed: mixSeed(seed, index) });
-          features.dispose();
-          return crossEntropy(logits, labels);
+          const stepSeed = mixSeed(seed, index);
+          const forward = (x: tf.Tensor) => {
+            const { logits, features } = classifier.forward(x, { training: true, seed: stepSeed });
+            features.dispose();
+            return logits;
+          };
+          return regularisedLoss(images, labels, forward, { ...o, numClasses: classifier.numClasses }, stepSeed);
         },
       },
       data,

@@ -1,0 +1,85 @@
+/**
+ * The regularisers of the official fine-tuning recipe (`main_finetune.py`)
+ * as options of `finetune`: mixup / cutmix and label smoothing, each off by
+ * default. Applied to every training batch, seeded by the step.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { MAEConfigError, describe } from '../errors';
+import { mixSeed } from '../data/rng';
+import { mixupCutmix, mixupTargets, type MixupCutmixArgs } from '../data/mixup';
+import { crossEntropy, softTargetCrossEntropy } from './metrics';
+
+/** Mixup / CutMix settings of a fine-tuning run (see `mixupCutmix`; the seed comes from the step, ε from `labelSmoothing`). */
+export type FinetuneMixup = Omit<MixupCutmixArgs, 'numClasses' | 'seed' | 'labelSmoothing'>;
+
+/** The regularisers {@link finetune} can apply to each training batch; all off by default. */
+export interface FinetuneRegularisers {
+  /**
+   * Mixup / CutMix of each batch (timm `Mixup`, batch mode) with soft targets
+   * and `softTargetCrossEntropy`. `{}` takes the official values (mixup α 0.8,
+   * cutmix α 1.0, switch probability 0.5). Defaults to off.
+   */
+  mixup?: FinetuneMixup;
+  /**
+   * Label smoothing ε (targets `1 − ε + ε/K`, `ε/K`), with or without mixup.
+   * Defaults to `0` (the official recipe uses 0.1).
+   */
+  labelSmoothing?: number;
+}
+
+/**
+ * The official fine-tuning recipe's regularisers (`main_finetune.py` with the
+ * command lines of its FINETUNE.md): spread into `finetune`'s options.
+ */
+export const FINETUNE_RECIPE = {
+  mixup: { mixupAlpha: 0.8, cutmixAlpha: 1, switchProb: 0.5 },
+  labelSmoothing: 0.1,
+  dropPath: 0.1,
+  layerDecay: 0.75,
+  weightDecay: 0.05,
+} as const satisfies FinetuneRegularisers & { dropPath: number; layerDecay: number; weightDecay: number };
+
+const MIX_STREAM = 0x6d697831;
+
+/** Validates the regulariser options once, before training. */
+export function checkRegularisers(o: FinetuneRegularisers): void {
+  const eps = o.labelSmoothing;
+  if (eps !== undefined && (typeof eps !== 'number' || !(eps >= 0 && eps < 1))) {
+    throw new MAEConfigError(`finetune labelSmoothing: expected a number in [0, 1), got ${describe(eps)}`);
+  }
+  if (o.mixup !== undefined) {
+    if (o.mixup === null || typeof o.mixup !== 'object') throw new MAEConfigError(`finetune mixup: expected an options object ({} for the official values), got ${describe(o.mixup)}`);
+    const { mixupAlpha = 0.8, cutmixAlpha = 1 } = o.mixup;
+    for (const [name, v] of [['mixupAlpha', mixupAlpha], ['cutmixAlpha', cutmixAlpha]] as const) {
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new MAEConfigError(`finetune mixup.${name}: expected a finite number >= 0, got ${describe(v)}`);
+    }
+    if (mixupAlpha === 0 && cutmixAlpha === 0) throw new MAEConfigError('finetune mixup: expected mixupAlpha > 0 or cutmixAlpha > 0, got both 0');
+  }
+}
+
+/**
+ * The fine-tuning loss of one batch with the regularisers on: the batch is
+ * mixed (when `mixup`), `forward` gives the logits, and the loss is the
+ * soft-target cross-entropy; with no regulariser it is the plain
+ * cross-entropy of `forward(images)`.
+ *
+ * @param images `[B, H, W, C]` float32 (not disposed)
+ * @param labels `[B]` int classes (not disposed)
+ * @param forward images → logits `[B, K]`
+ * @param seed the step's seed
+ */
+export function regularisedLoss(
+  images: tf.Tensor,
+  labels: tf.Tensor,
+  forward: (images: tf.Tensor) => tf.Tensor,
+  o: FinetuneRegularisers & { numClasses: number },
+  seed: number,
+): tf.Scalar {
+  const eps = o.labelSmoothing ?? 0;
+  if (o.mixup === undefined && eps === 0) return crossEntropy(forward(images), labels);
+  return tf.tidy(() => {
+    if (o.mixup === undefined) return softTargetCrossEntropy(forward(images), mixupTargets(labels, o.numClasses, 1, eps));
+    const mixed = mixupCutmix(images, labels, { ...o.mixup, labelSmoothing: eps, numClasses: o.numClasses, seed: mixSeed(seed, MIX_STREAM) });
+    return softTargetCrossEntropy(forward(mixed.images), mixed.targets);
+  });
+}
