@@ -188,6 +188,8 @@ export {
 export { mixupCutmix, mixupTargets, sampleMixup, type MixupCutmixArgs, type MixupParams, type MixupResult } from './data/mixup';
 export { softTargetCrossEntropy } from './eval/metrics';
 export { FINETUNE_RECIPE, type FinetuneRegularisers, type FinetuneMixup } from './eval/finetuneRecipe';
+export { LARS, type LARSArgs } from './train/lars';
+export { LINPROBE_RECIPE, type LinearProbeOptimizerOptions } from './eval/linearProbeRecipe';
 
 // Visualisation
 export { denormalizeNormPix, type NormPixStats, type DenormalizeNormPixArgs } from './viz/normPix';
