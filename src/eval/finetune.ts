@@ -42,7 +42,13 @@ export interface FinetuneOptions extends TrainLoopOptions, FinetuneRegularisers 
    * Fashion-MNIST reference keeps the sin-cos table fixed). Defaults to `false`.
    */
   trainPosEmbed?: boolean;
-  /** Stochastic depth of the last block. Defaults to 0. */
+  /**
+   * Stochastic depth (drop path) on every block's two residual branches,
+   * timm's rule: block i of `depth` gets `dropPath · i / (depth − 1)`, the
+   * last block `dropPath`. With a `ViTClassifier` source, must equal its own
+   * `dropPath` (set it when building the classifier). Defaults to 0 (the
+   * official recipe: 0.1 for ViT-B, 0.2 for ViT-L, 0.3 for ViT-H).
+   */
   dropPath?: number;
 }
 
@@ -85,6 +91,9 @@ export async function finetune(
   }
   let classifier: ViTClassifier;
   if (source instanceof ViTClassifier) {
+    if (o.dropPath !== undefined && o.dropPath !== source.dropPath) {
+      throw new MAEConfigError(`finetune dropPath: expected the classifier's own ${source.dropPath} (build the ViTClassifier with dropPath), got ${describe(o.dropPath)}`);
+    }
     classifier = source;
   } else {
     if (o.numClasses === undefined) throw new MAEConfigError('finetune numClasses: expected a positive integer, got undefined');

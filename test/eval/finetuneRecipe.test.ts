@@ -85,3 +85,30 @@ describe('finetune regulariser options', () => {
     clf.dispose();
   });
 });
+
+describe('finetune dropPath', () => {
+  it('puts drop path on every block by timm\'s linear rule, acts in training, and refuses a mismatch with a classifier source', async () => {
+    await tf.setBackend('cpu');
+    const { MaskedAutoencoder } = await import('../../src/model/MaskedAutoencoder');
+    const mae = new MaskedAutoencoder({ imgSize: 8, patchSize: 4, inChans: 1, embedDim: 8, depth: 3, numHeads: 2, decoderEmbedDim: 8, decoderDepth: 1, decoderNumHeads: 2, seed: 3 });
+    mae.ensureBuilt();
+    const d = noise(16, 5);
+    const run = async (dropPath: number) => {
+      const r = await finetune(mae, source(d), { numClasses: 4, epochs: 1, schedule: () => 0, dropPath, progress: false, seed: 1 });
+      const rates = r.classifier.blocks.map((b) => b.dropPath);
+      r.classifier.dispose();
+      return { losses: r.losses, rates };
+    };
+    const before = tf.memory().numTensors;
+    const plain = await run(0);
+    const dropped = await run(0.1);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(dropped.rates).toEqual([0, 0.05, 0.1]);
+    expect(dropped.losses).not.toEqual(plain.losses); // lr 0: only the dropped branches change the loss
+    expect(dropped.losses).toEqual((await run(0.1)).losses);
+    const clf = tinyClassifier();
+    await expect(finetune(clf, source(d), { epochs: 1, dropPath: 0.1 })).rejects.toThrow(/dropPath: expected the classifier's own 0/);
+    clf.dispose();
+    mae.dispose();
+  });
+});
