@@ -187,6 +187,7 @@ export {
 // Fine-tuning and linear-probing recipes (mixup/cutmix, label smoothing, augmentations, LARS)
 export { mixupCutmix, mixupTargets, sampleMixup, type MixupCutmixArgs, type MixupParams, type MixupResult } from './data/mixup';
 export { softTargetCrossEntropy } from './eval/metrics';
+export { randomErasing, sampleErasing, type RandomErasingArgs } from './data/randomErasing';
 export { FINETUNE_RECIPE, type FinetuneRegularisers, type FinetuneMixup } from './eval/finetuneRecipe';
 export { LARS, type LARSArgs } from './train/lars';
 export { LINPROBE_RECIPE, type LinearProbeOptimizerOptions } from './eval/linearProbeRecipe';

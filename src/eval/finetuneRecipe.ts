@@ -1,12 +1,14 @@
 /**
  * The regularisers of the official fine-tuning recipe (`main_finetune.py`)
- * as options of `finetune`: mixup / cutmix and label smoothing, each off by
- * default. Applied to every training batch, seeded by the step.
+ * as options of `finetune`: random erasing, mixup / cutmix and label
+ * smoothing, each off by default. Applied to every training batch in
+ * timm's order (per-image augmentations, then the batch mix), seeded by the step.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { MAEConfigError, describe } from '../errors';
 import { mixSeed } from '../data/rng';
 import { mixupCutmix, mixupTargets, type MixupCutmixArgs } from '../data/mixup';
+import { randomErasing, sampleErasing, type RandomErasingArgs } from '../data/randomErasing';
 import { crossEntropy, softTargetCrossEntropy } from './metrics';
 
 /** Mixup / CutMix settings of a fine-tuning run (see `mixupCutmix`; the seed comes from the step, ε from `labelSmoothing`). */
@@ -25,6 +27,12 @@ export interface FinetuneRegularisers {
    * Defaults to `0` (the official recipe uses 0.1).
    */
   labelSmoothing?: number;
+  /**
+   * Random erasing of each (normalised) image: its probability `p`, or the
+   * options of `randomErasing` (timm's box ranges, `'pixel'` noise by
+   * default). Defaults to off (the official recipe: 0.25).
+   */
+  randomErasing?: number | Omit<RandomErasingArgs, 'seed'>;
 }
 
 /**
@@ -34,12 +42,18 @@ export interface FinetuneRegularisers {
 export const FINETUNE_RECIPE = {
   mixup: { mixupAlpha: 0.8, cutmixAlpha: 1, switchProb: 0.5 },
   labelSmoothing: 0.1,
+  randomErasing: 0.25,
   dropPath: 0.1,
   layerDecay: 0.75,
   weightDecay: 0.05,
 } as const satisfies FinetuneRegularisers & { dropPath: number; layerDecay: number; weightDecay: number };
 
 const MIX_STREAM = 0x6d697831;
+const ERASE_STREAM = 0x65726131;
+
+function erasingArgs(v: number | Omit<RandomErasingArgs, 'seed'>, seed: number): RandomErasingArgs {
+  return typeof v === 'number' ? { p: v, seed } : { ...v, seed };
+}
 
 /** Validates the regulariser options once, before training. */
 export function checkRegularisers(o: FinetuneRegularisers): void {
@@ -54,6 +68,12 @@ export function checkRegularisers(o: FinetuneRegularisers): void {
       if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new MAEConfigError(`finetune mixup.${name}: expected a finite number >= 0, got ${describe(v)}`);
     }
     if (mixupAlpha === 0 && cutmixAlpha === 0) throw new MAEConfigError('finetune mixup: expected mixupAlpha > 0 or cutmixAlpha > 0, got both 0');
+  }
+  if (o.randomErasing !== undefined) {
+    if (o.randomErasing === null || (typeof o.randomErasing !== 'number' && typeof o.randomErasing !== 'object')) {
+      throw new MAEConfigError(`finetune randomErasing: expected a probability or an options object, got ${describe(o.randomErasing)}`);
+    }
+    sampleErasing(0, 1, 1, erasingArgs(o.randomErasing, 0)); // validates the options
   }
 }
 
@@ -76,10 +96,15 @@ export function regularisedLoss(
   seed: number,
 ): tf.Scalar {
   const eps = o.labelSmoothing ?? 0;
-  if (o.mixup === undefined && eps === 0) return crossEntropy(forward(images), labels);
+  if (o.mixup === undefined && eps === 0 && o.randomErasing === undefined) return crossEntropy(forward(images), labels);
   return tf.tidy(() => {
-    if (o.mixup === undefined) return softTargetCrossEntropy(forward(images), mixupTargets(labels, o.numClasses, 1, eps));
-    const mixed = mixupCutmix(images, labels, { ...o.mixup, labelSmoothing: eps, numClasses: o.numClasses, seed: mixSeed(seed, MIX_STREAM) });
-    return softTargetCrossEntropy(forward(mixed.images), mixed.targets);
+    let x = images;
+    if (o.randomErasing !== undefined) x = randomErasing(x, erasingArgs(o.randomErasing, mixSeed(seed, ERASE_STREAM)));
+    if (o.mixup !== undefined) {
+      const mixed = mixupCutmix(x, labels, { ...o.mixup, labelSmoothing: eps, numClasses: o.numClasses, seed: mixSeed(seed, MIX_STREAM) });
+      return softTargetCrossEntropy(forward(mixed.images), mixed.targets);
+    }
+    if (eps > 0) return softTargetCrossEntropy(forward(x), mixupTargets(labels, o.numClasses, 1, eps));
+    return crossEntropy(forward(x), labels);
   });
 }

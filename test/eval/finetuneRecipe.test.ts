@@ -51,7 +51,24 @@ describeBackends(['cpu', 'wasm'], () => {
     clf.dispose();
   });
 
-  it('mixup + cutmix: reproducible per seed, resumes bit for bit, differs from the plain loss, and leaks nothing', async () => {
+  it('randomErasing: p 0 leaves the plain losses, p 1 changes them (lr 0)', async () => {
+    const d = noise(16, 6);
+    const run = async (extra: object) => {
+      const clf = tinyClassifier();
+      try {
+        return (await finetune(clf, source(d), { epochs: 1, schedule: () => 0, progress: false, ...extra })).losses;
+      } finally {
+        clf.dispose();
+      }
+    };
+    const plain = await run({});
+    expect(await run({ randomErasing: 0 })).toEqual(plain);
+    const erased = await run({ randomErasing: { p: 1, mode: 'const' } });
+    expect(erased).not.toEqual(plain);
+    expect(erased.every(Number.isFinite)).toBe(true);
+  });
+
+  it('mixup + cutmix + erasing: reproducible per seed, resumes bit for bit, differs from the plain loss, and leaks nothing', async () => {
     const d = noise(32, 2);
     const run = async (extra: object) => {
       const clf = tinyClassifier();
@@ -61,7 +78,7 @@ describeBackends(['cpu', 'wasm'], () => {
         clf.dispose();
       }
     };
-    const recipe = { mixup: FINETUNE_RECIPE.mixup, labelSmoothing: 0.1 };
+    const recipe = { mixup: FINETUNE_RECIPE.mixup, labelSmoothing: 0.1, randomErasing: FINETUNE_RECIPE.randomErasing };
     const before = tf.memory().numTensors;
     const full = await run(recipe);
     expect(tf.memory().numTensors).toBe(before);
@@ -82,6 +99,8 @@ describe('finetune regulariser options', () => {
     await expect(finetune(clf, data, { epochs: 1, labelSmoothing: 1 })).rejects.toThrow(/labelSmoothing: expected a number in \[0, 1\)/);
     await expect(finetune(clf, data, { epochs: 1, mixup: { mixupAlpha: 0, cutmixAlpha: 0 } })).rejects.toThrow(MAEConfigError);
     await expect(finetune(clf, data, { epochs: 1, mixup: { mixupAlpha: -1 } })).rejects.toThrow(/mixup.mixupAlpha/);
+    await expect(finetune(clf, data, { epochs: 1, randomErasing: 1.5 })).rejects.toThrow(/randomErasing p/);
+    await expect(finetune(clf, data, { epochs: 1, randomErasing: 'yes' as never })).rejects.toThrow(/randomErasing: expected a probability/);
     clf.dispose();
   });
 });
