@@ -188,6 +188,15 @@ export {
 export { mixupCutmix, mixupTargets, sampleMixup, type MixupCutmixArgs, type MixupParams, type MixupResult } from './data/mixup';
 export { softTargetCrossEntropy } from './eval/metrics';
 export { randomErasing, sampleErasing, type RandomErasingArgs } from './data/randomErasing';
+export {
+  randAugment,
+  randAugmentOp,
+  sampleRandAugment,
+  RAND_AUGMENT_OPS,
+  type RandAugmentArgs,
+  type RandAugmentOp,
+  type RandAugmentOpName,
+} from './data/randAugment';
 export { FINETUNE_RECIPE, type FinetuneRegularisers, type FinetuneMixup } from './eval/finetuneRecipe';
 export { LARS, type LARSArgs } from './train/lars';
 export { LINPROBE_RECIPE, type LinearProbeOptimizerOptions } from './eval/linearProbeRecipe';

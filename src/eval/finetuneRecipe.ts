@@ -1,6 +1,6 @@
 /**
  * The regularisers of the official fine-tuning recipe (`main_finetune.py`)
- * as options of `finetune`: random erasing, mixup / cutmix and label
+ * as options of `finetune`: RandAugment, random erasing, mixup / cutmix and label
  * smoothing, each off by default. Applied to every training batch in
  * timm's order (per-image augmentations, then the batch mix), seeded by the step.
  */
@@ -9,6 +9,7 @@ import { MAEConfigError, describe } from '../errors';
 import { mixSeed } from '../data/rng';
 import { mixupCutmix, mixupTargets, type MixupCutmixArgs } from '../data/mixup';
 import { randomErasing, sampleErasing, type RandomErasingArgs } from '../data/randomErasing';
+import { randAugment, sampleRandAugment, type RandAugmentArgs } from '../data/randAugment';
 import { crossEntropy, softTargetCrossEntropy } from './metrics';
 
 /** Mixup / CutMix settings of a fine-tuning run (see `mixupCutmix`; the seed comes from the step, ε from `labelSmoothing`). */
@@ -33,16 +34,29 @@ export interface FinetuneRegularisers {
    * default). Defaults to off (the official recipe: 0.25).
    */
   randomErasing?: number | Omit<RandomErasingArgs, 'seed'>;
+  /**
+   * RandAugment of each image (see `randAugment`): `{}` is timm's
+   * `rand-m9-mstd0.5-inc1`. Give `mean` / `std` of the batches' normalisation
+   * (`x = (pixel/255 − mean) / std`; default 0 / 1) so the ops see pixels.
+   * Defaults to off.
+   */
+  randAugment?: Omit<RandAugmentArgs, 'seed'>;
 }
 
 /**
  * The official fine-tuning recipe's regularisers (`main_finetune.py` with the
- * command lines of its FINETUNE.md): spread into `finetune`'s options.
+ * command lines of its FINETUNE.md): spread into `finetune`'s options, and
+ * give RandAugment your batches' normalisation:
+ *
+ * ```ts
+ * finetune(mae, data, { ...FINETUNE_RECIPE, randAugment: { ...FINETUNE_RECIPE.randAugment, mean, std }, numClasses, epochs });
+ * ```
  */
 export const FINETUNE_RECIPE = {
   mixup: { mixupAlpha: 0.8, cutmixAlpha: 1, switchProb: 0.5 },
   labelSmoothing: 0.1,
   randomErasing: 0.25,
+  randAugment: { numOps: 2, magnitude: 9, magnitudeStd: 0.5 },
   dropPath: 0.1,
   layerDecay: 0.75,
   weightDecay: 0.05,
@@ -50,6 +64,7 @@ export const FINETUNE_RECIPE = {
 
 const MIX_STREAM = 0x6d697831;
 const ERASE_STREAM = 0x65726131;
+const RAND_AUGMENT_STREAM = 0x72616131;
 
 function erasingArgs(v: number | Omit<RandomErasingArgs, 'seed'>, seed: number): RandomErasingArgs {
   return typeof v === 'number' ? { p: v, seed } : { ...v, seed };
@@ -75,6 +90,10 @@ export function checkRegularisers(o: FinetuneRegularisers): void {
     }
     sampleErasing(0, 1, 1, erasingArgs(o.randomErasing, 0)); // validates the options
   }
+  if (o.randAugment !== undefined) {
+    if (o.randAugment === null || typeof o.randAugment !== 'object') throw new MAEConfigError(`finetune randAugment: expected an options object ({} for rand-m9-mstd0.5-inc1), got ${describe(o.randAugment)}`);
+    sampleRandAugment(0, { ...o.randAugment, seed: 0 }); // validates the options
+  }
 }
 
 /**
@@ -96,9 +115,10 @@ export function regularisedLoss(
   seed: number,
 ): tf.Scalar {
   const eps = o.labelSmoothing ?? 0;
-  if (o.mixup === undefined && eps === 0 && o.randomErasing === undefined) return crossEntropy(forward(images), labels);
+  if (o.mixup === undefined && eps === 0 && o.randomErasing === undefined && o.randAugment === undefined) return crossEntropy(forward(images), labels);
   return tf.tidy(() => {
     let x = images;
+    if (o.randAugment !== undefined) x = randAugment(x, { ...o.randAugment, seed: mixSeed(seed, RAND_AUGMENT_STREAM) });
     if (o.randomErasing !== undefined) x = randomErasing(x, erasingArgs(o.randomErasing, mixSeed(seed, ERASE_STREAM)));
     if (o.mixup !== undefined) {
       const mixed = mixupCutmix(x, labels, { ...o.mixup, labelSmoothing: eps, numClasses: o.numClasses, seed: mixSeed(seed, MIX_STREAM) });

@@ -51,7 +51,7 @@ describeBackends(['cpu', 'wasm'], () => {
     clf.dispose();
   });
 
-  it('randomErasing: p 0 leaves the plain losses, p 1 changes them (lr 0)', async () => {
+  it('randomErasing and randAugment: p 0 leaves the plain losses, p 1 changes them (lr 0)', async () => {
     const d = noise(16, 6);
     const run = async (extra: object) => {
       const clf = tinyClassifier();
@@ -63,12 +63,14 @@ describeBackends(['cpu', 'wasm'], () => {
     };
     const plain = await run({});
     expect(await run({ randomErasing: 0 })).toEqual(plain);
+    expect(await run({ randAugment: { prob: 0, mean: 0.5, std: 0.25 } })).toEqual(plain);
+    expect(await run({ randAugment: { prob: 1, mean: 0.5, std: 0.25 } })).not.toEqual(plain);
     const erased = await run({ randomErasing: { p: 1, mode: 'const' } });
     expect(erased).not.toEqual(plain);
     expect(erased.every(Number.isFinite)).toBe(true);
   });
 
-  it('mixup + cutmix + erasing: reproducible per seed, resumes bit for bit, differs from the plain loss, and leaks nothing', async () => {
+  it('the whole FINETUNE_RECIPE (RandAugment, erasing, mixup/cutmix, smoothing): reproducible per seed, resumes bit for bit, differs from the plain loss, and leaks nothing', async () => {
     const d = noise(32, 2);
     const run = async (extra: object) => {
       const clf = tinyClassifier();
@@ -78,7 +80,11 @@ describeBackends(['cpu', 'wasm'], () => {
         clf.dispose();
       }
     };
-    const recipe = { mixup: FINETUNE_RECIPE.mixup, labelSmoothing: 0.1, randomErasing: FINETUNE_RECIPE.randomErasing };
+    const recipe = {
+      ...FINETUNE_RECIPE,
+      dropPath: undefined, // a ViTClassifier source keeps its own
+      randAugment: { ...FINETUNE_RECIPE.randAugment, mean: 0.5, std: 0.25 }, // the source's normalisation
+    };
     const before = tf.memory().numTensors;
     const full = await run(recipe);
     expect(tf.memory().numTensors).toBe(before);
@@ -101,6 +107,7 @@ describe('finetune regulariser options', () => {
     await expect(finetune(clf, data, { epochs: 1, mixup: { mixupAlpha: -1 } })).rejects.toThrow(/mixup.mixupAlpha/);
     await expect(finetune(clf, data, { epochs: 1, randomErasing: 1.5 })).rejects.toThrow(/randomErasing p/);
     await expect(finetune(clf, data, { epochs: 1, randomErasing: 'yes' as never })).rejects.toThrow(/randomErasing: expected a probability/);
+    await expect(finetune(clf, data, { epochs: 1, randAugment: { magnitude: 20 } })).rejects.toThrow(/randAugment magnitude/);
     clf.dispose();
   });
 });
