@@ -197,9 +197,9 @@ export {
   type RandAugmentOp,
   type RandAugmentOpName,
 } from './data/randAugment';
-export { FINETUNE_RECIPE, type FinetuneRegularisers, type FinetuneMixup } from './eval/finetuneRecipe';
+export { FINETUNE_RECIPE, type FinetuneRecipe, type FinetuneRegularisers, type FinetuneMixup } from './eval/finetuneRecipe';
 export { LARS, type LARSArgs } from './train/lars';
-export { LINPROBE_RECIPE, type LinearProbeOptimizerOptions } from './eval/linearProbeRecipe';
+export { LINPROBE_RECIPE, type LinprobeRecipe, type LinearProbeOptimizerOptions } from './eval/linearProbeRecipe';
 
 // Visualisation
 export { denormalizeNormPix, type NormPixStats, type DenormalizeNormPixArgs } from './viz/normPix';

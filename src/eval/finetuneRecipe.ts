@@ -43,6 +43,24 @@ export interface FinetuneRegularisers {
   randAugment?: Omit<RandAugmentArgs, 'seed'>;
 }
 
+/** The values of {@link FINETUNE_RECIPE}, each a `finetune` option. */
+export interface FinetuneRecipe {
+  /** Mixup α 0.8, cutmix α 1.0, switch probability 0.5 (`--mixup 0.8 --cutmix 1.0`). */
+  readonly mixup: FinetuneMixup;
+  /** 0.1 (`--smoothing`). */
+  readonly labelSmoothing: number;
+  /** 0.25 (`--reprob`). */
+  readonly randomErasing: number;
+  /** `rand-m9-mstd0.5-inc1`: 2 ops, magnitude 9, std 0.5 (add your `mean` / `std`). */
+  readonly randAugment: Omit<RandAugmentArgs, 'seed'>;
+  /** 0.1 for ViT-B (0.2 ViT-L, 0.3 ViT-H) (`--drop_path`). */
+  readonly dropPath: number;
+  /** 0.75 for ViT-B (`--layer_decay`). */
+  readonly layerDecay: number;
+  /** 0.05 (`--weight_decay`). */
+  readonly weightDecay: number;
+}
+
 /**
  * The official fine-tuning recipe's regularisers (`main_finetune.py` with the
  * command lines of its FINETUNE.md): spread into `finetune`'s options, and
@@ -52,7 +70,7 @@ export interface FinetuneRegularisers {
  * finetune(mae, data, { ...FINETUNE_RECIPE, randAugment: { ...FINETUNE_RECIPE.randAugment, mean, std }, numClasses, epochs });
  * ```
  */
-export const FINETUNE_RECIPE = {
+export const FINETUNE_RECIPE: FinetuneRecipe = {
   mixup: { mixupAlpha: 0.8, cutmixAlpha: 1, switchProb: 0.5 },
   labelSmoothing: 0.1,
   randomErasing: 0.25,
@@ -60,7 +78,7 @@ export const FINETUNE_RECIPE = {
   dropPath: 0.1,
   layerDecay: 0.75,
   weightDecay: 0.05,
-} as const satisfies FinetuneRegularisers & { dropPath: number; layerDecay: number; weightDecay: number };
+};
 
 const MIX_STREAM = 0x6d697831;
 const ERASE_STREAM = 0x65726131;

@@ -35,7 +35,17 @@ export interface LinearProbeOptimizerOptions {
  * (the official run also warms up for 10 of 90 epochs, then a half cosine:
  * pass `schedule: warmupCosine(...)`).
  */
-export const LINPROBE_RECIPE = { optimizer: 'lars', weightDecay: 0, bnEps: 1e-6 } as const;
+export const LINPROBE_RECIPE: LinprobeRecipe = { optimizer: 'lars', weightDecay: 0, bnEps: 1e-6 };
+
+/** The values of {@link LINPROBE_RECIPE}, each a `linearProbe` option. */
+export interface LinprobeRecipe {
+  /** `'lars'`. */
+  readonly optimizer: 'lars';
+  /** 0 (`--weight_decay`). */
+  readonly weightDecay: number;
+  /** 1e-6, the head's `BatchNorm1d` eps. */
+  readonly bnEps: number;
+}
 
 /** What `linearProbe` needs of an optimiser. */
 export interface ProbeOptimizer {
