@@ -164,13 +164,14 @@ export class ViTClassifier extends ViTBackbone {
     const d = this.embedDim;
     const eps = this.layerNormEps;
     // Registration order = state-dict order: (patch embed, blocks,) norm (kept when not pooling), head, then fc_norm.
-    this.norm = this.globalPool ? null : this.track(new LayerNorm({ dim: d, eps }));
+    this.norm = this.globalPool ? null : this.track(new LayerNorm({ deferBuild: true, dim: d, eps }));
     this.head = this.track(
       this.headKind === 'linprobe'
-        ? new LinearProbeHead({ inFeatures: d, numClasses: this.numClasses, seed: childSeed(this.seed, 2) })
-        : new Linear({ inFeatures: d, units: this.numClasses, seed: childSeed(this.seed, 2) }),
+        ? new LinearProbeHead({ deferBuild: true, inFeatures: d, numClasses: this.numClasses, seed: childSeed(this.seed, 2) })
+        : new Linear({ deferBuild: true, inFeatures: d, units: this.numClasses, seed: childSeed(this.seed, 2) }),
     );
-    this.fcNorm = this.globalPool ? this.track(new LayerNorm({ dim: d, eps })) : null;
+    this.fcNorm = this.globalPool ? this.track(new LayerNorm({ deferBuild: true, dim: d, eps })) : null;
+    this.buildUnlessDeferred(args);
   }
 
   /**

@@ -119,7 +119,10 @@ export function outputTensors(o: Partial<MAEOutput>): tf.Tensor[] {
  * const { loss, pred, mask } = mae.forward(imgs, { seed: 0 }); // imgs [N, 32, 32, 3]
  * ```
  *
- * In a training loop: `tf.variableGrads(() => mae.loss(imgs))`.
+ * The constructor creates and initialises every weight, so a fresh model
+ * trains at once: `tf.train.adam(1e-3).minimize(() => mae.loss(imgs))` or
+ * `tf.variableGrads(() => mae.loss(imgs))` (pass `deferBuild: true` to leave
+ * the weights to the first forward pass instead).
  */
 export class MaskedAutoencoder extends MAELayer {
   /** The name this class is registered under for tfjs-layers serialisation. */
@@ -136,6 +139,7 @@ export class MaskedAutoencoder extends MAELayer {
     knownKeys('MaskedAutoencoder', args, MAE_KEYS);
     this.encoder = this.track(
       new ViTEncoder({
+        deferBuild: true,
         imgSize: args.imgSize,
         patchSize: args.patchSize,
         inChans: args.inChans,
@@ -152,6 +156,7 @@ export class MaskedAutoencoder extends MAELayer {
     const e = this.encoder;
     this.decoder = this.track(
       new MAEDecoder({
+        deferBuild: true,
         gridSize: e.gridSize,
         patchSize: e.patchSize,
         inChans: e.inChans,
@@ -183,6 +188,7 @@ export class MaskedAutoencoder extends MAELayer {
       seed: args.seed ?? undefined,
     };
     // (the encoder has already checked that its masking can realise maskRatio on this grid)
+    this.buildUnlessDeferred(args);
   }
 
   /** `[h, w]`, the patch grid. */
