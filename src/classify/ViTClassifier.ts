@@ -68,6 +68,8 @@ export interface ClassifierOptions {
   seed?: number;
   /** Also return every block's output `[N, 1 + L, D]`. Defaults to `false`. */
   outputHiddenStates?: boolean;
+  /** Recompute each block in the backward pass (see {@link ViTBackboneArgs.recompute}). Defaults to the classifier's `recompute`. */
+  recompute?: boolean;
 }
 
 /** What {@link ViTClassifier.forward} returns. The caller owns (and disposes) every tensor. */
@@ -99,6 +101,8 @@ export interface FromMAEOptions {
   headInitStd?: number;
   /** Seed of the fresh weights (head, `fcNorm`). Defaults to a random init. */
   seed?: number;
+  /** See {@link ViTBackboneArgs.recompute}. Defaults to the source encoder's `recompute`. */
+  recompute?: boolean;
 }
 
 /**
@@ -207,6 +211,7 @@ export class ViTClassifier extends ViTBackbone {
       dropPath: options.dropPath,
       dropRate: options.dropRate,
       seed: options.seed,
+      recompute: options.recompute ?? enc.recompute,
     });
     try {
       const own = new Map(clf.stateEntries().map((e) => [e.name, e]));
@@ -249,13 +254,14 @@ export class ViTClassifier extends ViTBackbone {
     this.ensureBuilt();
     const x0 = this.patchEmbed.checkImages(imgs);
     const training = options.training === true;
+    const recompute = options.recompute ?? this.recompute;
     const hiddenStates: tf.Tensor3D[] = [];
     const features = tf.tidy(() => {
       let x: tf.Tensor = this.prependCls(this.embedPatches(x0)); // [N, 1 + L, D], position added to cls and patches
       const [n, , d] = x.shape;
       if (training && this.dropRate > 0) x = tf.dropout(x, this.dropRate, undefined, childSeed(options.seed, 0));
       this.blocks.forEach((block, i) => {
-        x = block.call(x, { training, seed: childSeed(options.seed, 10 + i) });
+        x = block.call(x, { training, seed: childSeed(options.seed, 10 + i), recompute });
         if (options.outputHiddenStates) hiddenStates.push(tf.keep(x) as tf.Tensor3D);
       });
       if (this.fcNorm) {
