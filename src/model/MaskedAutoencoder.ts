@@ -11,6 +11,8 @@ import { argsortRows, gatherTokens } from '../nn/ops';
 import type { MaskingConfig, MaskingStrategy } from '../mask/strategy';
 import { maskingConfigOf } from '../mask/registry';
 import { loadStateDict, stateDict, type LoadOptions, type LoadReport, type StateDictOptions } from '../io/stateDict';
+import { loadPretrainedModel, type FromPretrainedOptions } from '../io/pretrainedModel';
+import type { PretrainedSource } from '../io/source';
 
 /**
  * Configuration of {@link MaskedAutoencoder}: the official constructor's arguments in camelCase.
@@ -203,6 +205,28 @@ export class MaskedAutoencoder extends MAELayer {
     };
     // (the encoder has already checked that its masking can realise maskRatio on this grid)
     this.buildUnlessDeferred(args);
+  }
+
+  /**
+   * A model built from the config its weights carry, with those weights
+   * (HuggingFace's `from_pretrained`). The config comes from the file's
+   * metadata (files we write), else an HF `config.json` beside the weights,
+   * else the names and shapes with the official presets' head counts (official
+   * `.pth` releases); what none of these tell must be given in `options.hints`.
+   * An encoder-only file (`mae_pretrain_vit_*.pth`) gets a fresh official decoder.
+   *
+   * ```ts
+   * const mae = await MaskedAutoencoder.fromPretrained('examples/weights/mae-fmnist-tiny.safetensors'); // Node path
+   * const hf = await MaskedAutoencoder.fromPretrained('https://example.org/models/vit-mae-base');     // HF folder URL
+   * const pth = await MaskedAutoencoder.fromPretrained(file, { hints: { normPixLoss: true } });        // a dropped File
+   * ```
+   *
+   * @param source a local path or folder (Node), an http(s) URL of a file or an HF folder, a `Blob`/`File`, bytes, or `{ weights, config }`
+   * @param options `hints`, `strict`, `sourceGridSize`, `fetch`; for the config and the load report use `loadPretrainedModel`
+   * @throws CheckpointError naming the file for unreadable files, undecidable config fields (and the hint to pass), or weights that do not fit
+   */
+  static async fromPretrained(source: PretrainedSource, options: FromPretrainedOptions = {}): Promise<MaskedAutoencoder> {
+    return (await loadPretrainedModel(source, options, 'MaskedAutoencoder')).model as MaskedAutoencoder;
   }
 
   /** `[h, w]`, the patch grid. */
