@@ -4,8 +4,9 @@
  * drawn uniformly (with replacement) from the 15 "increasing" ops, each
  * applied with probability 0.5 at a magnitude `N(9, 0.5²)` clipped to
  * `[0, 10]`. The draws are made on the host from a seeded PRNG; the ops are
- * tfjs ops (geometric ones with `tf.image.transform`, which cpu, wasm, webgl
- * and webgpu all have), so nothing is read back.
+ * tfjs ops (geometric ones as a bilinear gather whose indices and weights
+ * are computed on the host; only kernels that cpu, wasm, webgl, webgpu and
+ * tfjs-node all have), so nothing is read back.
  *
  * The ops act on pixel values in `[0, 255]` as PIL's do on uint8 images,
  * computed in float32 without rounding to integers between ops (posterize
@@ -267,10 +268,12 @@ function autoContrast(v: tf.Tensor4D): tf.Tensor {
  * `lut[i] = ⌊(⌊step/2⌋ + Σ_{j<i} h[j]) / step⌋`; unchanged when `step = 0`.
  */
 function equalize(v: tf.Tensor4D): tf.Tensor {
-  const [n, h, w, c] = v.shape;
+  const [n, , , c] = v.shape;
   const q = tf.cast(tf.round(v), 'int32'); // [N, H, W, C]
-  const rows = tf.reshape(tf.transpose(q, [0, 3, 1, 2]), [n * c, h * w]) as tf.Tensor2D;
-  const hist = tf.denseBincount(rows, tf.tensor2d([], [0, 0], 'float32'), 256); // [N·C, 256]
+  const offsets = tf.reshape(tf.range(0, 256 * n * c, 256, 'int32'), [n, 1, 1, c]); // row (image, channel) of the histograms
+  const bin = tf.add(q, offsets);
+  // One 1-D bincount over all rows (tfjs-node has Bincount but not DenseBincount).
+  const hist = tf.reshape(tf.bincount(tf.reshape(bin, [-1]) as tf.Tensor1D, tf.tensor1d([], 'float32'), 256 * n * c), [n * c, 256]);
   const bins = tf.range(0, 256, 1, 'float32');
   const last = tf.max(tf.where(tf.greater(hist, 0), bins, tf.fill([256], -1)), 1, true);
   const lastCount = tf.sum(tf.mul(hist, tf.cast(tf.equal(bins, last), 'float32')), 1, true);
@@ -279,8 +282,7 @@ function equalize(v: tf.Tensor4D): tf.Tensor {
   const safe = tf.where(tf.equal(step, 0), tf.onesLike(step), step);
   const eq = tf.minimum(tf.floor(tf.div(tf.add(tf.floor(tf.div(step, 2)), below), safe)), 255);
   const lut = tf.where(tf.equal(step, 0), tf.broadcastTo(bins, [n * c, 256]), eq); // [N·C, 256]
-  const offsets = tf.reshape(tf.range(0, 256 * n * c, 256, 'int32'), [n, 1, 1, c]);
-  return tf.reshape(tf.gather(tf.reshape(lut, [-1]), tf.add(q, offsets)), [n, h, w, c]);
+  return tf.gatherND(tf.reshape(lut, [-1]), tf.expandDims(bin, 4)); // [N, H, W, C]
 }
 
 /** PIL `ImageFilter.SMOOTH` (3×3 kernel 1 1 1 / 1 5 1 / 1 1 1, over 13); the border pixels keep their values. */
@@ -311,14 +313,37 @@ function rotation(degrees: number, w: number, h: number): number[] {
 /**
  * PIL's `transform(AFFINE, (a, b, c, d, e, f))`: output pixel centre `(x, y)`
  * samples the input at `(a·x + b·y + c, d·x + e·y + f)`, in PIL's coordinates
- * (pixel i spans `[i, i+1)`), bilinearly, with `fill` outside. As
- * `tf.image.transform`, whose pixel i sits at i, the offsets move by half a pixel.
+ * (pixel i spans `[i, i+1)`), bilinearly; neighbours outside the image count
+ * as `fill`. The four neighbours and weights of every output pixel are
+ * computed on the host, the sampling is one `gatherND` (no `tf.image.transform`:
+ * tfjs-node lacks it).
  */
 function affine(v: tf.Tensor4D, [a, b, c, d, e, f]: number[], fill: number[]): tf.Tensor {
-  const [n] = v.shape;
-  const m = [a, b, c + 0.5 * (a + b) - 0.5, d, e, f + 0.5 * (d + e) - 0.5, 0, 0];
-  const transforms = tf.tensor2d(Array.from({ length: n }, () => m).flat(), [n, 8]);
+  const [n, h, w, ch] = v.shape;
+  const p = h * w;
+  const idx = new Int32Array(4 * p);
+  const wt = new Float32Array(4 * p);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const xin = a * (x + 0.5) + b * (y + 0.5) + c - 0.5; // in pixel-index coordinates
+      const yin = d * (x + 0.5) + e * (y + 0.5) + f - 0.5;
+      const x0 = Math.floor(xin);
+      const y0 = Math.floor(yin);
+      const fx = xin - x0;
+      const fy = yin - y0;
+      const corners: [number, number, number][] = [[y0, x0, (1 - fy) * (1 - fx)], [y0, x0 + 1, (1 - fy) * fx], [y0 + 1, x0, fy * (1 - fx)], [y0 + 1, x0 + 1, fy * fx]];
+      corners.forEach(([r, col, weight], k) => {
+        const inside = r >= 0 && r < h && col >= 0 && col < w;
+        idx[k * p + y * w + x] = inside ? r * w + col : p; // row p is the fill
+        wt[k * p + y * w + x] = weight;
+      });
+    }
+  }
   const f0 = tf.tensor1d(fill);
-  // tf.image.transform fills with one scalar: shift so the fill is 0, transform (linear), shift back.
-  return tf.add(tf.image.transform(tf.sub(v, f0) as tf.Tensor4D, transforms, 'bilinear', 'constant', 0), f0);
+  // [P + 1, N·C]: the pixels minus the fill, then a zero row (the fill once it is added back).
+  const pixels = tf.reshape(tf.transpose(tf.reshape(tf.sub(v, f0), [n, p, ch]), [1, 0, 2]), [p, n * ch]);
+  const table = tf.concat([pixels, tf.zeros([1, n * ch])], 0);
+  const picked = tf.mul(tf.gatherND(table, tf.tensor2d(idx, [4 * p, 1], 'int32')), tf.tensor2d(wt, [4 * p, 1])); // [4P, N·C]
+  const sampled = tf.sum(tf.reshape(picked, [4, p, n * ch]), 0); // [P, N·C]
+  return tf.add(tf.transpose(tf.reshape(sampled, [h, w, n, ch]), [2, 0, 1, 3]), f0);
 }
