@@ -131,6 +131,7 @@ export { imageDataSource, type TrainBatch, type TrainDataSource, type TrainData 
 export { type AnyBatch, type XsYsBatch, type DatasetLike, type BatchStream, type ImageDataSource } from './train/data';
 export { type PooledFeatures } from './eval/features';
 export { type LinearProbeImagesOptions } from './eval/linearProbe';
+export { checkSeed } from './data/rng';
 export { progressPrinter, formatStep, type StepInfo, type EpochInfo, type ProgressCallbacks, type ProgressPrinterArgs } from './train/progress';
 export { encodeCheckpoint, decodeCheckpoint, type TrainingCheckpoint } from './train/checkpoint';
 

@@ -10,3 +10,30 @@
  * @packageDocumentation
  */
 export { nodeFolderHandler, MODEL_FILE, WEIGHTS_FILE } from 'tfjs-mae';
+
+// Image folders as training data (issue 14); decoding needs the optional peer dependency `sharp`.
+export {
+  listImageFolder,
+  splitImageFolder,
+  sniffImageFormat,
+  IMAGE_EXTENSIONS,
+  type ImageFolderListing,
+  type ListImageFolderOptions,
+  type SplitImageFolderOptions,
+  type BadImageFile,
+  type BadImageKind,
+  type ImageFormat,
+} from './imageFolder';
+export {
+  imageFolderSource,
+  imageFolderStats,
+  sampleSeed,
+  IMAGENET_MEAN,
+  IMAGENET_STD,
+  type ImageFolderSource,
+  type ImageFolderSourceOptions,
+  type ImageFolderBatch,
+  type ImageFolderSummary,
+  type ImageFolderStatsOptions,
+} from './imageFolderSource';
+export { evalResizeShape, centreCropBox, type ImageTransform } from './transforms';
