@@ -202,6 +202,14 @@ export interface SplitImageFolderOptions extends ListImageFolderOptions {
   seed?: number;
 }
 
+/** What {@link splitImageFolder} returns. */
+export interface ImageFolderSplit {
+  /** The training images. */
+  train: ImageFolderListing;
+  /** The validation images; absent when there are none (no `val/` folder, or `valSplit` rounds to 0 images). */
+  val?: ImageFolderListing;
+}
+
 /**
  * The training and validation images of a folder: `root/train` and
  * `root/val` when `root/train` exists (val with the training set's classes;
@@ -212,7 +220,7 @@ export interface SplitImageFolderOptions extends ListImageFolderOptions {
 export async function splitImageFolder(
   root: string,
   options: SplitImageFolderOptions = {},
-): Promise<{ train: ImageFolderListing; val?: ImageFolderListing }> {
+): Promise<ImageFolderSplit> {
   const valSplit = options.valSplit ?? 0.1;
   if (typeof valSplit !== 'number' || !(valSplit >= 0 && valSplit < 1)) {
     throw new MAEConfigError(`valSplit: expected a fraction in [0, 1), got ${JSON.stringify(valSplit)}`);

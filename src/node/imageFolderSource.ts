@@ -319,13 +319,21 @@ export interface ImageFolderStatsOptions {
   onBadFile?: (file: BadImageFile) => void;
 }
 
+/** Per-channel statistics of pixels scaled to [0, 1]. */
+export interface ChannelStats {
+  /** Mean of each channel. */
+  mean: number[];
+  /** Standard deviation (population) of each channel. */
+  std: number[];
+}
+
 /**
  * Per-channel mean and standard deviation of the pixels (scaled to [0, 1])
  * of a folder's images after the evaluation transform (resize + centre
  * crop to `size`), over at most `maxImages` of them: the `mean` / `std` to
  * give `imageFolderSource` instead of ImageNet's. Sums in float64.
  */
-export async function imageFolderStats(listing: ImageFolderListing, options: ImageFolderStatsOptions = {}): Promise<{ mean: number[]; std: number[] }> {
+export async function imageFolderStats(listing: ImageFolderListing, options: ImageFolderStatsOptions = {}): Promise<ChannelStats> {
   const channels = options.channels ?? 3;
   const n = listing.paths.length;
   const maxImages = options.maxImages ?? 1000;

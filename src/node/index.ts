@@ -20,6 +20,7 @@ export {
   type ImageFolderListing,
   type ListImageFolderOptions,
   type SplitImageFolderOptions,
+  type ImageFolderSplit,
   type BadImageFile,
   type BadImageKind,
   type ImageFormat,
@@ -35,5 +36,6 @@ export {
   type ImageFolderBatch,
   type ImageFolderSummary,
   type ImageFolderStatsOptions,
+  type ChannelStats,
 } from './imageFolderSource';
 export { evalResizeShape, centreCropBox, type ImageTransform } from './transforms';
