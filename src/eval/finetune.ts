@@ -6,6 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { MAEConfigError, MAEInputError, describe } from '../errors';
+import { flag } from '../util/validate';
 import { ViTClassifier, type ClassifierHead } from '../classify/ViTClassifier';
 import type { MaskedAutoencoder } from '../model/MaskedAutoencoder';
 import type { ViTEncoder } from '../encode/ViTEncoder';
@@ -43,6 +44,13 @@ export interface FinetuneOptions extends TrainLoopOptions {
   trainPosEmbed?: boolean;
   /** Stochastic depth of the last block. Defaults to 0. */
   dropPath?: number;
+  /**
+   * Recompute every block in the backward pass (activation checkpointing,
+   * `ViTBackboneArgs.recompute`): same steps, much less memory, about one
+   * more forward pass per step. Defaults to the classifier's own `recompute`
+   * (a classifier made from `source` takes the encoder's).
+   */
+  recompute?: boolean;
 }
 
 /** What {@link finetune} returns: the loop's report and the trained classifier (the caller disposes it). */
@@ -81,6 +89,7 @@ export async function finetune(
       throw new MAEConfigError(`finetune ${name}: expected a finite number >= 0, got ${describe(v)}`);
     }
   }
+  const recompute = o.recompute === undefined ? undefined : flag('finetune recompute', o.recompute);
   let classifier: ViTClassifier;
   if (source instanceof ViTClassifier) {
     classifier = source;
@@ -112,7 +121,7 @@ export async function finetune(
           if (!(labels instanceof tf.Tensor) || labels.rank !== 1 || labels.shape[0] !== images.shape[0]) {
             throw new MAEInputError(`data batch labels: expected a [${images.shape[0]}] int tensor with the images, got ${describe(labels)}`);
           }
-          const { logits, features } = classifier.forward(images, { training: true, seed: mixSeed(seed, index) });
+          const { logits, features } = classifier.forward(images, { training: true, seed: mixSeed(seed, index), recompute });
           features.dispose();
           return crossEntropy(logits, labels);
         },

@@ -11,6 +11,11 @@
  */
 export { nodeFolderHandler, MODEL_FILE, WEIGHTS_FILE } from 'tfjs-mae';
 
+// Files the `tfjs-mae` command writes (branch cli): atomic writes, PNG figures, NumPy arrays.
+export { writeFileAtomic, isAtomicTemp, type WriteFileAtomicOptions } from './atomicFile';
+export { encodePng, writePng } from './png';
+export { encodeNpy, decodeNpy, writeNpy } from './npy';
+
 // Image folders as training data (issue 14); decoding needs the optional peer dependency `sharp`.
 export {
   listImageFolder,
