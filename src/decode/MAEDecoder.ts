@@ -177,10 +177,11 @@ export class MAEDecoder extends MAELayer {
     const dd = this.decoderEmbedDim;
     divisible('decoderEmbedDim', dd, this.decoderNumHeads, 'decoderNumHeads must split it evenly');
     divisible('decoderEmbedDim', dd, 4, 'the 2-D sin-cos position table');
-    this.decoderEmbed = this.track(new Linear({ inFeatures: this.embedDim, units: dd, seed: childSeed(this.seed, 0) }));
+    this.decoderEmbed = this.track(new Linear({ deferBuild: true, inFeatures: this.embedDim, units: dd, seed: childSeed(this.seed, 0) }));
     this.decoderBlocks = Array.from({ length: this.decoderDepth }, (_, i) =>
       this.track(
         new TransformerBlock({
+        deferBuild: true,
           dim: dd,
           numHeads: this.decoderNumHeads,
           mlpRatio: this.mlpRatio,
@@ -189,9 +190,10 @@ export class MAEDecoder extends MAELayer {
         }),
       ),
     );
-    this.decoderNorm = this.track(new LayerNorm({ dim: dd, eps: this.layerNormEps }));
+    this.decoderNorm = this.track(new LayerNorm({ deferBuild: true, dim: dd, eps: this.layerNormEps }));
     const out = this.patchSize * this.patchSize * this.inChans;
-    this.decoderPred = this.track(new Linear({ inFeatures: dd, units: out, seed: childSeed(this.seed, 1) }));
+    this.decoderPred = this.track(new Linear({ deferBuild: true, inFeatures: dd, units: out, seed: childSeed(this.seed, 1) }));
+    this.buildUnlessDeferred(args);
   }
 
   /** L, the number of patches. */

@@ -98,6 +98,7 @@ export abstract class ViTBackbone extends MAELayer {
     // validates imgSize, patchSize, inChans, embedDim (and their divisibility)
     this.patchEmbed = this.track(
       new PatchEmbed({
+        deferBuild: true,
         imgSize: args.imgSize ?? 224,
         patchSize: args.patchSize ?? 16,
         inChans: args.inChans ?? 3,
@@ -113,6 +114,7 @@ export abstract class ViTBackbone extends MAELayer {
     this.blocks = Array.from({ length: this.depth }, (_, i) =>
       this.track(
         new TransformerBlock({
+          deferBuild: true,
           dim: this.embedDim,
           numHeads: this.numHeads,
           mlpRatio: this.mlpRatio,

@@ -85,7 +85,8 @@ export class ViTEncoder extends ViTBackbone {
     this.masking = createMasking(args.masking ?? 'random');
     // Fail early on a ratio the strategy cannot realise for this grid.
     this.masking.lenKeep(this.gridSize, this.maskRatio);
-    this.norm = this.track(new LayerNorm({ dim: this.embedDim, eps: this.layerNormEps }));
+    this.norm = this.track(new LayerNorm({ deferBuild: true, dim: this.embedDim, eps: this.layerNormEps }));
+    this.buildUnlessDeferred(args);
   }
 
   /** `cls_token`, then `pos_embed` as the fixed (not trained) 2-D sin-cos table. */

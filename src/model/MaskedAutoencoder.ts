@@ -11,6 +11,8 @@ import { argsortRows, gatherTokens } from '../nn/ops';
 import type { MaskingConfig, MaskingStrategy } from '../mask/strategy';
 import { maskingConfigOf } from '../mask/registry';
 import { loadStateDict, stateDict, type LoadOptions, type LoadReport, type StateDictOptions } from '../io/stateDict';
+import { loadPretrainedModel, type FromPretrainedOptions } from '../io/pretrainedModel';
+import type { PretrainedSource } from '../io/source';
 
 /**
  * Configuration of {@link MaskedAutoencoder}: the official constructor's arguments in camelCase.
@@ -130,7 +132,10 @@ export function outputTensors(o: Partial<MAEOutput>): tf.Tensor[] {
  * const { loss, pred, mask } = mae.forward(imgs, { seed: 0 }); // imgs [N, 32, 32, 3]
  * ```
  *
- * In a training loop: `tf.variableGrads(() => mae.loss(imgs))`.
+ * The constructor creates and initialises every weight, so a fresh model
+ * trains at once: `tf.train.adam(1e-3).minimize(() => mae.loss(imgs))` or
+ * `tf.variableGrads(() => mae.loss(imgs))` (pass `deferBuild: true` to leave
+ * the weights to the first forward pass instead).
  */
 export class MaskedAutoencoder extends MAELayer {
   /** The name this class is registered under for tfjs-layers serialisation. */
@@ -147,6 +152,7 @@ export class MaskedAutoencoder extends MAELayer {
     knownKeys('MaskedAutoencoder', args, MAE_KEYS);
     this.encoder = this.track(
       new ViTEncoder({
+        deferBuild: true,
         imgSize: args.imgSize,
         patchSize: args.patchSize,
         inChans: args.inChans,
@@ -164,6 +170,7 @@ export class MaskedAutoencoder extends MAELayer {
     const e = this.encoder;
     this.decoder = this.track(
       new MAEDecoder({
+        deferBuild: true,
         gridSize: e.gridSize,
         patchSize: e.patchSize,
         inChans: e.inChans,
@@ -197,6 +204,29 @@ export class MaskedAutoencoder extends MAELayer {
       recompute: e.recompute,
     };
     // (the encoder has already checked that its masking can realise maskRatio on this grid)
+    this.buildUnlessDeferred(args);
+  }
+
+  /**
+   * A model built from the config its weights carry, with those weights
+   * (HuggingFace's `from_pretrained`). The config comes from the file's
+   * metadata (files we write), else an HF `config.json` beside the weights,
+   * else the names and shapes with the official presets' head counts (official
+   * `.pth` releases); what none of these tell must be given in `options.hints`.
+   * An encoder-only file (`mae_pretrain_vit_*.pth`) gets a fresh official decoder.
+   *
+   * ```ts
+   * const mae = await MaskedAutoencoder.fromPretrained('examples/weights/mae-fmnist-tiny.safetensors'); // Node path
+   * const hf = await MaskedAutoencoder.fromPretrained('https://example.org/models/vit-mae-base');     // HF folder URL
+   * const pth = await MaskedAutoencoder.fromPretrained(file, { hints: { normPixLoss: true } });        // a dropped File
+   * ```
+   *
+   * @param source a local path or folder (Node), an http(s) URL of a file or an HF folder, a `Blob`/`File`, bytes, or `{ weights, config }`
+   * @param options `hints`, `strict`, `sourceGridSize`, `fetch`; for the config and the load report use `loadPretrainedModel`
+   * @throws CheckpointError naming the file for unreadable files, undecidable config fields (and the hint to pass), or weights that do not fit
+   */
+  static async fromPretrained(source: PretrainedSource, options: FromPretrainedOptions = {}): Promise<MaskedAutoencoder> {
+    return (await loadPretrainedModel(source, options, 'MaskedAutoencoder')).model as MaskedAutoencoder;
   }
 
   /** `[h, w]`, the patch grid. */

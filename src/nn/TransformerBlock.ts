@@ -110,12 +110,13 @@ export class TransformerBlock extends MAELayer {
     this.dropRate = checkRate('TransformerBlock.dropRate', args.dropRate ?? 0);
     const hidden = Math.trunc(this.dim * this.mlpRatio);
     const eps = this.layerNormEps;
-    this.norm1 = this.track(new LayerNorm({ dim: this.dim, eps }));
+    this.norm1 = this.track(new LayerNorm({ deferBuild: true, dim: this.dim, eps }));
     this.attn = this.track(
-      new Attention({ dim: this.dim, numHeads: this.numHeads, qkvBias: this.qkvBias, seed: childSeed(this.seed, 0) }),
+      new Attention({ deferBuild: true, dim: this.dim, numHeads: this.numHeads, qkvBias: this.qkvBias, seed: childSeed(this.seed, 0) }),
     );
-    this.norm2 = this.track(new LayerNorm({ dim: this.dim, eps }));
-    this.mlp = this.track(new Mlp({ dim: this.dim, hidden, seed: childSeed(this.seed, 1) }));
+    this.norm2 = this.track(new LayerNorm({ deferBuild: true, dim: this.dim, eps }));
+    this.mlp = this.track(new Mlp({ deferBuild: true, dim: this.dim, hidden, seed: childSeed(this.seed, 1) }));
+    this.buildUnlessDeferred(args);
   }
 
   /** `x`: `[N, T, D]` → `[N, T, D]` (`[N, R, D]` with `queryRows`). */

@@ -90,7 +90,7 @@ export function dimEquals(name: string, x: tf.Tensor, axis: number, expected: nu
 }
 
 /** Keys tfjs-layers itself puts in a layer config (kept by `getConfig`, accepted by every layer). */
-const LAYER_KEYS = ['name', 'trainable', 'dtype', 'batchInputShape', 'inputShape', 'batchSize', 'inputDType', 'weights'];
+const LAYER_KEYS = ['name', 'trainable', 'deferBuild', 'dtype', 'batchInputShape', 'inputShape', 'batchSize', 'inputDType', 'weights'];
 
 const camel = (key: string): string => key.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
 
