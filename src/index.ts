@@ -255,3 +255,6 @@ export {
   type RenderReconstructionsArgs,
 } from './viz/reconstruction';
 
+
+// Recomputation (activation checkpointing): the per-call option of MAEDecoder.forwardMasked
+export type { RecomputeOption } from './decode/MAEDecoder';
