@@ -202,3 +202,5 @@ export {
   type RenderReconstructionsArgs,
 } from './viz/reconstruction';
 
+// The first hour (issue 13): run reports
+export { MIN_LR_SUM, formatRunInfo, type RunInfo } from './train/runInfo';
