@@ -1,7 +1,7 @@
 /** The whole MAE: encoder, decoder and loss (official `MaskedAutoencoderViT`). */
 import * as tf from '@tensorflow/tfjs-core';
 import { serialization } from '@tensorflow/tfjs-core';
-import { pair, knownKeys } from '../util/validate';
+import { pair, knownKeys, optionalSeed } from '../util/validate';
 import { MAELayer, type BaseLayerArgs, type StateEntry } from '../nn/MAELayer';
 import { childSeed } from '../nn/init';
 import { ViTEncoder, type EncoderOptions, type ViTEncoderArgs } from '../encode/ViTEncoder';
@@ -137,6 +137,7 @@ export class MaskedAutoencoder extends MAELayer {
   constructor(args: MaskedAutoencoderArgs = {}) {
     super(args);
     knownKeys('MaskedAutoencoder', args, MAE_KEYS);
+    const seed = optionalSeed('seed', args.seed);
     this.encoder = this.track(
       new ViTEncoder({
         deferBuild: true,
@@ -150,7 +151,7 @@ export class MaskedAutoencoder extends MAELayer {
         layerNormEps: args.layerNormEps,
         maskRatio: args.maskRatio,
         masking: args.masking,
-        seed: childSeed(args.seed ?? undefined, 0),
+        seed: childSeed(seed, 0),
       }),
     );
     const e = this.encoder;
@@ -166,7 +167,7 @@ export class MaskedAutoencoder extends MAELayer {
         decoderNumHeads: args.decoderNumHeads,
         mlpRatio: args.mlpRatio,
         layerNormEps: args.layerNormEps,
-        seed: childSeed(args.seed ?? undefined, 1),
+        seed: childSeed(seed, 1),
       }),
     );
     const d = this.decoder;
@@ -185,7 +186,7 @@ export class MaskedAutoencoder extends MAELayer {
       layerNormEps: e.layerNormEps,
       maskRatio: e.maskRatio,
       masking: typeof e.masking.toConfig === 'function' ? maskingConfigOf(e.masking) : e.masking,
-      seed: args.seed ?? undefined,
+      seed,
     };
     // (the encoder has already checked that its masking can realise maskRatio on this grid)
     this.buildUnlessDeferred(args);

@@ -176,7 +176,10 @@ export async function trainLoop(spec: TrainLoopSpec, data: TrainData, options: T
       const bad = values.findIndex((v) => !Number.isFinite(v));
       if (bad >= 0) {
         throw new TrainingError(
-          `${label}: the loss of step ${items[bad].step} (epoch ${items[bad].epoch}) is ${values[bad]}; stopped (lower the lr, clip gradients or resume from a checkpoint)`,
+          `${label}: the loss of step ${items[bad].step} (epoch ${items[bad].epoch}) is ${values[bad]}; stopped ` +
+            (items[bad].step === 0
+              ? '(before any update: check the images for NaN or Inf values, and the initial weights)'
+              : '(lower the lr, clip gradients or resume from a checkpoint)'),
         );
       }
       const t = now();

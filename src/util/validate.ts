@@ -26,6 +26,18 @@ export function positiveNumber(name: string, value: unknown): number {
   return value;
 }
 
+/**
+ * An optional seed: `undefined` (or `null`) draws at random, otherwise an
+ * integer ≥ 0 (a fractional seed would silently give unrelated streams).
+ */
+export function optionalSeed(name: string, value: unknown): number | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw new MAEConfigError(`${name} must be an integer ≥ 0 (the same seed gives the same result), got ${describe(value)}`);
+  }
+  return value;
+}
+
 /** A size given as `n` or `[h, w]`, returned as `[h, w]` of positive integers. */
 export function pair(name: string, value: unknown): [number, number] {
   if (Array.isArray(value)) {

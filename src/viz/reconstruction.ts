@@ -156,6 +156,11 @@ export async function imageGrid(rows: tf.Tensor[], args: ImageGridArgs = {}): Pr
   for (let i = 0; i < width * height; i++) data.set([bg[0], bg[1], bg[2], 255], 4 * i);
   for (let r = 0; r < rows.length; r++) {
     const values = await rows[r].data();
+    const nan = values.findIndex((v) => Number.isNaN(v));
+    if (nan >= 0) {
+      const at = Math.floor(nan / (h * w * c));
+      throw new MAEInputError(`rows[${r}]: image ${at} holds NaN values (check the images, and the prediction of the model that drew them)`);
+    }
     for (let k = 0; k < n; k++) {
       const y0 = gap + r * (th + gap);
       const x0 = gap + k * (tw + gap);

@@ -163,6 +163,35 @@ describe('pretrain', () => {
     expect(out[1]).toMatch(/^\[pretrain\] warning: pretrain: the learning rates of the 8 steps sum to/);
   });
 
+  it('a NaN loss at the first step points at the images', async () => {
+    const nanData = () => [{ images: tf.fill([4, 8, 8, 1], NaN) }];
+    const model = tinyMae();
+    try {
+      await expect(pretrain(model, nanData, { epochs: 1, batchesPerEpoch: 1, lr: 1e-3, progress: false })).rejects.toThrow(
+        /the loss of step 0 \(epoch 0\) is NaN; stopped \(before any update: check the images for NaN or Inf values/,
+      );
+    } finally {
+      model.dispose();
+    }
+  });
+
+  it('warns once when the first loss says the images are not normalised (0–255 values)', async () => {
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    const raw = () => imageDataSource(images(), undefined, { batchSize: 4, imageShape: [8, 8, 1], seed: 5, mean: 0, std: 1 / 255 });
+    try {
+      for (let i = 0; i < 2; i++) {
+        const model = tinyMae();
+        await pretrain(model, raw(), { epochs: 1, lr: 1e-3, progress: false });
+        model.dispose();
+      }
+      await run(); // normalised: no warning either
+      expect(warn).toHaveBeenCalledTimes(1);
+      expect(String(warn.mock.calls[0][0])).toMatch(/the loss of the first step is .* the images look unnormalised \(0–255 values\?\)/);
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
   it('learns: the loss falls over epochs', async () => {
     const r = await run({ epochs: 12, lr: 1e-2, warmupSteps: 4 });
     expect(r.epochLosses[11]).toBeLessThan(0.6 * r.epochLosses[0]);

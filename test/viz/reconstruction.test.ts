@@ -79,6 +79,15 @@ describe('reconstructionGrid', () => {
   });
 });
 
+describe('imageGrid', () => {
+  it('refuses NaN pixels (it reads them back anyway) instead of drawing them black', async () => {
+    const row = tf.tensor4d([0.5, NaN, 0.5, 0.5, 0.1, 0.2, 0.3, 0.4], [2, 2, 2, 1]);
+    await expect(imageGrid([row])).rejects.toThrow(MAEInputError);
+    await expect(imageGrid([row])).rejects.toThrow(/^rows\[0\]: image 0 holds NaN values/);
+    row.dispose();
+  });
+});
+
 describe('denormalize', () => {
   it('computes x · std + mean on the channel axis', async () => {
     const x = tf.tensor2d([[1, 2], [3, 4]]);
