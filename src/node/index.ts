@@ -10,3 +10,6 @@
  * @packageDocumentation
  */
 export { nodeFolderHandler, MODEL_FILE, WEIGHTS_FILE } from 'tfjs-mae';
+
+// The first hour (issue 13): Node's own error output with the wasm backend
+export { removeWasmRethrowHandlers } from './wasmErrors';
