@@ -11,5 +11,10 @@
  */
 export { nodeFolderHandler, MODEL_FILE, WEIGHTS_FILE } from 'tfjs-mae';
 
+// Files the `tfjs-mae` command writes (branch cli): atomic writes, PNG figures, NumPy arrays.
+export { writeFileAtomic, isAtomicTemp, type WriteFileAtomicOptions } from './atomicFile';
+export { encodePng, writePng } from './png';
+export { encodeNpy, decodeNpy, writeNpy } from './npy';
+
 // The first hour (issue 13): Node's own error output with the wasm backend
 export { removeWasmRethrowHandlers } from './wasmErrors';

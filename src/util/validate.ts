@@ -38,6 +38,12 @@ export function optionalSeed(name: string, value: unknown): number | undefined {
   return value;
 }
 
+/** `value` must be `true` or `false` (a switch). */
+export function flag(name: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') throw new MAEConfigError(`${name} must be true or false, got ${describe(value)}`);
+  return value;
+}
+
 /** A size given as `n` or `[h, w]`, returned as `[h, w]` of positive integers. */
 export function pair(name: string, value: unknown): [number, number] {
   if (Array.isArray(value)) {
