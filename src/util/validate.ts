@@ -32,7 +32,8 @@ export function positiveNumber(name: string, value: unknown): number {
  */
 export function optionalSeed(name: string, value: unknown): number | undefined {
   if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+  // Not only safe integers: seeds derived for sub-layers and sub-calls (childSeed) grow past 2^53.
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
     throw new MAEConfigError(`${name} must be an integer ≥ 0 (the same seed gives the same result), got ${describe(value)}`);
   }
   return value;
