@@ -237,5 +237,6 @@ export {
   type RenderReconstructionsArgs,
 } from './viz/reconstruction';
 
-// The first hour (issue 13): run reports
+// The first hour (issue 13): run reports, figures on a canvas
 export { MIN_LR_SUM, formatRunInfo, type RunInfo } from './train/runInfo';
+export { toCanvas, type DrawableCanvas } from './viz/canvas';
