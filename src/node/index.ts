@@ -10,3 +10,6 @@
  * @packageDocumentation
  */
 export { nodeFolderHandler, MODEL_FILE, WEIGHTS_FILE } from 'tfjs-mae';
+
+// Multi-threaded wasm in Node (issue 15)
+export { useWasmThreads, logicalCores, type WasmThreads, type WasmThreadsOptions } from './wasmThreads';
