@@ -2,16 +2,17 @@
  * Parity with the official PyTorch MAE: every `<case>.json` + `<case>.safetensors`
  * in MAE_FIXTURES_DIR (default test/fixtures), on cpu and wasm. Tolerances
  * from the fixtures' README: exact masks/ids/patchify; latent and pred ≤ 2e-5;
- * target and loss ≤ 1e-5; every gradient ≤ 1e-5 × max|ref| (+1e-9).
+ * target and loss ≤ 1e-5; every gradient ≤ 1e-5 × max|ref| (+1e-9). The
+ * gradients and the leak check run with and without `recompute`.
  */
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, afterAll, describe, expect, it } from 'vitest';
-import { MaskedAutoencoder, patchify, patchTargets, readSafetensors } from '../src';
+import { MaskedAutoencoder, officialGradients, patchify, patchTargets, readSafetensors } from '../src';
 import { describeBackends, expectTensorsClose, expectNoLeaks } from '../src/testing';
 import { FIXTURES_DIR, maeCases, modelFor, readBytes } from './helpers/fixtures';
-import { expectForwardMatches, expectGradsMatch, officialModel } from './helpers/parity';
+import { expectForwardMatches, expectGradsMatch, officialParams } from './helpers/parity';
 
 const cases = maeCases();
 
@@ -24,11 +25,14 @@ describeBackends(['cpu', 'wasm'], (backend) => {
     describe(c.name, () => {
       let ref: Record<string, tf.Tensor>;
       let model: MaskedAutoencoder;
+      let params: Record<string, tf.Tensor>;
       const tag = `${c.name} [${backend}]`;
 
       beforeAll(() => {
         ref = readSafetensors(readBytes(c.safetensors));
-        model = officialModel(c, ref);
+        params = officialParams(ref);
+        model = modelFor(c);
+        model.loadStateDict(params, { naming: 'official' });
       });
       afterAll(() => {
         model.dispose();
@@ -49,15 +53,45 @@ describeBackends(['cpu', 'wasm'], (backend) => {
         }
       });
 
-      it(`${tag} grads`, () => expectGradsMatch(model, ref));
+      for (const recompute of [false, true]) {
+        const how = recompute ? ' (recompute)' : '';
 
-      it(`${tag} no tensor leak in forward + backward`, async () => {
-        const imgs = ref['input.imgs_nhwc'];
-        const noise = ref['input.noise'];
-        await expectNoLeaks(() => {
-          const { value, grads } = tf.variableGrads(() => model.loss(imgs, { noise }));
-          tf.dispose([value, ...Object.values(grads)]);
-        }, `${tag} forward + backward`);
+        it(`${tag} grads${how}`, () => expectGradsMatch(model, ref, { recompute }));
+
+        it(`${tag} no tensor leak in forward + backward${how}`, async () => {
+          const imgs = ref['input.imgs_nhwc'];
+          const noise = ref['input.noise'];
+          await expectNoLeaks(() => {
+            const { value, grads } = tf.variableGrads(() => model.loss(imgs, { noise, recompute }));
+            tf.dispose([value, ...Object.values(grads)]);
+          }, `${tag} forward + backward${how}`);
+        });
+      }
+
+      it(`${tag} grads of a model built with recompute: true, through forward(...).loss`, async () => {
+        const m = modelFor(c, { recompute: true });
+        try {
+          m.loadStateDict(params, { naming: 'official' });
+          expect(m.getConfig().recompute).toBe(true);
+          const { value, grads } = tf.variableGrads(() => {
+            const out = m.forward(ref['input.imgs_nhwc'], { noise: ref['input.noise'] });
+            tf.dispose(Object.values(out).filter((t) => t !== out.loss));
+            return out.loss;
+          });
+          const ours = officialGradients(m.stateEntries(), grads);
+          try {
+            await expectTensorsClose(value, ref['out.loss'], { atol: 1e-5, name: 'loss' });
+            for (const name of Object.keys(ours)) {
+              const r = ref[`grad.${name}`];
+              const scale = (await tf.max(tf.abs(r)).data())[0];
+              await expectTensorsClose(ours[name], r, { atol: 1e-5 * scale + 1e-9, name: `grad.${name}` });
+            }
+          } finally {
+            tf.dispose([value, ...Object.values(grads), ...Object.values(ours)]);
+          }
+        } finally {
+          m.dispose();
+        }
       });
 
       if (c.hf) {

@@ -11,5 +11,10 @@
  */
 export { nodeFolderHandler, MODEL_FILE, WEIGHTS_FILE } from 'tfjs-mae';
 
+// Files the `tfjs-mae` command writes (branch cli): atomic writes, PNG figures, NumPy arrays.
+export { writeFileAtomic, isAtomicTemp, type WriteFileAtomicOptions } from './atomicFile';
+export { encodePng, writePng } from './png';
+export { encodeNpy, decodeNpy, writeNpy } from './npy';
+
 // Multi-threaded wasm in Node (issue 15)
 export { useWasmThreads, logicalCores, type WasmThreads, type WasmThreadsOptions } from './wasmThreads';

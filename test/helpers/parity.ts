@@ -9,13 +9,17 @@ import { type MaskedAutoencoder, officialGradients } from '../../src';
 import { expectTensorsClose } from '../../src/testing';
 import { type MAECase, modelFor } from './fixtures';
 
-/** The case's model with the official weights stored in its fixture (`param.*` tensors of `ref`). */
-export function officialModel(c: MAECase, ref: Record<string, tf.Tensor>): MaskedAutoencoder {
-  const params = Object.fromEntries(
+/** The official weights stored in a fixture: its `param.*` tensors, by official name. */
+export function officialParams(ref: Record<string, tf.Tensor>): Record<string, tf.Tensor> {
+  return Object.fromEntries(
     Object.entries(ref).filter(([k]) => k.startsWith('param.')).map(([k, v]) => [k.slice('param.'.length), v]),
   );
+}
+
+/** The case's model with the official weights stored in its fixture. */
+export function officialModel(c: MAECase, ref: Record<string, tf.Tensor>): MaskedAutoencoder {
   const model = modelFor(c);
-  model.loadStateDict(params, { naming: 'official' });
+  model.loadStateDict(officialParams(ref), { naming: 'official' });
   return model;
 }
 
@@ -36,8 +40,8 @@ export async function expectForwardMatches(model: MaskedAutoencoder, ref: Record
 }
 
 /** Loss ≤ 1e-5; every official gradient present, each ≤ 1e-5 × max|ref| (+1e-9). */
-export async function expectGradsMatch(model: MaskedAutoencoder, ref: Record<string, tf.Tensor>): Promise<void> {
-  const { value, grads } = tf.variableGrads(() => model.loss(ref['input.imgs_nhwc'], { noise: ref['input.noise'] }));
+export async function expectGradsMatch(model: MaskedAutoencoder, ref: Record<string, tf.Tensor>, { recompute = false } = {}): Promise<void> {
+  const { value, grads } = tf.variableGrads(() => model.loss(ref['input.imgs_nhwc'], { noise: ref['input.noise'], recompute }));
   const ours = officialGradients(model.stateEntries(), grads);
   try {
     await expectTensorsClose(value, ref['out.loss'], { atol: 1e-5, name: 'loss' });
