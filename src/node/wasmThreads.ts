@@ -83,6 +83,9 @@ export async function useWasmThreads(threads?: number, options: WasmThreadsOptio
   }
   const requested = Math.min(threads ?? cores, cores, MAX_WASM_THREADS);
   const warn = options.warn ?? ((m: string) => console.warn(m));
+  if (threads !== undefined && threads > requested) {
+    warn(`useWasmThreads: ${threads} threads asked, using ${requested} (the machine's logical cores, at most ${MAX_WASM_THREADS})`);
+  }
   const pkg = await wasmBackendPackage(options.backendModule);
   const files = packageFiles();
   let fallbackReason: string | undefined;

@@ -48,9 +48,12 @@ describe('useWasmThreads', () => {
     expect(wasm.getThreadsCount()).toBe(1);
   });
 
-  it('clamps the count to the logical cores', async () => {
-    const setup = await useWasmThreads(logicalCores() + 3, { warn: () => {} });
-    expect(setup.requested).toBe(Math.min(logicalCores(), 8));
+  it('clamps the count to the logical cores, saying so in one line', async () => {
+    const warnings: string[] = [];
+    const setup = await useWasmThreads(logicalCores() + 3, { warn: (m) => warnings.push(m) });
+    const used = Math.min(logicalCores(), 8);
+    expect(setup.requested).toBe(used);
+    expect(warnings).toEqual([`useWasmThreads: ${logicalCores() + 3} threads asked, using ${used} (the machine's logical cores, at most 8)`]);
   });
 
   it('rejects a count that is not a positive integer, naming it', async () => {
