@@ -12,7 +12,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { CheckpointError, MAEConfigError, MAEInputError, describe } from '../errors';
-import { NamedParam, NamedTensors, ParamGroup, namedEntries } from './types';
+import type { NamedTensors, ParamGroup } from './types';
+import { ParamSlots, nonNegative, type ParamSlot } from './paramSlots';
 
 /** Options of `AdamW`; defaults are torch's. */
 export interface AdamWArgs {
@@ -54,10 +55,7 @@ export interface AdamWState {
  * gradient). Its moments live either here or, while its group updates as a
  * whole, in the group's flat moments.
  */
-interface Slot {
-  param: NamedParam;
-  weightDecay: number;
-  lrScale: number;
+interface Slot extends ParamSlot {
   step: number;
   group: Group;
   m?: tf.Variable;
@@ -127,9 +125,8 @@ export class AdamW {
   readonly eps: number;
   /** Default weight decay of groups that do not set one. */
   readonly weightDecay: number;
-  private readonly slots: Slot[] = [];
-  private readonly groups: Group[] = [];
-  private readonly byKey = new Map<string, Slot>();
+  private readonly params: ParamSlots<Slot>;
+  private readonly groups: Group[];
   private stepCount = 0;
   private disposed = false;
 
@@ -142,16 +139,27 @@ export class AdamW {
     [this.beta1, this.beta2] = betas;
     this.eps = nonNegative(eps, 'AdamW eps');
     this.weightDecay = nonNegative(weightDecay, 'AdamW weightDecay');
-    if (!Array.isArray(groups)) {
-      throw new MAEConfigError(`AdamW groups: expected an array of parameter groups, got ${describe(groups)}`);
-    }
-    groups.forEach((group, gi) => this.addGroup(group, gi));
-    for (const g of this.groups) if (g.rowWidth < MIN_ROW_WIDTH) g.rowWidth = 0;
+    this.params = new ParamSlots(groups, 'AdamW', this.weightDecay, (slot) => ({ ...slot, step: 0 }) as Slot);
+    // ParamSlots keeps group order: each group's slots are the next params.length ones
+    let next = 0;
+    this.groups = groups.map((g) => {
+      const group: Group = { slots: this.slots.slice(next, (next += g.params.length)), rowWidth: 0 };
+      for (const s of group.slots) {
+        s.group = group;
+        group.rowWidth = gcd(group.rowWidth, s.param.variable.size);
+      }
+      if (group.rowWidth < MIN_ROW_WIDTH) group.rowWidth = 0;
+      return group;
+    });
+  }
+
+  private get slots(): Slot[] {
+    return this.params.slots;
   }
 
   /** The optimised variables in group order, e.g. the `varList` of `tf.variableGrads`. */
   get variables(): tf.Variable[] {
-    return this.slots.map((s) => s.param.variable);
+    return this.params.variables;
   }
 
   /** `step` calls so far. */
@@ -169,7 +177,7 @@ export class AdamW {
   step(grads: NamedTensors, lr: number = this.lr): void {
     this.assertLive('step');
     nonNegative(lr, 'AdamW.step lr', MAEInputError);
-    const updates = this.match(grads);
+    const updates = this.params.match(grads);
     this.stepCount += 1;
     const byGroup = new Map<Group, Map<Slot, tf.Tensor>>();
     for (const [slot, grad] of updates) {
@@ -234,60 +242,6 @@ export class AdamW {
     this.groups.forEach(resetGroup);
     this.slots.forEach(resetSlot);
     this.disposed = true;
-  }
-
-  private addGroup(group: ParamGroup, gi: number): void {
-    const where = `AdamW groups[${gi}]`;
-    if (group == null || !Array.isArray(group.params)) {
-      throw new MAEConfigError(`${where}.params: expected an array of { name, variable }, got ${describe(group)}`);
-    }
-    const weightDecay = nonNegative(group.weightDecay ?? this.weightDecay, `${where}.weightDecay`);
-    const lrScale = nonNegative(group.lrScale ?? 1, `${where}.lrScale`);
-    const flatGroup: Group = { slots: [], rowWidth: 0 };
-    this.groups.push(flatGroup);
-    for (const param of group.params) {
-      const name = param?.name;
-      if (typeof name !== 'string' || name === '' || !(param.variable instanceof tf.Variable)) {
-        throw new MAEConfigError(`${where}.params: expected { name: string, variable: tf.Variable }, got ${describe(param)}`);
-      }
-      if (param.variable.dtype !== 'float32') {
-        throw new MAEConfigError(`${where} parameter "${name}": expected a float32 variable, got ${param.variable.dtype}`);
-      }
-      if (this.slots.some((s) => s.param.variable === param.variable)) {
-        throw new MAEConfigError(`${where} parameter "${name}": expected each variable once, got it a second time`);
-      }
-      const slot: Slot = { param, weightDecay, lrScale, step: 0, group: flatGroup };
-      flatGroup.slots.push(slot);
-      flatGroup.rowWidth = gcd(flatGroup.rowWidth, param.variable.size);
-      for (const key of new Set([name, param.variable.name])) {
-        if (this.byKey.has(key)) {
-          throw new MAEConfigError(`${where} parameter "${name}": expected unique names, got "${key}" twice`);
-        }
-        this.byKey.set(key, slot);
-      }
-      this.slots.push(slot);
-    }
-  }
-
-  /** Pairs each gradient with its parameter, checking every key and shape before any update. */
-  private match(grads: NamedTensors): [Slot, tf.Tensor][] {
-    const seen = new Map<Slot, tf.Tensor>();
-    for (const [key, grad] of namedEntries(grads, 'AdamW.step grads')) {
-      const slot = this.byKey.get(key);
-      if (slot == null) {
-        throw new MAEInputError(`AdamW.step grads: expected parameter or variable names of the optimiser, got unknown "${key}"`);
-      }
-      if (seen.has(slot)) {
-        throw new MAEInputError(`AdamW.step grads: expected one gradient per parameter, got two for "${slot.param.name}"`);
-      }
-      if (!tf.util.arraysEqual(grad.shape, slot.param.variable.shape)) {
-        throw new MAEInputError(
-          `AdamW.step grads["${key}"]: expected shape ${describe(slot.param.variable.shape)}, got ${describe(grad.shape)}`,
-        );
-      }
-      seen.set(slot, grad);
-    }
-    return [...seen];
   }
 
   /** One parameter, its moments in its slot. */
@@ -457,11 +411,4 @@ function resetSlot(slot: Slot): void {
 
 function isCount(x: unknown): x is number {
   return Number.isInteger(x) && (x as number) >= 0;
-}
-
-function nonNegative(x: number, what: string, ErrorClass = MAEConfigError): number {
-  if (typeof x !== 'number' || !Number.isFinite(x) || x < 0) {
-    throw new ErrorClass(`${what}: expected a finite number >= 0, got ${describe(x)}`);
-  }
-  return x;
 }
