@@ -46,3 +46,5 @@ export {
 export { evalResizeShape, centreCropBox, type ImageTransform } from './transforms';
 // The first hour (issue 13): Node's own error output with the wasm backend
 export { removeWasmRethrowHandlers } from './wasmErrors';
+// Multi-threaded wasm in Node (issue 15)
+export { useWasmThreads, logicalCores, type WasmThreads, type WasmThreadsOptions } from './wasmThreads';
