@@ -111,6 +111,26 @@ export {
 } from './io/releases';
 export { saveModel, loadModel, TFJS_MAE_FORMAT, type SavedTopology } from './io/tfjsModel';
 export { nodeFolderHandler, MODEL_FILE, WEIGHTS_FILE } from './io/nodeFolder';
+// Weights read by ranges (io-stream): byte sources and the header-level index
+export {
+  type ByteSource,
+  type UrlSourceOptions,
+  bytesSource,
+  blobSource,
+  urlSource,
+  withSource,
+  checkRange,
+  checkLength,
+} from './io/byteSource';
+export {
+  type WeightsIndex,
+  type TensorInfo,
+  type LazyHostTensor,
+  openWeights,
+  openSafetensors,
+  openTorchCheckpoint,
+  LAZY_ROWS,
+} from './io/weightsIndex';
 
 // Training
 export type { NamedParam, ParamGroup, NamedTensors } from './train/types';

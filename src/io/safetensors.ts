@@ -43,10 +43,15 @@ function isCount(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 }
 
-/** Reads the u64 header length; fails unless it fits in the file and under the cap. */
-function readHeaderLength(bytes: Uint8Array): number {
-  if (bytes.length < 8) {
-    fail(`file is ${bytes.length} bytes, expected at least 8 (the u64 header length)`);
+/**
+ * Reads the u64 header length from the file's first (at least 8) bytes;
+ * fails unless it fits in the `fileSize`-byte file and under the cap. A
+ * reader by ranges calls this, then {@link parseSafetensorsHeader} on the
+ * bytes that follow: the same checks as {@link parseSafetensors}.
+ */
+export function readSafetensorsHeaderLength(bytes: Uint8Array, fileSize: number): number {
+  if (fileSize < 8 || bytes.length < 8) {
+    fail(`file is ${fileSize} bytes, expected at least 8 (the u64 header length)`);
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, 8);
   const low = view.getUint32(0, true);
@@ -55,17 +60,17 @@ function readHeaderLength(bytes: Uint8Array): number {
   if (high >= 2 ** 21 || n > MAX_SAFETENSORS_HEADER_BYTES) {
     fail(`header length ${high >= 2 ** 21 ? 'above 2^53' : n} bytes exceeds the ${MAX_SAFETENSORS_HEADER_BYTES}-byte cap`);
   }
-  if (n > bytes.length - 8) {
-    fail(`header length ${n} bytes runs past the end of the ${bytes.length}-byte file`);
+  if (n > fileSize - 8) {
+    fail(`header length ${n} bytes runs past the end of the ${fileSize}-byte file`);
   }
   return n;
 }
 
-/** Decodes and parses the JSON header; refuses non-objects and repeated keys. */
-function readHeader(bytes: Uint8Array, n: number): { header: Record<string, unknown>; keys: string[] } {
+/** Decodes and parses the `n`-byte JSON header; refuses non-objects and repeated keys. */
+function readHeader(headerBytes: Uint8Array, n: number): { header: Record<string, unknown>; keys: string[] } {
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + n));
+    text = new TextDecoder('utf-8', { fatal: true }).decode(headerBytes);
   } catch {
     fail(`header (${n} bytes) is not valid UTF-8`);
   }
@@ -99,17 +104,28 @@ function readMetadata(value: unknown): Record<string, string> {
   return Object.fromEntries(entries);
 }
 
-interface Entry {
+/** One tensor of a safetensors header, validated against the file. */
+export interface SafetensorsEntry {
   name: string;
+  /** The file dtype (`F32`, `BF16`, ...). */
   dtype: string;
   shape: number[];
+  /** Byte range in the data section (end exclusive). */
   begin: number;
   end: number;
   numel: number;
 }
 
+/** A validated safetensors header: where the data starts, the tensors in header order, the metadata. */
+export interface SafetensorsHeader {
+  /** Byte offset of the data section in the file (`8 + header length`). */
+  dataStart: number;
+  entries: SafetensorsEntry[];
+  metadata: Record<string, string>;
+}
+
 /** Validates one header entry against the data section size. */
-function readEntry(name: string, value: unknown, dataSize: number): Entry {
+function readEntry(name: string, value: unknown, dataSize: number): SafetensorsEntry {
   const what = `tensor ${describeUntrusted(name)}`;
   if (!isPlainObject(value)) fail(`${what}: entry must be an object {dtype, shape, data_offsets}, got ${describeUntrusted(value)}`);
   const { dtype, shape, data_offsets: offsets } = value;
@@ -144,7 +160,7 @@ function readEntry(name: string, value: unknown, dataSize: number): Entry {
 }
 
 /** Fails when two tensors share bytes. */
-function checkNoOverlap(entries: Entry[]): void {
+function checkNoOverlap(entries: SafetensorsEntry[]): void {
   const sorted = entries.slice().sort((a, b) => a.begin - b.begin || a.end - b.end);
   for (let i = 1; i < sorted.length; i++) {
     const prev = sorted[i - 1];
@@ -172,24 +188,41 @@ function checkNoOverlap(entries: Entry[]): void {
  */
 export function parseSafetensors(bytes: Uint8Array): ParsedSafetensors {
   if (!(bytes instanceof Uint8Array)) fail(`bytes must be a Uint8Array, got ${describeUntrusted(bytes)}`);
-  const n = readHeaderLength(bytes);
-  const { header, keys } = readHeader(bytes, n);
+  const n = readSafetensorsHeaderLength(bytes, bytes.length);
+  const { dataStart, entries, metadata } = parseSafetensorsHeader(bytes.subarray(8, 8 + n), bytes.length);
+  const tensors: HostTensors = new Map();
+  for (const e of entries) tensors.set(e.name, decodeEntry(e, bytes, dataStart + e.begin, true));
+  return { tensors, metadata };
+}
+
+/**
+ * Validates the JSON header (`n` bytes read after the u64 length) against a
+ * file of `fileSize` bytes: every entry's dtype, shape and data offsets,
+ * no overlaps, string metadata. No tensor data is needed.
+ */
+export function parseSafetensorsHeader(headerBytes: Uint8Array, fileSize: number): SafetensorsHeader {
+  const n = headerBytes.length;
+  const { header, keys } = readHeader(headerBytes, n);
   const dataStart = 8 + n;
-  const dataSize = bytes.length - dataStart;
+  const dataSize = fileSize - dataStart;
   let metadata: Record<string, string> = {};
-  const entries: Entry[] = [];
+  const entries: SafetensorsEntry[] = [];
   for (const key of keys) {
     if (key === METADATA_KEY) metadata = readMetadata(header[key]);
     else entries.push(readEntry(key, header[key], dataSize));
   }
   checkNoOverlap(entries);
-  const tensors: HostTensors = new Map();
-  for (const e of entries) {
-    const data = decodeElements(bytes, dataStart + e.begin, e.numel, e.dtype, `safetensors: tensor ${describeUntrusted(e.name)}`);
-    const host = codecOf(e.dtype)!.host;
-    tensors.set(e.name, { dtype: host, shape: e.shape, data, sourceDtype: e.dtype });
-  }
-  return { tensors, metadata };
+  return { dataStart, entries, metadata };
+}
+
+/**
+ * One tensor's values from `bytes` (its element 0 at `start`). `copy: false`
+ * lets aligned float32/int32 data be a view of `bytes` (for buffers the
+ * reader owns); `true` never aliases them.
+ */
+export function decodeEntry(e: SafetensorsEntry, bytes: Uint8Array, start: number, copy: boolean): HostTensor {
+  const data = decodeElements(bytes, start, e.numel, e.dtype, `safetensors: tensor ${describeUntrusted(e.name)}`, copy);
+  return { dtype: codecOf(e.dtype)!.host, shape: e.shape.slice(), data, sourceDtype: e.dtype };
 }
 
 /**

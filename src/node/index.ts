@@ -10,3 +10,4 @@
  * @packageDocumentation
  */
 export { nodeFolderHandler, MODEL_FILE, WEIGHTS_FILE } from 'tfjs-mae';
+export { fileSource } from './fileSource';
