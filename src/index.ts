@@ -131,6 +131,8 @@ export {
   openTorchCheckpoint,
   LAZY_ROWS,
 } from './io/weightsIndex';
+export { loadPretrainedFrom } from './io/releases';
+export { planStateDict, writeEntry } from './io/stateDict';
 
 // Training
 export type { NamedParam, ParamGroup, NamedTensors } from './train/types';
