@@ -17,6 +17,7 @@ import { type LoadReport, type Naming, detectNaming, planStateDict, torchShape, 
 import { parseSafetensors } from './safetensors';
 import { parseTorchCheckpoint, type TorchCheckpointWrapper } from './torch/checkpoint';
 import { type HostTensors, toTfTensors } from './hostTensor';
+import { compareWithStored, readStoredConfig, type ModelConfig } from './modelConfig';
 
 /** What a weights file holds, judged from its (official) names. */
 export type ReleaseKind =
@@ -50,6 +51,17 @@ export interface PretrainedOptions {
    * `interpolate_pos_embed`.
    */
   sourceGridSize?: [number, number];
+  /**
+   * The file's `__metadata__` (`readWeights(bytes).metadata`). When it stores
+   * a model config, the model is checked against it before anything is
+   * written: a different architecture (e.g. other head counts, which shapes
+   * cannot show) throws a {@link CheckpointError}; harmless differences
+   * (image size, LayerNorm eps, `normPixLoss`) become summary lines.
+   * Defaults to none (no check).
+   */
+  metadata?: Record<string, string>;
+  /** The file's name or URL, for messages. Defaults to `'the weights'`. */
+  file?: string;
 }
 
 /** Per-component counts of a {@link PretrainedReport}. */
@@ -96,6 +108,8 @@ export interface PretrainedReport extends LoadReport {
   ignored: IgnoredTensor[];
   /** Position tables resampled to the model's grid. */
   resampled: ResampledTable[];
+  /** The config stored in `options.metadata`, if any (the model was checked against it). */
+  storedConfig?: ModelConfig;
   /** One human-readable line per fact (`decoder: 0 of 20 tensors, initialised fresh`). */
   summary: string[];
 }
@@ -134,6 +148,8 @@ export interface WeightsFile {
   tensors: Record<string, tf.Tensor>;
   /** Conversions done while reading (e.g. float64 → float32), one line each. */
   warnings: string[];
+  /** The safetensors `__metadata__` (the stored model config under `config`, a `recipe`, ...); `{}` for a `.pth`. */
+  metadata: Record<string, string>;
 }
 
 /**
@@ -143,8 +159,8 @@ export interface WeightsFile {
  * @throws CheckpointError for a malformed file (nothing is allocated then).
  */
 export function readWeights(bytes: Uint8Array): WeightsFile {
-  const { format, tensors, warnings } = parseWeights(bytes);
-  return { format, tensors: toTfTensors(tensors), warnings };
+  const { format, tensors, warnings, metadata } = parseWeights(bytes);
+  return { format, tensors: toTfTensors(tensors), warnings, metadata };
 }
 
 /** A weights file read on the host (no tfjs backend needed). */
@@ -152,6 +168,8 @@ export interface HostWeightsFile {
   format: 'pytorch' | 'safetensors';
   tensors: HostTensors;
   warnings: string[];
+  /** The safetensors `__metadata__`; `{}` for a `.pth`. */
+  metadata: Record<string, string>;
   /** For a `.pth`: where the state dict was found. */
   wrapper?: TorchCheckpointWrapper;
 }
@@ -162,13 +180,14 @@ export function parseWeights(bytes: Uint8Array): HostWeightsFile {
   const zip = bytes.length >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 0x03 && bytes[3] === 0x04;
   if (zip) {
     const ckpt = parseTorchCheckpoint(bytes);
-    return { format: 'pytorch', tensors: ckpt.tensors, warnings: ckpt.warnings, wrapper: ckpt.wrapper };
+    return { format: 'pytorch', tensors: ckpt.tensors, warnings: ckpt.warnings, metadata: {}, wrapper: ckpt.wrapper };
   }
   if (bytes.length < 9 || bytes[8] !== 0x7b /* { */) {
     const head = Array.from(bytes.subarray(0, 8), (x) => x.toString(16).padStart(2, '0')).join(' ') || 'none: empty file';
     throw new CheckpointError(`neither a PyTorch zip checkpoint nor a safetensors file (first bytes ${head})`);
   }
-  return { format: 'safetensors', tensors: parseSafetensors(bytes).tensors, warnings: [] };
+  const { tensors, metadata } = parseSafetensors(bytes);
+  return { format: 'safetensors', tensors, warnings: [], metadata };
 }
 
 function isPosTable(name: string): boolean {
@@ -245,8 +264,8 @@ function reasonFor(name: string, components: Set<Component>): string {
   return 'not a weight of this model';
 }
 
-function summarise(report: Omit<PretrainedReport, 'summary'>): string[] {
-  const lines = [`file: ${report.naming} names, ${RELEASE_TEXT[report.release]}`];
+function summarise(report: Omit<PretrainedReport, 'summary'>, configLines: string[]): string[] {
+  const lines = [`file: ${report.naming} names, ${RELEASE_TEXT[report.release]}`, ...configLines];
   for (const c of report.components) {
     if (c.loaded === c.total) lines.push(`${c.component}: ${c.loaded} of ${c.total} tensors loaded`);
     else if (c.loaded === 0) lines.push(`${c.component}: 0 of ${c.total} tensors, initialised fresh`);
@@ -310,6 +329,9 @@ function planPretrained(model: MAELayer, fileShapes: Map<string, number[]>, opti
   }
   const named = officialNames(fileShapes, naming);
   const release = detectRelease([...named.keys()]);
+  const file = options.file ?? 'the weights';
+  const storedConfig = readStoredConfig(options.metadata, file);
+  const configLines = storedConfig ? compareWithStored(model, storedConfig, file) : [];
   const entries = model.stateEntries();
   if (!entries.some((e) => named.has(e.name))) {
     throw new CheckpointError(
@@ -332,9 +354,9 @@ function planPretrained(model: MAELayer, fileShapes: Map<string, number[]>, opti
   const present = new Set(components.map((r) => r.component));
   const ignored = base.unexpected.map((name) => ({ name, reason: reasonFor(name, present) }));
   const resampled = [...resampling.values()].map(({ name, from, to, how }) => ({ name, from, to, how }));
-  const report = { ...base, naming, release, components, ignored, resampled };
+  const report = { ...base, naming, release, components, ignored, resampled, ...(storedConfig ? { storedConfig } : {}) };
   const steps = ready.map((entry) => ({ entry, from: named.get(entry.name)!.from, resampling: resampling.get(entry.name) }));
-  return { report: { ...report, summary: summarise(report) }, steps };
+  return { report: { ...report, summary: summarise(report, configLines) }, steps };
 }
 
 /**
@@ -407,9 +429,10 @@ export async function loadPretrainedFrom(model: MAELayer, weights: WeightsIndex,
   }
   let plan: PretrainedPlan;
   try {
-    plan = planPretrained(model, new Map([...weights.tensors].map(([n, t]) => [n, t.shape])), options);
+    const withFile = { file: weights.source.name, metadata: weights.metadata, ...options };
+    plan = planPretrained(model, new Map([...weights.tensors].map(([n, t]) => [n, t.shape])), withFile);
   } catch (e) {
-    throw e instanceof CheckpointError ? new CheckpointError(`${weights.source.name}: ${e.message}`) : e;
+    throw e instanceof CheckpointError && !e.message.includes(weights.source.name) ? new CheckpointError(`${weights.source.name}: ${e.message}`) : e;
   }
   for (const step of plan.steps) {
     const parts: tf.Tensor[] = [];
