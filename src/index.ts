@@ -132,6 +132,7 @@ export {
   LAZY_ROWS,
 } from './io/weightsIndex';
 export { loadPretrainedFrom } from './io/releases';
+export { safetensorsHeader, tensorBytes, type TensorLayout, type SafetensorsLayout } from './io/safetensors';
 export { planStateDict, writeEntry } from './io/stateDict';
 
 // Weights that carry their model config (from_pretrained)

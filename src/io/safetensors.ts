@@ -251,6 +251,83 @@ function checkMetadata(metadata: Record<string, string>): void {
   }
 }
 
+/** What {@link safetensorsHeader} needs of a tensor: its host dtype and shape. */
+export interface TensorLayout {
+  dtype: string;
+  shape: number[];
+}
+
+/** A safetensors header laid out from names, dtypes and shapes alone. */
+export interface SafetensorsLayout {
+  /** The file's first bytes: u64 length, the JSON header, space padding to a multiple of 8. */
+  header: Uint8Array;
+  /** Where each tensor's bytes start in the file (tensors packed in the given order, without gaps). */
+  offsets: number[];
+  /** The whole file's size in bytes. */
+  size: number;
+}
+
+/**
+ * Lays out a safetensors file before any value is known: F32 for float32,
+ * I32 for int32, tensors in the given order packed without gaps, the JSON
+ * header space-padded to a multiple of 8 bytes (every tensor 4-byte aligned).
+ * The one header encoder: {@link encodeSafetensors} and the streaming writer
+ * of `tfjs-mae/node` both use it.
+ *
+ * @throws CheckpointError for a reserved name, a dtype other than float32/int32, a bad shape or metadata.
+ */
+export function safetensorsHeader(tensors: Iterable<[string, TensorLayout]>, metadata?: Record<string, string>): SafetensorsLayout {
+  // The header is assembled by hand so names keep the given order (object keys
+  // that look like integers would otherwise be moved first by JSON.stringify).
+  const fields: string[] = [];
+  if (metadata !== undefined) {
+    checkMetadata(metadata);
+    if (Object.keys(metadata).length > 0) fields.push(`${JSON.stringify(METADATA_KEY)}:${JSON.stringify(metadata)}`);
+  }
+  let offset = 0;
+  const starts: number[] = [];
+  for (const [name, t] of tensors) {
+    if (name === METADATA_KEY) fail(`tensor name "__metadata__" is reserved`);
+    const fileDtype = fileDtypeOf(name, t.dtype);
+    if (!Array.isArray(t.shape) || !t.shape.every(isCount)) fail(`tensor ${describeUntrusted(name)}: shape ${describeUntrusted(t.shape)} is not a list of sizes`);
+    const numel = t.shape.reduce((a, b) => a * b, 1);
+    const entry = { dtype: fileDtype, shape: t.shape, data_offsets: [offset, offset + 4 * numel] };
+    fields.push(`${JSON.stringify(name)}:${JSON.stringify(entry)}`);
+    starts.push(offset);
+    offset += 4 * numel;
+  }
+  const json = new TextEncoder().encode(`{${fields.join(',')}}`);
+  const n = Math.ceil(json.length / 8) * 8;
+  const header = new Uint8Array(8 + n);
+  const view = new DataView(header.buffer);
+  view.setUint32(0, n % 4294967296, true);
+  view.setUint32(4, Math.floor(n / 4294967296), true);
+  header.set(json, 8);
+  header.fill(0x20, 8 + json.length);
+  return { header, offsets: starts.map((o) => 8 + n + o), size: 8 + n + offset };
+}
+
+/**
+ * A host tensor's values as little-endian file bytes: a view of its data on
+ * little-endian hosts (no copy), a converted copy otherwise.
+ *
+ * @throws CheckpointError when the data does not match the shape or dtype.
+ */
+export function tensorBytes(name: string, t: HostTensor): Uint8Array {
+  const numel = t.shape.reduce((a, b) => a * b, 1);
+  if (numel !== t.data.length) fail(`tensor ${describeUntrusted(name)}: shape ${describeUntrusted(t.shape)} does not match ${t.data.length} values`);
+  if ((fileDtypeOf(name, t.dtype) === 'F32') !== t.data instanceof Float32Array) {
+    fail(`tensor ${describeUntrusted(name)}: dtype ${t.dtype} does not match its ${t.data.constructor.name}`);
+  }
+  const { data } = t;
+  if (LITTLE_ENDIAN_HOST) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  const out = new Uint8Array(data.byteLength);
+  const view = new DataView(out.buffer);
+  if (data instanceof Float32Array) data.forEach((v, i) => view.setFloat32(4 * i, v, true));
+  else data.forEach((v, i) => view.setInt32(4 * i, v, true));
+  return out;
+}
+
 /**
  * Encodes host tensors as a safetensors file: F32 for float32, I32 for
  * int32, tensors in map order and packed without gaps, the JSON header
@@ -261,45 +338,11 @@ function checkMetadata(metadata: Record<string, string>): void {
  * @throws CheckpointError for a reserved or inconsistent tensor.
  */
 export function encodeSafetensors(host: HostTensors, metadata?: Record<string, string>): Uint8Array {
-  // The header is assembled by hand so names keep the given order (object keys
-  // that look like integers would otherwise be moved first by JSON.stringify).
-  const fields: string[] = [];
-  if (metadata !== undefined) {
-    checkMetadata(metadata);
-    if (Object.keys(metadata).length > 0) fields.push(`${JSON.stringify(METADATA_KEY)}:${JSON.stringify(metadata)}`);
-  }
-  let offset = 0;
-  const parts: { start: number; data: Float32Array | Int32Array }[] = [];
-  for (const [name, t] of host) {
-    if (name === METADATA_KEY) fail(`tensor name "__metadata__" is reserved`);
-    const fileDtype = fileDtypeOf(name, t.dtype);
-    const numel = t.shape.reduce((a, b) => a * b, 1);
-    if (!t.shape.every(isCount) || numel !== t.data.length) {
-      fail(`tensor ${describeUntrusted(name)}: shape ${describeUntrusted(t.shape)} does not match ${t.data.length} values`);
-    }
-    if ((fileDtype === 'F32') !== t.data instanceof Float32Array) {
-      fail(`tensor ${describeUntrusted(name)}: dtype ${t.dtype} does not match its ${t.data.constructor.name}`);
-    }
-    const entry = { dtype: fileDtype, shape: t.shape, data_offsets: [offset, offset + 4 * numel] };
-    fields.push(`${JSON.stringify(name)}:${JSON.stringify(entry)}`);
-    parts.push({ start: offset, data: t.data });
-    offset += 4 * numel;
-  }
-  const json = new TextEncoder().encode(`{${fields.join(',')}}`);
-  const n = Math.ceil(json.length / 8) * 8;
-  const out = new Uint8Array(8 + n + offset);
-  const view = new DataView(out.buffer);
-  view.setUint32(0, n % 4294967296, true);
-  view.setUint32(4, Math.floor(n / 4294967296), true);
-  out.set(json, 8);
-  out.fill(0x20, 8 + json.length, 8 + n);
-  const dataStart = 8 + n;
-  for (const { start, data } of parts) {
-    const base = dataStart + start;
-    if (LITTLE_ENDIAN_HOST) out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), base);
-    else if (data instanceof Float32Array) data.forEach((v, i) => view.setFloat32(base + 4 * i, v, true));
-    else data.forEach((v, i) => view.setInt32(base + 4 * i, v, true));
-  }
+  const layout = safetensorsHeader(host, metadata);
+  const parts = [...host].map(([name, t]) => tensorBytes(name, t));
+  const out = new Uint8Array(layout.size);
+  out.set(layout.header);
+  parts.forEach((bytes, i) => out.set(bytes, layout.offsets[i]));
   return out;
 }
 

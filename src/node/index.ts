@@ -12,9 +12,10 @@
 export { nodeFolderHandler, MODEL_FILE, WEIGHTS_FILE } from 'tfjs-mae';
 
 // Files the `tfjs-mae` command writes (branch cli): atomic writes, PNG figures, NumPy arrays.
-export { writeFileAtomic, isAtomicTemp, type WriteFileAtomicOptions } from './atomicFile';
+export { writeFileAtomic, writeFileAtomicWith, isAtomicTemp, type WriteFileAtomicOptions } from './atomicFile';
 export { encodePng, writePng } from './png';
 export { encodeNpy, decodeNpy, writeNpy } from './npy';
 
 // Weights read by ranges (branch io-stream)
 export { fileSource } from './fileSource';
+export { writeSafetensorsFile, type WrittenSafetensors } from './safetensorsFile';
