@@ -133,7 +133,7 @@ export {
 } from './io/weightsIndex';
 export { loadPretrainedFrom } from './io/releases';
 export { safetensorsHeader, tensorBytes, type TensorLayout, type SafetensorsLayout } from './io/safetensors';
-export { planStateDict, writeEntry } from './io/stateDict';
+export { planStateDict, writeEntry, type LoadPlan } from './io/stateDict';
 
 // Weights that carry their model config (from_pretrained)
 export {

@@ -253,7 +253,9 @@ function checkMetadata(metadata: Record<string, string>): void {
 
 /** What {@link safetensorsHeader} needs of a tensor: its host dtype and shape. */
 export interface TensorLayout {
+  /** `'float32'` (written as F32) or `'int32'` (I32). */
   dtype: string;
+  /** The shape (`[]` for a scalar). */
   shape: number[];
 }
 

@@ -156,6 +156,14 @@ export function loadStateDict(
   }
 }
 
+/** What {@link planStateDict} decided. */
+export interface LoadPlan {
+  /** The report; `loaded` lists the entries that will be written. */
+  report: LoadReport;
+  /** The entries to write, in model order. */
+  ready: StateEntry[];
+}
+
 /**
  * Decides a load from names and torch shapes alone (official names): what
  * is missing, unexpected and mis-shaped, and which entries will be written
@@ -166,7 +174,7 @@ export function planStateDict(
   entries: StateEntry[],
   shapes: ReadonlyMap<string, readonly number[]>,
   strict: boolean | 'shapes',
-): { report: LoadReport; ready: StateEntry[] } {
+): LoadPlan {
   const report: LoadReport = { loaded: [], missing: [], unexpected: [], mismatched: [] };
   const known = new Set(entries.map((e) => e.name));
   const ready: StateEntry[] = [];
