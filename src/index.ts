@@ -111,6 +111,29 @@ export {
 } from './io/releases';
 export { saveModel, loadModel, TFJS_MAE_FORMAT, type SavedTopology } from './io/tfjsModel';
 export { nodeFolderHandler, MODEL_FILE, WEIGHTS_FILE } from './io/nodeFolder';
+// Weights read by ranges (io-stream): byte sources and the header-level index
+export {
+  type ByteSource,
+  type UrlSourceOptions,
+  bytesSource,
+  blobSource,
+  urlSource,
+  withSource,
+  checkRange,
+  checkLength,
+} from './io/byteSource';
+export {
+  type WeightsIndex,
+  type TensorInfo,
+  type LazyHostTensor,
+  openWeights,
+  openSafetensors,
+  openTorchCheckpoint,
+  LAZY_ROWS,
+} from './io/weightsIndex';
+export { loadPretrainedFrom } from './io/releases';
+export { safetensorsHeader, tensorBytes, type TensorLayout, type SafetensorsLayout } from './io/safetensors';
+export { planStateDict, writeEntry, type LoadPlan } from './io/stateDict';
 
 // Weights that carry their model config (from_pretrained)
 export {

@@ -84,6 +84,8 @@ export const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0]
  *   element indices to gather (each relative to `start`). The caller has
  *   checked that every element lies inside `bytes`.
  * @param label names the tensor in error messages.
+ * @param copy `false`: aligned little-endian F32/I32 data comes back as a
+ *   view of `bytes` (no second copy; for buffers the reader owns). Defaults to `true`.
  * @throws CheckpointError when an integer does not fit in int32.
  */
 export function decodeElements(
@@ -92,14 +94,15 @@ export function decodeElements(
   elements: number | ArrayLike<number>,
   dtype: string,
   label: string,
+  copy = true,
 ): Float32Array | Int32Array {
   const codec = CODECS[dtype];
   const n = typeof elements === 'number' ? elements : elements.length;
   const absolute = bytes.byteOffset + start;
   if (typeof elements === 'number' && LITTLE_ENDIAN_HOST && absolute % codec.size === 0) {
-    // Fast path: an aligned typed-array view, copied so the result never aliases the file.
-    if (dtype === 'F32') return new Float32Array(bytes.buffer, absolute, n).slice();
-    if (dtype === 'I32') return new Int32Array(bytes.buffer, absolute, n).slice();
+    // Fast path: an aligned typed-array view; copied (unless `copy` is false) so the result never aliases the file.
+    if (dtype === 'F32') return copy ? new Float32Array(bytes.buffer, absolute, n).slice() : new Float32Array(bytes.buffer, absolute, n);
+    if (dtype === 'I32') return copy ? new Int32Array(bytes.buffer, absolute, n).slice() : new Int32Array(bytes.buffer, absolute, n);
     if (dtype === 'F64') return Float32Array.from(new Float64Array(bytes.buffer, absolute, n));
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);

@@ -4,6 +4,7 @@
  * inputs can be handled without an engine.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { CheckpointError, describe } from '../errors';
 
 /** The dtypes tfjs can hold; wider or narrower file dtypes are converted on read. */
 export type HostDType = 'float32' | 'int32';
@@ -38,9 +39,18 @@ export const HOST_ROWS = {
     return [0, 1, 2].map((i) => ({ ...t, shape, data: t.data.slice(i * third, (i + 1) * third) })) as [HostTensor, HostTensor, HostTensor];
   },
   concat3(parts: [HostTensor, HostTensor, HostTensor]): HostTensor {
+    checkThirds(parts.map((p) => p.shape));
     const [a] = parts;
     const data = a.dtype === 'int32' ? new Int32Array(a.data.length * 3) : new Float32Array(a.data.length * 3);
     parts.forEach((p, i) => data.set(p.data, i * a.data.length));
     return { ...a, shape: [a.shape[0] * 3, ...a.shape.slice(1)], data };
   },
 };
+
+/** Fails unless three query/key/value parts have one shape (so they concatenate into a fused qkv). */
+export function checkThirds(shapes: number[][]): void {
+  const [a] = shapes;
+  if (!shapes.every((s) => tf.util.arraysEqual(s, a))) {
+    throw new CheckpointError(`query, key and value parts must have one shape to be fused into qkv, got ${shapes.map((s) => describe(s)).join(', ')}`);
+  }
+}

@@ -10,8 +10,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import { CheckpointError, describe } from '../errors';
 import type { MAELayer, StateEntry } from '../nn/MAELayer';
 import { interpolatePosEmbed, sincosTable } from '../patch/posEmbed';
-import { fromHFNames } from './naming';
-import { type LoadReport, type Naming, detectNaming, loadStateDict, torchShape } from './stateDict';
+import { renameFromHF } from './naming';
+import { checkThirds } from './hostTensor';
+import type { WeightsIndex } from './weightsIndex';
+import { type LoadReport, type Naming, detectNaming, planStateDict, torchShape, writeEntry } from './stateDict';
 import { parseSafetensors } from './safetensors';
 import { parseTorchCheckpoint, type TorchCheckpointWrapper } from './torch/checkpoint';
 import { type HostTensors, toTfTensors } from './hostTensor';
@@ -214,38 +216,44 @@ function modelGrid(model: MAELayer, rows: number): [number, number] {
   return [side, side];
 }
 
+/** A position table to resample while loading: the report line and the model's torch shape. */
+interface Resampling extends ResampledTable {
+  /** `[1, 1 + L, D]` of the model. */
+  want: number[];
+}
+
 /**
- * Official-named position tables of another grid → the model's grid (new
- * tensors, pushed to `created`). A frozen sin-cos table of a pre-training
- * file is recomputed; a learned one (any table going into a trainable
- * position embedding, or coming from a classifier) is interpolated.
+ * Official-named position tables of another grid, decided from shapes: a
+ * frozen sin-cos table of a pre-training file is recomputed; a learned one
+ * (any table going into a trainable position embedding, or coming from a
+ * classifier) is interpolated.
  */
-function resamplePositions(
+function planResampling(
   model: MAELayer,
   entries: StateEntry[],
-  named: Record<string, tf.Tensor>,
+  shapes: Map<string, number[]>,
   release: ReleaseKind,
   options: PretrainedOptions,
-  created: tf.Tensor[],
-): ResampledTable[] {
-  const out: ResampledTable[] = [];
+): Map<string, Resampling> {
+  const out = new Map<string, Resampling>();
   for (const e of entries) {
-    const t = named[e.name];
-    if (!isPosTable(e.name) || t === undefined) continue;
+    const shape = shapes.get(e.name);
+    if (!isPosTable(e.name) || shape === undefined) continue;
     const want = torchShape(e); // [1, 1 + L, D]
-    if (tf.util.arraysEqual(want, t.shape)) continue;
-    if (t.rank !== 3 || t.shape[0] !== 1 || t.shape[2] !== want[2]) continue; // reported as mis-shaped
-    const from = sourceGrid(e.name, t.shape[1] as number, options.sourceGridSize);
+    if (tf.util.arraysEqual(want, shape)) continue;
+    if (shape.length !== 3 || shape[0] !== 1 || shape[2] !== want[2]) continue; // reported as mis-shaped
+    const from = sourceGrid(e.name, shape[1], options.sourceGridSize);
     const to = modelGrid(model, want[1]);
     const learned = e.variable.trainable || release === 'classifier' || release === 'linprobe';
-    const table = learned
-      ? interpolatePosEmbed(t, from, to)
-      : tf.tensor(sincosTable(want[2], to[0], to[1], true), want);
-    created.push(table);
-    named[e.name] = table;
-    out.push({ name: e.name, from, to, how: learned ? 'interpolated' : 'recomputed' });
+    out.set(e.name, { name: e.name, from, to, how: learned ? 'interpolated' : 'recomputed', want });
+    shapes.set(e.name, want);
   }
   return out;
+}
+
+/** The file's table resampled to the model's grid (a new tensor). */
+function resample(t: tf.Tensor, r: Resampling): tf.Tensor {
+  return r.how === 'interpolated' ? interpolatePosEmbed(t, r.from, r.to) : tf.tensor(sincosTable(r.want[2], r.to[0], r.to[1], true), r.want);
 }
 
 function reasonFor(name: string, components: Set<Component>): string {
@@ -280,6 +288,93 @@ function summarise(report: Omit<PretrainedReport, 'summary'>, configLines: strin
   return lines;
 }
 
+/** What {@link planPretrained} decides from names and shapes, before any tensor is read. */
+interface PretrainedPlan {
+  /** The report (its `loaded` = the entries that will be written). */
+  report: PretrainedReport;
+  /** Entries to write, each with the file names it comes from (three for an HF q/k/v). */
+  steps: Array<{ entry: StateEntry; from: string[]; resampling?: Resampling }>;
+}
+
+/** File names → official names (module. prefix removed, HF q/k/v grouped), with the torch shapes after renaming. */
+function officialNames(fileShapes: Map<string, number[]>, naming: Naming): Map<string, { from: string[]; shape: number[] }> {
+  const own: Array<[string, { from: string[]; shape: number[] }]> = [...fileShapes].map(([n, shape]) => [n, { from: [n], shape }]);
+  const renamed =
+    naming === 'hf'
+      ? renameFromHF(own, {
+          concat3: (parts) => {
+            checkThirds(parts.map((p) => p.shape));
+            return { from: parts.flatMap((p) => p.from), shape: [3 * parts[0].shape[0], ...parts[0].shape.slice(1)] };
+          },
+          split3: () => {
+            throw new Error('officialNames: split3 is not used when reading');
+          },
+        })
+      : own;
+  // Checkpoints saved from a DistributedDataParallel wrapper prefix every name with `module.`.
+  const prefixed = renamed.length > 0 && renamed.every(([n]) => n.startsWith('module.'));
+  return new Map(prefixed ? renamed.map(([n, v]) => [n.slice('module.'.length), v]) : renamed);
+}
+
+/**
+ * Decides a load from the file's names and shapes alone: naming, release,
+ * position tables to resample, what loads, what is missing, ignored or
+ * mis-shaped. Throws (before anything is written) for mis-shaped tensors,
+ * for `strict` problems and when nothing matches.
+ */
+function planPretrained(model: MAELayer, fileShapes: Map<string, number[]>, options: PretrainedOptions): PretrainedPlan {
+  const naming = options.naming === undefined || options.naming === 'auto' ? detectNaming([...fileShapes.keys()]) : options.naming;
+  if (naming !== 'official' && naming !== 'hf') {
+    throw new CheckpointError(`naming must be 'official', 'hf' or 'auto', got ${describe(naming)}`);
+  }
+  const named = officialNames(fileShapes, naming);
+  const release = detectRelease([...named.keys()]);
+  const file = options.file ?? 'the weights';
+  const storedConfig = readStoredConfig(options.metadata, file);
+  const configLines = storedConfig ? compareWithStored(model, storedConfig, file) : [];
+  const entries = model.stateEntries();
+  if (!entries.some((e) => named.has(e.name))) {
+    throw new CheckpointError(
+      `none of the ${named.size} tensors in the file is a weight of this model ` +
+        `(file: ${RELEASE_TEXT[release]}; first names ${describe([...named.keys()].slice(0, 3))})`,
+    );
+  }
+  const shapes = new Map([...named].map(([n, v]) => [n, v.shape]));
+  const resampling = planResampling(model, entries, shapes, release, options);
+  const { report: base, ready } = planStateDict(entries, shapes, options.strict ? true : 'shapes');
+  const components: ComponentReport[] = [];
+  for (const e of entries) {
+    const c = componentOf(e.name);
+    let row = components.find((r) => r.component === c);
+    if (!row) components.push((row = { component: c, loaded: 0, total: 0, missing: [] }));
+    row.total++;
+    if (base.missing.includes(e.name)) row.missing.push(e.name);
+    else row.loaded++;
+  }
+  const present = new Set(components.map((r) => r.component));
+  const ignored = base.unexpected.map((name) => ({ name, reason: reasonFor(name, present) }));
+  const resampled = [...resampling.values()].map(({ name, from, to, how }) => ({ name, from, to, how }));
+  const report = { ...base, naming, release, components, ignored, resampled, ...(storedConfig ? { storedConfig } : {}) };
+  const steps = ready.map((entry) => ({ entry, from: named.get(entry.name)!.from, resampling: resampling.get(entry.name) }));
+  return { report: { ...report, summary: summarise(report, configLines) }, steps };
+}
+
+/**
+ * Writes one planned weight from its file tensors (q/k/v concatenated,
+ * position table resampled); disposes only what it created.
+ */
+function writeStep(step: PretrainedPlan['steps'][number], parts: tf.Tensor[]): void {
+  const created: tf.Tensor[] = [];
+  try {
+    let t = parts.length === 1 ? parts[0] : tf.concat(parts, 0);
+    if (t !== parts[0]) created.push(t);
+    if (step.resampling) created.push((t = resample(t, step.resampling)));
+    writeEntry(step.entry, t);
+  } finally {
+    tf.dispose(created);
+  }
+}
+
 /**
  * Loads an official release (or an HF copy, or any partial state dict) into
  * one of our models, as far as it goes: what matches is loaded, the rest of
@@ -295,6 +390,8 @@ function summarise(report: Omit<PretrainedReport, 'summary'>, configLines: strin
  * tf.dispose(Object.values(tensors));
  * ```
  *
+ * For big files, {@link loadPretrainedFrom} reads and loads one tensor at a time instead.
+ *
  * @param model a `MaskedAutoencoder`, `ViTEncoder`, `ViTClassifier` or any `MAELayer`
  * @param tensors official or HF names, torch layouts; not disposed
  */
@@ -302,47 +399,52 @@ export function loadPretrained(model: MAELayer, tensors: Record<string, tf.Tenso
   if (tensors === null || typeof tensors !== 'object' || !Object.values(tensors).every((t) => t instanceof tf.Tensor)) {
     throw new CheckpointError(`tensors must be an object of name → tf.Tensor, got ${describe(tensors)}`);
   }
-  const naming = options.naming === undefined || options.naming === 'auto' ? detectNaming(Object.keys(tensors)) : options.naming;
-  if (naming !== 'official' && naming !== 'hf') {
-    throw new CheckpointError(`naming must be 'official', 'hf' or 'auto', got ${describe(naming)}`);
+  const plan = planPretrained(model, new Map(Object.entries(tensors).map(([n, t]) => [n, t.shape])), options);
+  for (const step of plan.steps) writeStep(step, step.from.map((n) => tensors[n]));
+  return plan.report;
+}
+
+/**
+ * {@link loadPretrained} from a file opened by ranges ({@link openWeights}):
+ * the same decisions and report, but each weight is read, converted, written
+ * into the model and disposed before the next is read, so the backend holds
+ * the model plus one tensor at a time and the host one tensor's bytes.
+ *
+ * ```ts
+ * import { fileSource } from 'tfjs-mae/node';
+ * const weights = await openWeights(await fileSource('mae_pretrain_vit_huge.pth'));
+ * const report = await loadPretrainedFrom(encoder, weights);
+ * await weights.source.close?.();
+ * ```
+ *
+ * @param model a `MaskedAutoencoder`, `ViTEncoder`, `ViTClassifier` or any `MAELayer`
+ * @param weights the opened file (official or HF names, torch layouts)
+ * @throws CheckpointError naming the file, before anything is written, when
+ *   the names or shapes do not fit (as {@link loadPretrained}); while reading,
+ *   for a corrupt tensor (the weights before it are then already written).
+ */
+export async function loadPretrainedFrom(model: MAELayer, weights: WeightsIndex, options: PretrainedOptions = {}): Promise<PretrainedReport> {
+  if (weights === null || typeof weights !== 'object' || !(weights.tensors instanceof Map) || typeof weights.read !== 'function') {
+    throw new CheckpointError(`weights must be a WeightsIndex from openWeights(), got ${describe(weights)}`);
   }
-  const renamed = naming === 'hf' ? fromHFNames(tensors) : tensors;
-  const inputs = new Set(Object.values(tensors));
-  const created: tf.Tensor[] = Object.values(renamed).filter((t) => !inputs.has(t));
+  let plan: PretrainedPlan;
   try {
-    // Checkpoints saved from a DistributedDataParallel wrapper prefix every name with `module.`.
-    const names = Object.keys(renamed);
-    const prefixed = names.length > 0 && names.every((n) => n.startsWith('module.'));
-    const named: Record<string, tf.Tensor> = prefixed
-      ? Object.fromEntries(Object.entries(renamed).map(([n, t]) => [n.slice('module.'.length), t]))
-      : { ...renamed };
-    const release = detectRelease(Object.keys(named));
-    const file = options.file ?? 'the weights';
-    const storedConfig = readStoredConfig(options.metadata, file);
-    const configLines = storedConfig ? compareWithStored(model, storedConfig, file) : [];
-    const entries = model.stateEntries();
-    if (!entries.some((e) => e.name in named)) {
-      throw new CheckpointError(
-        `none of the ${Object.keys(named).length} tensors in the file is a weight of this model ` +
-          `(file: ${RELEASE_TEXT[release]}; first names ${describe(Object.keys(named).slice(0, 3))})`,
-      );
-    }
-    const resampled = resamplePositions(model, entries, named, release, options, created);
-    const base = loadStateDict(entries, named, { naming: 'official', strict: options.strict ? true : 'shapes' });
-    const components: ComponentReport[] = [];
-    for (const e of entries) {
-      const c = componentOf(e.name);
-      let row = components.find((r) => r.component === c);
-      if (!row) components.push((row = { component: c, loaded: 0, total: 0, missing: [] }));
-      row.total++;
-      if (base.missing.includes(e.name)) row.missing.push(e.name);
-      else row.loaded++;
-    }
-    const present = new Set(components.map((r) => r.component));
-    const ignored = base.unexpected.map((name) => ({ name, reason: reasonFor(name, present) }));
-    const report = { ...base, naming, release, components, ignored, resampled, ...(storedConfig ? { storedConfig } : {}) };
-    return { ...report, summary: summarise(report, configLines) };
-  } finally {
-    tf.dispose(created);
+    const withFile = { file: weights.source.name, metadata: weights.metadata, ...options };
+    plan = planPretrained(model, new Map([...weights.tensors].map(([n, t]) => [n, t.shape])), withFile);
+  } catch (e) {
+    throw e instanceof CheckpointError && !e.message.includes(weights.source.name) ? new CheckpointError(`${weights.source.name}: ${e.message}`) : e;
   }
+  for (const step of plan.steps) {
+    const parts: tf.Tensor[] = [];
+    try {
+      for (const name of step.from) {
+        const host = await weights.read(name);
+        parts.push(tf.tensor(host.data, host.shape, host.dtype));
+      }
+      writeStep(step, parts);
+    } finally {
+      tf.dispose(parts);
+    }
+  }
+  return plan.report;
 }

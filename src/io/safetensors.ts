@@ -43,10 +43,15 @@ function isCount(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 }
 
-/** Reads the u64 header length; fails unless it fits in the file and under the cap. */
-function readHeaderLength(bytes: Uint8Array): number {
-  if (bytes.length < 8) {
-    fail(`file is ${bytes.length} bytes, expected at least 8 (the u64 header length)`);
+/**
+ * Reads the u64 header length from the file's first (at least 8) bytes;
+ * fails unless it fits in the `fileSize`-byte file and under the cap. A
+ * reader by ranges calls this, then {@link parseSafetensorsHeader} on the
+ * bytes that follow: the same checks as {@link parseSafetensors}.
+ */
+export function readSafetensorsHeaderLength(bytes: Uint8Array, fileSize: number): number {
+  if (fileSize < 8 || bytes.length < 8) {
+    fail(`file is ${fileSize} bytes, expected at least 8 (the u64 header length)`);
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, 8);
   const low = view.getUint32(0, true);
@@ -55,17 +60,17 @@ function readHeaderLength(bytes: Uint8Array): number {
   if (high >= 2 ** 21 || n > MAX_SAFETENSORS_HEADER_BYTES) {
     fail(`header length ${high >= 2 ** 21 ? 'above 2^53' : n} bytes exceeds the ${MAX_SAFETENSORS_HEADER_BYTES}-byte cap`);
   }
-  if (n > bytes.length - 8) {
-    fail(`header length ${n} bytes runs past the end of the ${bytes.length}-byte file`);
+  if (n > fileSize - 8) {
+    fail(`header length ${n} bytes runs past the end of the ${fileSize}-byte file`);
   }
   return n;
 }
 
-/** Decodes and parses the JSON header; refuses non-objects and repeated keys. */
-function readHeader(bytes: Uint8Array, n: number): { header: Record<string, unknown>; keys: string[] } {
+/** Decodes and parses the `n`-byte JSON header; refuses non-objects and repeated keys. */
+function readHeader(headerBytes: Uint8Array, n: number): { header: Record<string, unknown>; keys: string[] } {
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + n));
+    text = new TextDecoder('utf-8', { fatal: true }).decode(headerBytes);
   } catch {
     fail(`header (${n} bytes) is not valid UTF-8`);
   }
@@ -99,17 +104,28 @@ function readMetadata(value: unknown): Record<string, string> {
   return Object.fromEntries(entries);
 }
 
-interface Entry {
+/** One tensor of a safetensors header, validated against the file. */
+export interface SafetensorsEntry {
   name: string;
+  /** The file dtype (`F32`, `BF16`, ...). */
   dtype: string;
   shape: number[];
+  /** Byte range in the data section (end exclusive). */
   begin: number;
   end: number;
   numel: number;
 }
 
+/** A validated safetensors header: where the data starts, the tensors in header order, the metadata. */
+export interface SafetensorsHeader {
+  /** Byte offset of the data section in the file (`8 + header length`). */
+  dataStart: number;
+  entries: SafetensorsEntry[];
+  metadata: Record<string, string>;
+}
+
 /** Validates one header entry against the data section size. */
-function readEntry(name: string, value: unknown, dataSize: number): Entry {
+function readEntry(name: string, value: unknown, dataSize: number): SafetensorsEntry {
   const what = `tensor ${describeUntrusted(name)}`;
   if (!isPlainObject(value)) fail(`${what}: entry must be an object {dtype, shape, data_offsets}, got ${describeUntrusted(value)}`);
   const { dtype, shape, data_offsets: offsets } = value;
@@ -144,7 +160,7 @@ function readEntry(name: string, value: unknown, dataSize: number): Entry {
 }
 
 /** Fails when two tensors share bytes. */
-function checkNoOverlap(entries: Entry[]): void {
+function checkNoOverlap(entries: SafetensorsEntry[]): void {
   const sorted = entries.slice().sort((a, b) => a.begin - b.begin || a.end - b.end);
   for (let i = 1; i < sorted.length; i++) {
     const prev = sorted[i - 1];
@@ -172,24 +188,41 @@ function checkNoOverlap(entries: Entry[]): void {
  */
 export function parseSafetensors(bytes: Uint8Array): ParsedSafetensors {
   if (!(bytes instanceof Uint8Array)) fail(`bytes must be a Uint8Array, got ${describeUntrusted(bytes)}`);
-  const n = readHeaderLength(bytes);
-  const { header, keys } = readHeader(bytes, n);
+  const n = readSafetensorsHeaderLength(bytes, bytes.length);
+  const { dataStart, entries, metadata } = parseSafetensorsHeader(bytes.subarray(8, 8 + n), bytes.length);
+  const tensors: HostTensors = new Map();
+  for (const e of entries) tensors.set(e.name, decodeEntry(e, bytes, dataStart + e.begin, true));
+  return { tensors, metadata };
+}
+
+/**
+ * Validates the JSON header (`n` bytes read after the u64 length) against a
+ * file of `fileSize` bytes: every entry's dtype, shape and data offsets,
+ * no overlaps, string metadata. No tensor data is needed.
+ */
+export function parseSafetensorsHeader(headerBytes: Uint8Array, fileSize: number): SafetensorsHeader {
+  const n = headerBytes.length;
+  const { header, keys } = readHeader(headerBytes, n);
   const dataStart = 8 + n;
-  const dataSize = bytes.length - dataStart;
+  const dataSize = fileSize - dataStart;
   let metadata: Record<string, string> = {};
-  const entries: Entry[] = [];
+  const entries: SafetensorsEntry[] = [];
   for (const key of keys) {
     if (key === METADATA_KEY) metadata = readMetadata(header[key]);
     else entries.push(readEntry(key, header[key], dataSize));
   }
   checkNoOverlap(entries);
-  const tensors: HostTensors = new Map();
-  for (const e of entries) {
-    const data = decodeElements(bytes, dataStart + e.begin, e.numel, e.dtype, `safetensors: tensor ${describeUntrusted(e.name)}`);
-    const host = codecOf(e.dtype)!.host;
-    tensors.set(e.name, { dtype: host, shape: e.shape, data, sourceDtype: e.dtype });
-  }
-  return { tensors, metadata };
+  return { dataStart, entries, metadata };
+}
+
+/**
+ * One tensor's values from `bytes` (its element 0 at `start`). `copy: false`
+ * lets aligned float32/int32 data be a view of `bytes` (for buffers the
+ * reader owns); `true` never aliases them.
+ */
+export function decodeEntry(e: SafetensorsEntry, bytes: Uint8Array, start: number, copy: boolean): HostTensor {
+  const data = decodeElements(bytes, start, e.numel, e.dtype, `safetensors: tensor ${describeUntrusted(e.name)}`, copy);
+  return { dtype: codecOf(e.dtype)!.host, shape: e.shape.slice(), data, sourceDtype: e.dtype };
 }
 
 /**
@@ -218,6 +251,85 @@ function checkMetadata(metadata: Record<string, string>): void {
   }
 }
 
+/** What {@link safetensorsHeader} needs of a tensor: its host dtype and shape. */
+export interface TensorLayout {
+  /** `'float32'` (written as F32) or `'int32'` (I32). */
+  dtype: string;
+  /** The shape (`[]` for a scalar). */
+  shape: number[];
+}
+
+/** A safetensors header laid out from names, dtypes and shapes alone. */
+export interface SafetensorsLayout {
+  /** The file's first bytes: u64 length, the JSON header, space padding to a multiple of 8. */
+  header: Uint8Array;
+  /** Where each tensor's bytes start in the file (tensors packed in the given order, without gaps). */
+  offsets: number[];
+  /** The whole file's size in bytes. */
+  size: number;
+}
+
+/**
+ * Lays out a safetensors file before any value is known: F32 for float32,
+ * I32 for int32, tensors in the given order packed without gaps, the JSON
+ * header space-padded to a multiple of 8 bytes (every tensor 4-byte aligned).
+ * The one header encoder: {@link encodeSafetensors} and the streaming writer
+ * of `tfjs-mae/node` both use it.
+ *
+ * @throws CheckpointError for a reserved name, a dtype other than float32/int32, a bad shape or metadata.
+ */
+export function safetensorsHeader(tensors: Iterable<[string, TensorLayout]>, metadata?: Record<string, string>): SafetensorsLayout {
+  // The header is assembled by hand so names keep the given order (object keys
+  // that look like integers would otherwise be moved first by JSON.stringify).
+  const fields: string[] = [];
+  if (metadata !== undefined) {
+    checkMetadata(metadata);
+    if (Object.keys(metadata).length > 0) fields.push(`${JSON.stringify(METADATA_KEY)}:${JSON.stringify(metadata)}`);
+  }
+  let offset = 0;
+  const starts: number[] = [];
+  for (const [name, t] of tensors) {
+    if (name === METADATA_KEY) fail(`tensor name "__metadata__" is reserved`);
+    const fileDtype = fileDtypeOf(name, t.dtype);
+    if (!Array.isArray(t.shape) || !t.shape.every(isCount)) fail(`tensor ${describeUntrusted(name)}: shape ${describeUntrusted(t.shape)} is not a list of sizes`);
+    const numel = t.shape.reduce((a, b) => a * b, 1);
+    const entry = { dtype: fileDtype, shape: t.shape, data_offsets: [offset, offset + 4 * numel] };
+    fields.push(`${JSON.stringify(name)}:${JSON.stringify(entry)}`);
+    starts.push(offset);
+    offset += 4 * numel;
+  }
+  const json = new TextEncoder().encode(`{${fields.join(',')}}`);
+  const n = Math.ceil(json.length / 8) * 8;
+  const header = new Uint8Array(8 + n);
+  const view = new DataView(header.buffer);
+  view.setUint32(0, n % 4294967296, true);
+  view.setUint32(4, Math.floor(n / 4294967296), true);
+  header.set(json, 8);
+  header.fill(0x20, 8 + json.length);
+  return { header, offsets: starts.map((o) => 8 + n + o), size: 8 + n + offset };
+}
+
+/**
+ * A host tensor's values as little-endian file bytes: a view of its data on
+ * little-endian hosts (no copy), a converted copy otherwise.
+ *
+ * @throws CheckpointError when the data does not match the shape or dtype.
+ */
+export function tensorBytes(name: string, t: HostTensor): Uint8Array {
+  const numel = t.shape.reduce((a, b) => a * b, 1);
+  if (numel !== t.data.length) fail(`tensor ${describeUntrusted(name)}: shape ${describeUntrusted(t.shape)} does not match ${t.data.length} values`);
+  if ((fileDtypeOf(name, t.dtype) === 'F32') !== t.data instanceof Float32Array) {
+    fail(`tensor ${describeUntrusted(name)}: dtype ${t.dtype} does not match its ${t.data.constructor.name}`);
+  }
+  const { data } = t;
+  if (LITTLE_ENDIAN_HOST) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  const out = new Uint8Array(data.byteLength);
+  const view = new DataView(out.buffer);
+  if (data instanceof Float32Array) data.forEach((v, i) => view.setFloat32(4 * i, v, true));
+  else data.forEach((v, i) => view.setInt32(4 * i, v, true));
+  return out;
+}
+
 /**
  * Encodes host tensors as a safetensors file: F32 for float32, I32 for
  * int32, tensors in map order and packed without gaps, the JSON header
@@ -228,45 +340,11 @@ function checkMetadata(metadata: Record<string, string>): void {
  * @throws CheckpointError for a reserved or inconsistent tensor.
  */
 export function encodeSafetensors(host: HostTensors, metadata?: Record<string, string>): Uint8Array {
-  // The header is assembled by hand so names keep the given order (object keys
-  // that look like integers would otherwise be moved first by JSON.stringify).
-  const fields: string[] = [];
-  if (metadata !== undefined) {
-    checkMetadata(metadata);
-    if (Object.keys(metadata).length > 0) fields.push(`${JSON.stringify(METADATA_KEY)}:${JSON.stringify(metadata)}`);
-  }
-  let offset = 0;
-  const parts: { start: number; data: Float32Array | Int32Array }[] = [];
-  for (const [name, t] of host) {
-    if (name === METADATA_KEY) fail(`tensor name "__metadata__" is reserved`);
-    const fileDtype = fileDtypeOf(name, t.dtype);
-    const numel = t.shape.reduce((a, b) => a * b, 1);
-    if (!t.shape.every(isCount) || numel !== t.data.length) {
-      fail(`tensor ${describeUntrusted(name)}: shape ${describeUntrusted(t.shape)} does not match ${t.data.length} values`);
-    }
-    if ((fileDtype === 'F32') !== t.data instanceof Float32Array) {
-      fail(`tensor ${describeUntrusted(name)}: dtype ${t.dtype} does not match its ${t.data.constructor.name}`);
-    }
-    const entry = { dtype: fileDtype, shape: t.shape, data_offsets: [offset, offset + 4 * numel] };
-    fields.push(`${JSON.stringify(name)}:${JSON.stringify(entry)}`);
-    parts.push({ start: offset, data: t.data });
-    offset += 4 * numel;
-  }
-  const json = new TextEncoder().encode(`{${fields.join(',')}}`);
-  const n = Math.ceil(json.length / 8) * 8;
-  const out = new Uint8Array(8 + n + offset);
-  const view = new DataView(out.buffer);
-  view.setUint32(0, n % 4294967296, true);
-  view.setUint32(4, Math.floor(n / 4294967296), true);
-  out.set(json, 8);
-  out.fill(0x20, 8 + json.length, 8 + n);
-  const dataStart = 8 + n;
-  for (const { start, data } of parts) {
-    const base = dataStart + start;
-    if (LITTLE_ENDIAN_HOST) out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), base);
-    else if (data instanceof Float32Array) data.forEach((v, i) => view.setFloat32(base + 4 * i, v, true));
-    else data.forEach((v, i) => view.setInt32(base + 4 * i, v, true));
-  }
+  const layout = safetensorsHeader(host, metadata);
+  const parts = [...host].map(([name, t]) => tensorBytes(name, t));
+  const out = new Uint8Array(layout.size);
+  out.set(layout.header);
+  parts.forEach((bytes, i) => out.set(bytes, layout.offsets[i]));
   return out;
 }
 

@@ -145,41 +145,68 @@ export function loadStateDict(
   }
   const named = naming === 'hf' ? fromHFNames(tensors) : tensors;
   try {
-    const report: LoadReport = { loaded: [], missing: [], unexpected: [], mismatched: [] };
-    const known = new Set(entries.map((e) => e.name));
-    const ready: Array<[StateEntry, tf.Tensor]> = [];
-    for (const e of entries) {
-      const t = named[e.name];
-      if (t === undefined) {
-        report.missing.push(e.name);
-        continue;
-      }
-      const expected = torchShape(e);
-      if (!tf.util.arraysEqual(expected, t.shape)) {
-        report.mismatched.push({ name: e.name, expected, got: [...t.shape] });
-        continue;
-      }
-      ready.push([e, t]);
-    }
-    report.unexpected = Object.keys(named).filter((n) => !known.has(n));
-    const fatal = strict === 'shapes' ? report.mismatched.length > 0 : strict && (report.missing.length || report.unexpected.length || report.mismatched.length);
-    if (fatal) {
-      throw new CheckpointError(`state dict does not match the model: ${summarise(report)}`);
-    }
-    for (const [e, t] of ready) {
-      tf.tidy(() => {
-        const v = fromTorchLayout(e.layout, t);
-        // Integer buffers (e.g. a batch norm's num_batches_tracked) keep their dtype.
-        e.variable.write(v.dtype === e.variable.dtype ? v : tf.cast(v, e.variable.dtype));
-      });
-      report.loaded.push(e.name);
-    }
+    const shapes = new Map(Object.entries(named).map(([n, t]) => [n, t.shape as number[]]));
+    const { report, ready } = planStateDict(entries, shapes, strict);
+    for (const e of ready) writeEntry(e, named[e.name]);
     return report;
   } finally {
     // Dispose only what the renaming created (the merged q/k/v weights).
     const inputs = new Set(Object.values(tensors));
     for (const t of Object.values(named)) if (!inputs.has(t)) t.dispose();
   }
+}
+
+/** What {@link planStateDict} decided. */
+export interface LoadPlan {
+  /** The report; `loaded` lists the entries that will be written. */
+  report: LoadReport;
+  /** The entries to write, in model order. */
+  ready: StateEntry[];
+}
+
+/**
+ * Decides a load from names and torch shapes alone (official names): what
+ * is missing, unexpected and mis-shaped, and which entries will be written
+ * (`report.loaded` lists them). Throws as `strict` says (see {@link LoadOptions}),
+ * before anything is written.
+ */
+export function planStateDict(
+  entries: StateEntry[],
+  shapes: ReadonlyMap<string, readonly number[]>,
+  strict: boolean | 'shapes',
+): LoadPlan {
+  const report: LoadReport = { loaded: [], missing: [], unexpected: [], mismatched: [] };
+  const known = new Set(entries.map((e) => e.name));
+  const ready: StateEntry[] = [];
+  for (const e of entries) {
+    const shape = shapes.get(e.name);
+    if (shape === undefined) {
+      report.missing.push(e.name);
+      continue;
+    }
+    const expected = torchShape(e);
+    if (!tf.util.arraysEqual(expected, shape as number[])) {
+      report.mismatched.push({ name: e.name, expected, got: [...shape] });
+      continue;
+    }
+    ready.push(e);
+  }
+  report.unexpected = [...shapes.keys()].filter((n) => !known.has(n));
+  const fatal = strict === 'shapes' ? report.mismatched.length > 0 : strict && (report.missing.length || report.unexpected.length || report.mismatched.length);
+  if (fatal) {
+    throw new CheckpointError(`state dict does not match the model: ${summarise(report)}`);
+  }
+  report.loaded = ready.map((e) => e.name);
+  return { report, ready };
+}
+
+/** Writes one torch-layout tensor into an entry's variable (layout changed, dtype cast as needed; `t` is not disposed). */
+export function writeEntry(e: StateEntry, t: tf.Tensor): void {
+  tf.tidy(() => {
+    const v = fromTorchLayout(e.layout, t);
+    // Integer buffers (e.g. a batch norm's num_batches_tracked) keep their dtype.
+    e.variable.write(v.dtype === e.variable.dtype ? v : tf.cast(v, e.variable.dtype));
+  });
 }
 
 /** One line naming every problem of a load. */

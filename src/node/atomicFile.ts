@@ -5,7 +5,7 @@
  * torn one (rename within one folder is atomic on POSIX file systems).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { MAEError } from 'tfjs-mae';
 
@@ -26,13 +26,27 @@ export function isAtomicTemp(name: string): boolean {
  * power cut. On failure the temp file is removed and a `MAEError` names `path`.
  */
 export async function writeFileAtomic(path: string, data: Uint8Array | string, options: WriteFileAtomicOptions = {}): Promise<void> {
+  await writeFileAtomicWith(path, (file) => file.writeFile(data), options);
+}
+
+/**
+ * {@link writeFileAtomic} for output written in pieces (e.g. tensor by
+ * tensor): `write` fills the temp file through its handle; then fsync,
+ * rename, folder fsync. When `write` throws, the temp file is removed and
+ * the error is rethrown as is if it is a `MAEError` (else a `MAEError` naming `path`).
+ */
+export async function writeFileAtomicWith(
+  path: string,
+  write: (file: FileHandle) => Promise<void>,
+  options: WriteFileAtomicOptions = {},
+): Promise<void> {
   const dir = dirname(path);
   const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   try {
     if (options.mkdir ?? true) await mkdir(dir, { recursive: true });
     const file = await open(tmp, 'wx');
     try {
-      await file.writeFile(data);
+      await write(file);
       await file.sync();
     } finally {
       await file.close();
@@ -40,6 +54,7 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string, o
     await rename(tmp, path);
   } catch (e) {
     await rm(tmp, { force: true }).catch(() => undefined);
+    if (e instanceof MAEError) throw e;
     const reason = e instanceof Error ? ((e as NodeJS.ErrnoException).code ?? e.message) : String(e);
     throw new MAEError(`cannot write ${JSON.stringify(path)}: ${reason}`);
   }

@@ -12,7 +12,7 @@
 export { nodeFolderHandler, MODEL_FILE, WEIGHTS_FILE } from 'tfjs-mae';
 
 // Files the `tfjs-mae` command writes (branch cli): atomic writes, PNG figures, NumPy arrays.
-export { writeFileAtomic, isAtomicTemp, type WriteFileAtomicOptions } from './atomicFile';
+export { writeFileAtomic, writeFileAtomicWith, isAtomicTemp, type WriteFileAtomicOptions } from './atomicFile';
 export { encodePng, writePng } from './png';
 export { encodeNpy, decodeNpy, writeNpy } from './npy';
 
@@ -48,3 +48,6 @@ export { evalResizeShape, centreCropBox, type ImageTransform } from './transform
 export { removeWasmRethrowHandlers } from './wasmErrors';
 // Multi-threaded wasm in Node (issue 15)
 export { useWasmThreads, logicalCores, type WasmThreads, type WasmThreadsOptions } from './wasmThreads';
+// Weights read by ranges (branch io-stream)
+export { fileSource } from './fileSource';
+export { writeSafetensorsFile, type WrittenSafetensors } from './safetensorsFile';

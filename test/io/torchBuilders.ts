@@ -91,19 +91,41 @@ export class Pickle {
  * ZIP64 end record + locator is written (what large torch files contain).
  */
 export function makeZip(files: [string, Uint8Array][], opts: { method?: number; zip64?: boolean } = {}): Uint8Array {
+  const { parts, size } = zipParts(files, opts);
+  const out = new Uint8Array(size);
+  for (const p of parts) out.set(p.bytes, p.offset);
+  return out;
+}
+
+/** An entry of {@link zipParts} that takes `size` bytes of zeros in the file but none in memory (for sparse files). */
+export interface SparseEntry {
+  zeros: number;
+}
+
+/**
+ * {@link makeZip}'s bytes as positioned parts (entries of zeros leave holes),
+ * so a test can write a sparse archive of many GiB: write the parts, then
+ * truncate the file to `size`. A zeros entry's CRC is left 0 (never read).
+ */
+export function zipParts(
+  files: [string, Uint8Array | SparseEntry][],
+  opts: { method?: number; zip64?: boolean } = {},
+): { parts: { offset: number; bytes: Uint8Array }[]; size: number } {
   const enc = new TextEncoder();
-  const chunks: Uint8Array[] = [];
+  const chunks: { offset: number; bytes: Uint8Array }[] = [];
   const central: Uint8Array[] = [];
   const zip64 = opts.zip64 === true;
   const u32 = (v: number) => (zip64 ? 0xffffffff : v);
   let offset = 0;
-  for (const [name, data] of files) {
+  for (const [name, file] of files) {
+    const data = file instanceof Uint8Array ? file : { length: file.zeros };
+    const crc = file instanceof Uint8Array ? crc32(file) : 0;
     const n = enc.encode(name);
     const local = new Uint8Array(30 + n.length);
     const lv = new DataView(local.buffer);
     lv.setUint32(0, 0x04034b50, true);
     lv.setUint16(8, opts.method ?? 0, true);
-    lv.setUint32(14, crc32(data), true);
+    lv.setUint32(14, crc, true);
     lv.setUint32(18, u32(data.length), true);
     lv.setUint32(22, u32(data.length), true);
     lv.setUint16(26, n.length, true);
@@ -113,7 +135,7 @@ export function makeZip(files: [string, Uint8Array][], opts: { method?: number; 
     const cv = new DataView(c.buffer);
     cv.setUint32(0, 0x02014b50, true);
     cv.setUint16(10, opts.method ?? 0, true);
-    cv.setUint32(16, crc32(data), true);
+    cv.setUint32(16, crc, true);
     cv.setUint32(20, u32(data.length), true);
     cv.setUint32(24, u32(data.length), true);
     cv.setUint16(28, n.length, true);
@@ -129,7 +151,8 @@ export function makeZip(files: [string, Uint8Array][], opts: { method?: number; 
       cv.setBigUint64(e + 20, BigInt(offset), true);
     }
     central.push(c);
-    chunks.push(local, data);
+    chunks.push({ offset, bytes: local });
+    if (file instanceof Uint8Array) chunks.push({ offset: offset + local.length, bytes: file });
     offset += local.length + data.length;
   }
   const cdSize = central.reduce((a, c) => a + c.length, 0);
@@ -157,14 +180,12 @@ export function makeZip(files: [string, Uint8Array][], opts: { method?: number; 
   ev.setUint16(10, zip64 ? 0xffff : files.length, true);
   ev.setUint32(12, u32(cdSize), true);
   ev.setUint32(16, u32(offset), true);
-  const all = [...chunks, ...central, ...tail, eocd];
-  const out = new Uint8Array(all.reduce((a, c) => a + c.length, 0));
-  let o = 0;
-  for (const c of all) {
-    out.set(c, o);
+  let o = offset;
+  for (const c of [...central, ...tail, eocd]) {
+    chunks.push({ offset: o, bytes: c });
     o += c.length;
   }
-  return out;
+  return { parts: chunks, size: o };
 }
 
 /** float32 values as little-endian bytes. */

@@ -3,18 +3,19 @@
  * file (official or HF names) → safetensors with the chosen names, or a tfjs
  * model folder.
  */
-import { writeFile } from 'node:fs/promises';
-import { type HostTensor, type HostTensors, HOST_ROWS } from '../../io/hostTensor';
+import type { HostTensor } from '../../io/hostTensor';
 import { renameFromHF, renameToHF } from '../../io/naming';
-import { encodeSafetensors } from '../../io/safetensors';
+import { LAZY_ROWS, type LazyHostTensor, type WeightsIndex } from '../../io/weightsIndex';
+import { writeSafetensorsFile } from '../../node/safetensorsFile';
 import { flag } from '../args';
 import { defineCommand } from '../command';
-import { loadWeightsFile, namingOf } from '../weightsFile';
+import { namingOf, withWeightsFile } from '../weightsFile';
 
-function rename(tensors: HostTensors, to: 'official' | 'hf'): HostTensors {
-  const from = namingOf(tensors.keys());
-  const official = from === 'hf' ? renameFromHF(tensors, HOST_ROWS) : [...tensors];
-  return new Map(to === 'hf' ? renameToHF(official, HOST_ROWS) : official);
+/** The file's tensors under `to` names, not read yet (q/k/v split or merged as each is loaded). */
+function rename(index: WeightsIndex, to: 'official' | 'hf'): Array<[string, LazyHostTensor]> {
+  const lazy = index.lazy();
+  const official = namingOf(index.tensors.keys()) === 'hf' ? renameFromHF(lazy, LAZY_ROWS) : lazy;
+  return to === 'hf' ? renameToHF(official, LAZY_ROWS) : official;
 }
 
 export const convert = defineCommand({
@@ -31,18 +32,24 @@ export const convert = defineCommand({
     normPix: flag.boolean({ help: 'the model was trained with norm_pix_loss (the shapes cannot tell)' }),
   },
   async run({ positionals: [input, output], flags }, io) {
-    const { tensors, notes } = await loadWeightsFile(input);
-    for (const note of notes) io.out(`note: ${note}`);
-    if (flags.to === 'tfjs') {
-      const { convertToTfjsFolder } = await import('./toTfjs');
-      const hints = { numHeads: flags.heads, decoderNumHeads: flags.decoderHeads, normPixLoss: flags.normPix || undefined };
-      await convertToTfjsFolder(rename(tensors, 'official'), output, hints, io.out);
-      return;
-    }
-    const renamed = rename(tensors, flags.to);
-    const widened = [...renamed.values()].filter((t: HostTensor) => t.sourceDtype !== 'F32' && t.sourceDtype !== 'I32').length;
-    const bytes = encodeSafetensors(renamed, { format: 'pt', converted_by: 'tfjs-mae', naming: flags.to });
-    await writeFile(output, bytes);
-    io.out(`wrote ${output}: ${renamed.size} tensors, ${flags.to} names${widened ? `, ${widened} converted to float32/int32` : ''}`);
+    await withWeightsFile(input, async ({ index, notes }) => {
+      for (const note of notes) io.out(`note: ${note}`);
+      if (flags.to === 'tfjs') {
+        const { convertToTfjsFolder } = await import('./toTfjs');
+        const hints = { numHeads: flags.heads, decoderNumHeads: flags.decoderHeads, normPixLoss: flags.normPix || undefined };
+        const tensors = new Map<string, HostTensor>();
+        for (const [name, lazy] of rename(index, 'official')) tensors.set(name, await lazy.load());
+        await convertToTfjsFolder(tensors, output, hints, io.out);
+        return;
+      }
+      // Streamed: the header from the shapes, then one tensor at a time; every metadata key is kept.
+      const renamed = rename(index, flags.to);
+      const widened = renamed.filter(([, t]) => t.sourceDtype !== 'F32' && t.sourceDtype !== 'I32').length;
+      const metadata = { ...index.metadata, format: 'pt', converted_by: 'tfjs-mae', naming: flags.to };
+      const written = await writeSafetensorsFile(output, renamed, metadata);
+      io.out(
+        `wrote ${output}: ${written.tensors} tensors, ${flags.to} names, ${written.bytes.toLocaleString('en-US')} bytes${widened ? `, ${widened} converted to float32/int32` : ''}`,
+      );
+    });
   },
 });

@@ -1,18 +1,26 @@
-/** `tfjs-mae inspect FILE`: the format and one line per tensor. */
+/** `tfjs-mae inspect FILE`: the format, the metadata and one line per tensor, from the headers only. */
 import { defineCommand } from '../command';
-import { loadWeightsFile, namingOf } from '../weightsFile';
+import { namingOf, withWeightsFile } from '../weightsFile';
+
+/** A metadata value on one line, clipped for the terminal. */
+const oneLine = (value: string, max = 2000): string => {
+  const flat = value.replace(/[\u0000-\u001f\u2028\u2029]+/g, ' ');
+  return flat.length > max ? `${flat.slice(0, max)}… (${flat.length} characters)` : flat;
+};
 
 export const inspect = defineCommand({
   name: 'inspect',
-  summary: 'print the format and one line per tensor (name, dtype, shape)',
+  summary: 'print the format, the metadata (config, recipe) and one line per tensor (name, dtype, shape); reads headers only',
   positionals: [{ name: 'FILE', help: 'a .pth or .safetensors file (official or HF names)' }],
   flags: {},
   async run({ positionals: [path] }, io) {
-    const { format, tensors, notes } = await loadWeightsFile(path);
-    let numbers = 0;
-    for (const t of tensors.values()) numbers += t.data.length;
-    io.out(`format: ${format}, ${namingOf(tensors.keys())} names, ${tensors.size} tensors, ${numbers.toLocaleString('en-US')} numbers`);
-    for (const note of notes) io.out(`note: ${note}`);
-    for (const [name, t] of tensors) io.out(`${name}\t${t.sourceDtype}\t[${t.shape.join(', ')}]`);
+    await withWeightsFile(path, async ({ format, index, notes }) => {
+      let numbers = 0;
+      for (const t of index.tensors.values()) numbers += t.shape.reduce((a, b) => a * b, 1);
+      io.out(`format: ${format}, ${namingOf(index.tensors.keys())} names, ${index.tensors.size} tensors, ${numbers.toLocaleString('en-US')} numbers`);
+      for (const [key, value] of Object.entries(index.metadata)) io.out(`metadata: ${key} = ${oneLine(value)}`);
+      for (const note of notes) io.out(`note: ${note}`);
+      for (const [name, t] of index.tensors) io.out(`${name}\t${t.sourceDtype}\t[${t.shape.join(', ')}]`);
+    });
   },
 });

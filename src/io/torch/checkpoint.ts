@@ -16,7 +16,8 @@ import { CODECS, decodeElements } from '../dtypes';
 import { type HostTensor, type HostTensors, toTfTensors } from '../hostTensor';
 import { StorageRef, TensorRef, resolveTorchGlobal, storageFromPersistentId } from './globals';
 import { PyDict, describeValue, unpickle } from './pickle';
-import { type ZipArchive, openZip } from './zip';
+import { type ZipArchive, type ZipEntry, openZip, openZipSource } from './zip';
+import type { ByteSource } from '../byteSource';
 
 /** Which entry of the checkpoint held the state dict (`'none'`: the checkpoint is the state dict). */
 export type TorchCheckpointWrapper = 'model' | 'state_dict' | 'module' | 'model_state_dict' | 'none';
@@ -41,34 +42,47 @@ function fail(message: string): never {
   throw new CheckpointError(`torch checkpoint: ${message}`);
 }
 
+/** Refuses files that are not torch zip checkpoints, with a hint, from their first (up to 4) bytes. */
+function checkMagic(head: Uint8Array): void {
+  if (head.length >= 2 && head[0] === 0x80 && head[1] <= 5) {
+    fail('file is a bare pickle (the legacy torch.save format before PyTorch 1.6), which is not supported; re-save it with a recent PyTorch');
+  }
+  if (head.length < 4 || head[0] !== 0x50 || head[1] !== 0x4b || head[2] !== 0x03 || head[3] !== 0x04) {
+    fail(`not a PyTorch zip checkpoint (expected "PK\\x03\\x04" at byte 0, got ${describeUntrusted(Array.from(head.subarray(0, 4)))})`);
+  }
+}
+
+/** Finds the `<stem>/` of the one `<stem>/data.pkl`; refuses TorchScript archives. */
+function findStem(entries: ReadonlyMap<string, ZipEntry>): string {
+  const pickles = [...entries.keys()].filter((n) => /^[^/]+\/data\.pkl$/.test(n));
+  if (pickles.length !== 1) fail(`expected one "<stem>/data.pkl" entry, found ${pickles.length}`);
+  const stem = pickles[0].slice(0, -'data.pkl'.length);
+  if (entries.has(`${stem}constants.pkl`)) {
+    fail('file is a TorchScript archive (torch.jit.save), not a state-dict checkpoint; save model.state_dict() with torch.save');
+  }
+  return stem;
+}
+
+/** Refuses big-endian storages (the `<stem>/byteorder` entry's bytes). */
+function checkByteorder(bytes: Uint8Array): void {
+  const order = new TextDecoder().decode(bytes).trim();
+  if (order !== 'little') fail(`storages are ${describeUntrusted(order)}-endian; only little-endian checkpoints are supported`);
+}
+
 /** Finds `<stem>/data.pkl`; refuses files that are not torch zip checkpoints with a hint. */
 function openArchive(bytes: Uint8Array): { archive: ZipArchive; stem: string } {
   if (!(bytes instanceof Uint8Array)) fail(`bytes must be a Uint8Array, got ${describeUntrusted(bytes)}`);
-  if (bytes.length >= 2 && bytes[0] === 0x80 && bytes[1] <= 5) {
-    fail('file is a bare pickle (the legacy torch.save format before PyTorch 1.6), which is not supported; re-save it with a recent PyTorch');
-  }
-  if (bytes.length < 4 || bytes[0] !== 0x50 || bytes[1] !== 0x4b || bytes[2] !== 0x03 || bytes[3] !== 0x04) {
-    fail(`not a PyTorch zip checkpoint (expected "PK\\x03\\x04" at byte 0, got ${describeUntrusted(Array.from(bytes.subarray(0, 4)))})`);
-  }
+  checkMagic(bytes.subarray(0, 4));
   const archive = openZip(bytes);
-  const pickles = [...archive.entries.keys()].filter((n) => /^[^/]+\/data\.pkl$/.test(n));
-  if (pickles.length !== 1) fail(`expected one "<stem>/data.pkl" entry, found ${pickles.length}`);
-  const stem = pickles[0].slice(0, -'data.pkl'.length);
-  if (archive.entries.has(`${stem}constants.pkl`)) {
-    fail('file is a TorchScript archive (torch.jit.save), not a state-dict checkpoint; save model.state_dict() with torch.save');
-  }
-  const byteorder = archive.entries.get(`${stem}byteorder`);
-  if (byteorder !== undefined) {
-    const order = new TextDecoder().decode(archive.read(byteorder.name)).trim();
-    if (order !== 'little') fail(`storages are ${describeUntrusted(order)}-endian; only little-endian checkpoints are supported`);
-  }
+  const stem = findStem(archive.entries);
+  if (archive.entries.has(`${stem}byteorder`)) checkByteorder(archive.read(`${stem}byteorder`));
   return { archive, stem };
 }
 
-/** Runs the pickle; storages are resolved against the archive and checked for size. */
-function loadPickle(archive: ZipArchive, stem: string): unknown {
+/** Runs the pickle; storages are resolved against the archive's entries and checked for size. */
+function loadPickle(pickle: Uint8Array, entries: ReadonlyMap<string, ZipEntry>, stem: string): unknown {
   const storages = new Map<string, StorageRef>();
-  return unpickle(archive.read(`${stem}data.pkl`), {
+  return unpickle(pickle, {
     resolveGlobal: resolveTorchGlobal,
     persistentLoad(pid) {
       const { key, dtype, numel } = storageFromPersistentId(pid);
@@ -77,7 +91,7 @@ function loadPickle(archive: ZipArchive, stem: string): unknown {
         if (known.dtype !== dtype || known.numel !== numel) fail(`storage ${describeUntrusted(key)} is referenced with two different types or sizes`);
         return known;
       }
-      const entry = archive.entries.get(`${stem}data/${key}`);
+      const entry = entries.get(`${stem}data/${key}`);
       if (entry === undefined) fail(`storage ${describeUntrusted(key)} has no "${stem}data/${key}" entry in the archive`);
       const bytesNeeded = numel * CODECS[dtype].size;
       if (bytesNeeded > entry.size) {
@@ -155,14 +169,17 @@ function viewIndices(t: TensorRef): Float64Array {
   return out;
 }
 
-/** Reads the values of one view (non-contiguous views are gathered by strides). */
-function materialise(name: string, t: TensorRef, archive: ZipArchive, stem: string): HostTensor {
+/**
+ * Reads the values of one view from its storage's bytes (non-contiguous views
+ * are gathered by strides). `copy: false` lets aligned float32/int32 data be a
+ * view of `storage` (a buffer the reader owns).
+ */
+function materialise(name: string, t: TensorRef, storage: Uint8Array, copy: boolean): HostTensor {
   const { dtype } = t.storage;
-  const entry = archive.read(`${stem}data/${t.storage.key}`);
   const label = `torch checkpoint: tensor ${describeUntrusted(name)}`;
   const data = isContiguous(t.size, t.stride)
-    ? decodeElements(entry, t.offset * CODECS[dtype].size, t.numel, dtype, label)
-    : decodeElements(entry, 0, viewIndices(t), dtype, label);
+    ? decodeElements(storage, t.offset * CODECS[dtype].size, t.numel, dtype, label, copy)
+    : decodeElements(storage, 0, viewIndices(t), dtype, label);
   return { dtype: CODECS[dtype].host, shape: t.size.slice(), data, sourceDtype: dtype };
 }
 
@@ -177,7 +194,8 @@ const CONVERSIONS: Readonly<Record<string, string>> = Object.freeze({
   BOOL: 'bool stored as int32 0/1',
 });
 
-function conversionWarnings(tensors: HostTensors): string[] {
+/** One warning per converted file dtype, naming the tensors (from their file dtypes alone). */
+export function conversionWarnings(tensors: Iterable<[string, { sourceDtype: string }]>): string[] {
   const bySource = new Map<string, string[]>();
   for (const [name, t] of tensors) {
     if (t.sourceDtype === 'F32' || t.sourceDtype === 'I32') continue;
@@ -207,21 +225,73 @@ function conversionWarnings(tensors: HostTensors): string[] {
  */
 export function parseTorchCheckpoint(bytes: Uint8Array): TorchCheckpoint {
   const { archive, stem } = openArchive(bytes);
-  const root = loadPickle(archive, stem);
+  const root = loadPickle(archive.read(`${stem}data.pkl`), archive.entries, stem);
+  const { refs, warnings, wrapper } = stateDictRefs(root, bytes.length);
+  const tensors: HostTensors = new Map();
+  for (const [name, t] of refs) tensors.set(name, materialise(name, t, archive.read(`${stem}data/${t.storage.key}`), true));
+  warnings.push(...conversionWarnings(tensors));
+  return { tensors, warnings, wrapper };
+}
+
+/** The state dict's tensor views, after the memory bound (a multiple of the file size) is checked. */
+function stateDictRefs(root: unknown, fileSize: number): { refs: Array<[string, TensorRef]>; warnings: string[]; wrapper: TorchCheckpointWrapper } {
   const warnings: string[] = [];
   const { dict, wrapper } = findStateDict(root, warnings);
-  const budget = MEMORY_FACTOR * bytes.length + 2 ** 20;
+  const budget = MEMORY_FACTOR * fileSize + 2 ** 20;
   let total = 0;
   for (const [name, t] of dict.map) {
     total += 4 * (t as TensorRef).numel;
     if (total > budget) {
-      fail(`tensors up to ${describeUntrusted(name)} take ${total} bytes, more than ${MEMORY_FACTOR}× the ${bytes.length}-byte file; refusing (many views of one storage?)`);
+      fail(`tensors up to ${describeUntrusted(name)} take ${total} bytes, more than ${MEMORY_FACTOR}× the ${fileSize}-byte file; refusing (many views of one storage?)`);
     }
   }
-  const tensors: HostTensors = new Map();
-  for (const [name, t] of dict.map) tensors.set(name as string, materialise(name as string, t as TensorRef, archive, stem));
-  warnings.push(...conversionWarnings(tensors));
-  return { tensors, warnings, wrapper };
+  return { refs: [...dict.map].map(([n, t]) => [n as string, t as TensorRef]), warnings, wrapper };
+}
+
+/** A checkpoint read by ranges: the state dict's names, dtypes and shapes from the pickle, each tensor on demand. */
+export interface TorchCheckpointSource {
+  /** The state-dict views in file order. */
+  readonly refs: ReadonlyMap<string, TensorRef>;
+  /** Ignored checkpoint entries and conversions, one line each. */
+  readonly warnings: string[];
+  readonly wrapper: TorchCheckpointWrapper;
+  /**
+   * One tensor: its storage entry is read whole (and CRC-checked), then the
+   * view decoded; aligned float32/int32 data is a view of the bytes read.
+   */
+  read(name: string): Promise<HostTensor>;
+}
+
+/**
+ * Opens a PyTorch zip checkpoint by ranges: the zip directory, the pickle and
+ * the byteorder entry are read; storages only when a tensor is read. The
+ * same checks as {@link parseTorchCheckpoint}.
+ */
+export async function openTorchCheckpointSource(source: ByteSource): Promise<TorchCheckpointSource> {
+  checkMagic(await source.read(0, Math.min(4, source.size)));
+  const archive = await openZipSource(source);
+  const stem = findStem(archive.entries);
+  if (archive.entries.has(`${stem}byteorder`)) checkByteorder(await archive.read(`${stem}byteorder`));
+  const root = loadPickle(await archive.read(`${stem}data.pkl`), archive.entries, stem);
+  const { refs, warnings, wrapper } = stateDictRefs(root, source.size);
+  const byName = new Map(refs);
+  warnings.push(...conversionWarnings(refs.map(([n, t]) => [n, { sourceDtype: t.storage.dtype }])));
+  // The last storage read: views of one storage that follow each other read it once.
+  let last: { key: string; bytes: Uint8Array } | undefined;
+  return {
+    refs: byName,
+    warnings,
+    wrapper,
+    async read(name: string): Promise<HostTensor> {
+      const t = byName.get(name);
+      if (t === undefined) fail(`no tensor ${describeUntrusted(name)} in the state dict`);
+      if (last?.key !== t.storage.key) {
+        last = undefined; // let the previous storage go before reading the next
+        last = { key: t.storage.key, bytes: await archive.read(`${stem}data/${t.storage.key}`) };
+      }
+      return materialise(name, t, last.bytes, false);
+    },
+  };
 }
 
 /**

@@ -24,6 +24,21 @@ describe('openZip', () => {
     expect(crc32(new Uint8Array(0))).toBe(0);
   });
 
+  it('CRC-32 eight bytes at a time equals the bitwise definition for every length and offset', () => {
+    const bitwise = (x: Uint8Array): number => {
+      let c = 0xffffffff;
+      for (const v of x) {
+        c ^= v;
+        for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+      }
+      return (c ^ 0xffffffff) >>> 0;
+    };
+    const bytes = Uint8Array.from({ length: 64 }, (_, i) => (i * 167 + 13) & 0xff);
+    for (let start = 0; start < 8; start++) {
+      for (let n = 0; start + n <= bytes.length; n++) expect(crc32(bytes.subarray(start, start + n))).toBe(bitwise(bytes.subarray(start, start + n)));
+    }
+  });
+
   for (const zip64 of [false, true]) {
     it(`reads stored entries ${zip64 ? 'with ZIP64 extra fields and end records' : '(plain zip)'}`, () => {
       const archive = openZip(makeZip(files, { zip64 }));
