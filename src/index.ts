@@ -6,7 +6,7 @@
  *
  * @packageDocumentation
  */
-export { MAEError, MAEConfigError, MAEInputError, CheckpointError, DataError, TrainingError } from './errors';
+export { MAEError, MAEConfigError, MAEInputError, CheckpointError, DataError, TrainingError, MAEMemoryError } from './errors';
 
 export { MAELayer, type StateEntry, type TorchLayout, type BaseLayerArgs } from './nn/MAELayer';
 export { Linear, type LinearArgs } from './nn/Linear';
@@ -254,3 +254,16 @@ export {
   type RenderReconstructionsArgs,
 } from './viz/reconstruction';
 
+
+// Memory (issue 16): estimate and the wasm 4 GiB pre-flight check
+export {
+  estimateMemory,
+  checkWasmMemory,
+  describeModel,
+  WASM_HEAP_LIMIT,
+  type MemoryMode,
+  type MemoryModelConfig,
+  type MemoryEstimateOptions,
+  type MemoryEstimate,
+  type WasmMemoryCheckOptions,
+} from './model/memory';
