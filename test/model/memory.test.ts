@@ -22,7 +22,7 @@ describe('estimateMemory', () => {
   it('counts exactly the numbers of our layers (MAE and encoder alone)', () => {
     const mae = new MaskedAutoencoder(small);
     mae.ensureBuilt();
-    const numbers = (ws: { shape: number[] }[]): number => ws.reduce((s, w) => s + w.shape.reduce((a, b) => a * b, 1), 0);
+    const numbers = (ws: { shape: (number | null)[] }[]): number => ws.reduce((s, w) => s + w.shape.reduce<number>((a, b) => a * (b ?? 1), 1), 0);
     const e = estimateMemory(mae.config, { batch: 2 });
     expect(e.params).toBe(numbers(mae.weights));
     expect(e.weightBytes).toBe(4 * numbers(mae.weights));
