@@ -261,6 +261,7 @@ export {
   checkWasmMemory,
   describeModel,
   WASM_HEAP_LIMIT,
+  WASM_UNTRACKED_PER_WEIGHT_BYTE,
   type MemoryMode,
   type MemoryModelConfig,
   type MemoryEstimateOptions,
