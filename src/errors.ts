@@ -48,3 +48,9 @@ export function describe(value: unknown): string {
     return Object.prototype.toString.call(value);
   }
 }
+
+/**
+ * A model plus batch would not fit in the backend's memory (wasm's 4 GiB
+ * heap); thrown before running, with the estimate and what to change.
+ */
+export class MAEMemoryError extends MAEError {}

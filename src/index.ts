@@ -6,7 +6,7 @@
  *
  * @packageDocumentation
  */
-export { MAEError, MAEConfigError, MAEInputError, CheckpointError, DataError, TrainingError } from './errors';
+export { MAEError, MAEConfigError, MAEInputError, CheckpointError, DataError, TrainingError, MAEMemoryError } from './errors';
 
 export { MAELayer, type StateEntry, type TorchLayout, type BaseLayerArgs } from './nn/MAELayer';
 export { Linear, type LinearArgs } from './nn/Linear';
@@ -284,3 +284,16 @@ export type { RecomputeOption } from './decode/MAEDecoder';
 // The first hour (issue 13): run reports, figures on a canvas
 export { MIN_LR_SUM, formatRunInfo, type RunInfo } from './train/runInfo';
 export { toCanvas, type DrawableCanvas } from './viz/canvas';
+// Memory (issue 16): estimate and the wasm 4 GiB pre-flight check
+export {
+  estimateMemory,
+  checkWasmMemory,
+  describeModel,
+  WASM_HEAP_LIMIT,
+  WASM_UNTRACKED_PER_WEIGHT_BYTE,
+  type MemoryMode,
+  type MemoryModelConfig,
+  type MemoryEstimateOptions,
+  type MemoryEstimate,
+  type WasmMemoryCheckOptions,
+} from './model/memory';

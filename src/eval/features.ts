@@ -4,6 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { MAEConfigError, MAEInputError, describe } from '../errors';
+import { checkWasmMemory, type MemoryModelConfig, type WASM_HEAP_LIMIT } from '../model/memory';
 import {
   batchImages,
   batchLabels,
@@ -54,6 +55,12 @@ export interface ExtractFeaturesOptions {
   batchSize?: number;
   /** Called after every batch with the images done so far. Defaults to none. */
   onProgress?: (done: number) => void;
+  /**
+   * On wasm, the heap limit of the pre-flight memory check (run once per new
+   * batch size: a batch that cannot fit fails before running with an
+   * `MAEMemoryError`). Defaults to {@link WASM_HEAP_LIMIT} (4 GiB).
+   */
+  memoryLimitBytes?: number;
 }
 
 /** Options of {@link extractPooledFeatures}. */
@@ -91,6 +98,7 @@ export async function extractPooledFeatures(
   const indexParts: Int32Array[] = [];
   let allLabelled = true;
   let allIndexed = true;
+  let checkedBatch = -1; // the wasm memory check runs once per new batch size, not per batch
   try {
     let done = 0;
     for await (const { batch, owned, labels, indices } of batchesOf(images, batchSize)) {
@@ -100,6 +108,10 @@ export async function extractPooledFeatures(
         if (indices === undefined) allIndexed = false;
         else indexParts.push(Int32Array.from(indices));
         if (batch.rank !== 4) throw new MAEInputError(`images: expected batches of shape [N, H, W, C], got ${describe(batch.shape)}`);
+        if (batch.shape[0] !== checkedBatch) {
+          preflight(encoder, batch.shape[0], options.memoryLimitBytes);
+          checkedBatch = batch.shape[0];
+        }
         tf.tidy(() => {
           const tokens = encoder.forwardFeatures(batch); // [N, 1 + L, D]
           const [n, t, d] = tokens.shape;
@@ -128,6 +140,13 @@ export async function extractPooledFeatures(
   } finally {
     tf.dispose([...parts.mean, ...parts.cls, ...labelParts]);
   }
+}
+
+/** On wasm, fails before running when the encoder plus a batch of `batch` cannot fit the heap ({@link checkWasmMemory}). */
+function preflight(encoder: FeatureEncoder, batch: number, limitBytes: number | undefined): void {
+  const config = (encoder as { getConfig?: () => Record<string, unknown> }).getConfig?.();
+  if (config == null || typeof config.embedDim !== 'number' || typeof config.depth !== 'number' || typeof config.numHeads !== 'number') return;
+  checkWasmMemory(config as unknown as MemoryModelConfig, { batch, mode: 'features', ...(limitBytes === undefined ? {} : { limitBytes }) });
 }
 
 /** A batch's labels as `[B]` int32 (a clone the caller disposes), checked against the batch. */
