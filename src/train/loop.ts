@@ -97,6 +97,8 @@ export interface TrainLoopSpec {
   label: string;
   /** Every weight of the model under its official name (checkpoints, resume). */
   entries: StateEntry[];
+  /** The `__metadata__` of every checkpoint's weights: the model config (`weightsMetadata(model)`). Defaults to `{ format: 'pt' }`. */
+  metadata?: Record<string, string>;
   /** The optimised parameters with their weight decay and lr scale. */
   groups: ParamGroup[];
   /** AdamW `[β1, β2]`. */
@@ -255,7 +257,7 @@ export async function trainLoop(spec: TrainLoopSpec, data: TrainData, options: T
       const every = o.checkpointEvery ?? 0;
       const stopping = epoch + 1 === lastEpoch;
       if ((every > 0 && (epoch + 1) % every === 0) || (stopping && o.save !== undefined)) {
-        await o.save!(await makeCheckpoint(entries, optimizer, { step, epoch: epoch + 1, seed, stepsPerEpoch, accumSteps: accum }));
+        await o.save!(await makeCheckpoint(entries, spec.metadata, optimizer, { step, epoch: epoch + 1, seed, stepsPerEpoch, accumSteps: accum }));
       }
     }
     return { losses, firstStep, epochLosses, step, seconds: now() - t0 };
@@ -327,12 +329,13 @@ function defaultSchedule(o: TrainLoopOptions, totalSteps: number, scaled: number
 
 async function makeCheckpoint(
   entries: StateEntry[],
+  metadata: Record<string, string> | undefined,
   optimizer: AdamW,
   c: Omit<TrainingCheckpoint, 'weights' | 'optimizer'>,
 ): Promise<TrainingCheckpoint> {
   const dict = stateDict(entries);
   try {
-    const weights = await writeSafetensors(dict, { format: 'pt' });
+    const weights = await writeSafetensors(dict, metadata ?? { format: 'pt' });
     return { weights, optimizer: await optimizer.getState(), ...c };
   } finally {
     tf.dispose(Object.values(dict));

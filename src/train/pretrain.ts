@@ -6,7 +6,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { MAEConfigError, describe } from '../errors';
-import type { StateEntry } from '../nn/MAELayer';
+import { MAELayer, type StateEntry } from '../nn/MAELayer';
+import { weightsMetadata } from '../io/modelConfig';
 import { mixSeed } from '../data/rng';
 import { NO_WEIGHT_DECAY_NAMES, paramGroups } from './paramGroups';
 import { batchImages, type TrainData } from './data';
@@ -68,6 +69,20 @@ export function trainableParams(entries: StateEntry[]): NamedParam[] {
  * @throws TrainingError when a loss is not finite (naming the step) or an epoch runs out of batches
  * @throws CheckpointError when `resume` does not fit the model or the run
  */
+/**
+ * The model config for the checkpoints' weights; none for a model that has
+ * no serialisable config (a duck-typed model, an unregistered class, a
+ * masking strategy without `toConfig`): those checkpoints still resume.
+ */
+function checkpointMetadata(model: PretrainModel): Record<string, string> | undefined {
+  if (!(model instanceof MAELayer)) return undefined;
+  try {
+    return weightsMetadata(model);
+  } catch {
+    return undefined;
+  }
+}
+
 export async function pretrain(model: PretrainModel, data: TrainData, options: PretrainOptions): Promise<PretrainResult> {
   if (model == null || typeof model.loss !== 'function' || typeof model.stateEntries !== 'function') {
     throw new MAEConfigError(`pretrain model: expected a MaskedAutoencoder (loss and stateEntries), got ${describe(model)}`);
@@ -89,6 +104,7 @@ export async function pretrain(model: PretrainModel, data: TrainData, options: P
     {
       label: 'pretrain',
       entries,
+      metadata: checkpointMetadata(model),
       groups,
       betas: o.betas ?? [0.9, 0.95],
       eps: o.eps ?? 1e-8,
