@@ -114,7 +114,7 @@ describeBackends(['cpu', 'wasm'], (backend) => {
       expect(parseSafetensors(bytes).metadata.recipe).toBe('{"lr":0.003}');
       fs.writeFileSync(path.join(dir, 'ours.safetensors'), bytes);
       const want = await lossOn(mae);
-      for (const source of [bytes, new Blob([bytes]), path.join(dir, 'ours.safetensors'), `${baseUrl}/ours.safetensors`, new URL(`file://${path.join(dir, 'ours.safetensors')}`)]) {
+      for (const source of [bytes, new Blob([bytes as Uint8Array<ArrayBuffer>]), path.join(dir, 'ours.safetensors'), `${baseUrl}/ours.safetensors`, new URL(`file://${path.join(dir, 'ours.safetensors')}`)]) {
         const { model, config, metadata } = await loadPretrainedModel(source);
         expect(config.source).toBe('metadata');
         expect(metadata.recipe).toBe('{"lr":0.003}');
@@ -138,7 +138,7 @@ describe('fromPretrained: sources and errors', () => {
   it('{ weights, config } (an HF folder dropped on a page), config as text, bytes or object', async () => {
     const weights = readBytes(fixture('mae_tiny.hf.safetensors'));
     for (const config of [TINY_HF_CONFIG, JSON.stringify(TINY_HF_CONFIG), new TextEncoder().encode(JSON.stringify(TINY_HF_CONFIG)), new Blob([JSON.stringify(TINY_HF_CONFIG)])]) {
-      const { model, config: resolved } = await loadPretrainedModel({ weights: new Blob([weights]), config, name: 'dropped' });
+      const { model, config: resolved } = await loadPretrainedModel({ weights: new Blob([weights as Uint8Array<ArrayBuffer>]), config, name: 'dropped' });
       expect(resolved.source).toBe('hf-config');
       model.dispose();
     }
