@@ -158,6 +158,10 @@ export { GradAccumulator, clipGradNorm, type ClippedGrads } from './train/grads'
 export { pretrain, maskNoiseSeed, trainableParams, type PretrainModel, type PretrainOptions, type PretrainResult } from './train/pretrain';
 export { trainLoop, type TrainLoopOptions, type TrainResult, type TrainLoopSpec } from './train/loop';
 export { imageDataSource, type TrainBatch, type TrainDataSource, type TrainData } from './train/data';
+// Async data sources (issue 14)
+export { type AnyBatch, type XsYsBatch, type DatasetLike, type BatchStream, type ImageDataSource } from './train/data';
+export { type PooledFeatures } from './eval/features';
+export { type LinearProbeImagesOptions } from './eval/linearProbe';
 export { progressPrinter, formatStep, type StepInfo, type EpochInfo, type ProgressCallbacks, type ProgressPrinterArgs } from './train/progress';
 export { encodeCheckpoint, decodeCheckpoint, type TrainingCheckpoint } from './train/checkpoint';
 

@@ -70,6 +70,8 @@ export interface ClassifierOptions {
   seed?: number;
   /** Also return every block's output `[N, 1 + L, D]`. Defaults to `false`. */
   outputHiddenStates?: boolean;
+  /** Recompute each block in the backward pass (see {@link ViTBackboneArgs.recompute}). Defaults to the classifier's `recompute`. */
+  recompute?: boolean;
 }
 
 /** What {@link ViTClassifier.forward} returns. The caller owns (and disposes) every tensor. */
@@ -101,6 +103,8 @@ export interface FromMAEOptions {
   headInitStd?: number;
   /** Seed of the fresh weights (head, `fcNorm`). Defaults to a random init. */
   seed?: number;
+  /** See {@link ViTBackboneArgs.recompute}. Defaults to the source encoder's `recompute`. */
+  recompute?: boolean;
 }
 
 /**
@@ -166,13 +170,14 @@ export class ViTClassifier extends ViTBackbone {
     const d = this.embedDim;
     const eps = this.layerNormEps;
     // Registration order = state-dict order: (patch embed, blocks,) norm (kept when not pooling), head, then fc_norm.
-    this.norm = this.globalPool ? null : this.track(new LayerNorm({ dim: d, eps }));
+    this.norm = this.globalPool ? null : this.track(new LayerNorm({ deferBuild: true, dim: d, eps }));
     this.head = this.track(
       this.headKind === 'linprobe'
-        ? new LinearProbeHead({ inFeatures: d, numClasses: this.numClasses, seed: childSeed(this.seed, 2) })
-        : new Linear({ inFeatures: d, units: this.numClasses, seed: childSeed(this.seed, 2) }),
+        ? new LinearProbeHead({ deferBuild: true, inFeatures: d, numClasses: this.numClasses, seed: childSeed(this.seed, 2) })
+        : new Linear({ deferBuild: true, inFeatures: d, units: this.numClasses, seed: childSeed(this.seed, 2) }),
     );
-    this.fcNorm = this.globalPool ? this.track(new LayerNorm({ dim: d, eps })) : null;
+    this.fcNorm = this.globalPool ? this.track(new LayerNorm({ deferBuild: true, dim: d, eps })) : null;
+    this.buildUnlessDeferred(args);
   }
 
   /**
@@ -208,6 +213,7 @@ export class ViTClassifier extends ViTBackbone {
       dropPath: options.dropPath,
       dropRate: options.dropRate,
       seed: options.seed,
+      recompute: options.recompute ?? enc.recompute,
     });
     try {
       const own = new Map(clf.stateEntries().map((e) => [e.name, e]));
@@ -290,13 +296,14 @@ export class ViTClassifier extends ViTBackbone {
     this.ensureBuilt();
     const x0 = this.patchEmbed.checkImages(imgs);
     const training = options.training === true;
+    const recompute = options.recompute ?? this.recompute;
     const hiddenStates: tf.Tensor3D[] = [];
     const features = tf.tidy(() => {
       let x: tf.Tensor = this.prependCls(this.embedPatches(x0)); // [N, 1 + L, D], position added to cls and patches
       const [n, , d] = x.shape;
       if (training && this.dropRate > 0) x = tf.dropout(x, this.dropRate, undefined, childSeed(options.seed, 0));
       this.blocks.forEach((block, i) => {
-        x = block.call(x, { training, seed: childSeed(options.seed, 10 + i) });
+        x = block.call(x, { training, seed: childSeed(options.seed, 10 + i), recompute });
         if (options.outputHiddenStates) hiddenStates.push(tf.keep(x) as tf.Tensor3D);
       });
       if (this.fcNorm) {

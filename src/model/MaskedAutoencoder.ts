@@ -37,6 +37,15 @@ export interface MaskedAutoencoderArgs
   layerNormEps?: number;
   /** Seed of the weight init: the same seed gives the same weights. Defaults to a random init. */
   seed?: number;
+  /**
+   * Recompute each encoder and decoder block in the backward pass (activation
+   * checkpointing): the gradient tape keeps each block's input only, and the
+   * backward pass runs the block again. Same loss and gradients, about one
+   * more forward pass per step, much less memory (ViT-B/16 trains at batch
+   * 16 inside wasm's 4 GB heap). A call's own `recompute` option overrides
+   * it. Defaults to `false`.
+   */
+  recompute?: boolean;
 }
 
 /** The resolved configuration of a {@link MaskedAutoencoder}: {@link MaskedAutoencoderArgs} with every default filled in. */
@@ -71,12 +80,14 @@ export interface MAEConfig {
   masking: MaskingConfig | MaskingStrategy;
   /** Seed of the weight init; `undefined` for a random init. */
   seed?: number;
+  /** Whether the blocks are recomputed in the backward pass unless a call says otherwise. */
+  recompute: boolean;
 }
 
 /** The configuration keys of {@link MaskedAutoencoderArgs}. */
 const MAE_KEYS = [
   'imgSize', 'patchSize', 'inChans', 'embedDim', 'depth', 'numHeads', 'decoderEmbedDim', 'decoderDepth',
-  'decoderNumHeads', 'mlpRatio', 'normPixLoss', 'layerNormEps', 'maskRatio', 'masking', 'seed',
+  'decoderNumHeads', 'mlpRatio', 'normPixLoss', 'layerNormEps', 'maskRatio', 'masking', 'seed', 'recompute',
 ];
 
 /** Per-call options of {@link MaskedAutoencoder.forward}. */
@@ -121,7 +132,10 @@ export function outputTensors(o: Partial<MAEOutput>): tf.Tensor[] {
  * const { loss, pred, mask } = mae.forward(imgs, { seed: 0 }); // imgs [N, 32, 32, 3]
  * ```
  *
- * In a training loop: `tf.variableGrads(() => mae.loss(imgs))`.
+ * The constructor creates and initialises every weight, so a fresh model
+ * trains at once: `tf.train.adam(1e-3).minimize(() => mae.loss(imgs))` or
+ * `tf.variableGrads(() => mae.loss(imgs))` (pass `deferBuild: true` to leave
+ * the weights to the first forward pass instead).
  */
 export class MaskedAutoencoder extends MAELayer {
   /** The name this class is registered under for tfjs-layers serialisation. */
@@ -138,6 +152,7 @@ export class MaskedAutoencoder extends MAELayer {
     knownKeys('MaskedAutoencoder', args, MAE_KEYS);
     this.encoder = this.track(
       new ViTEncoder({
+        deferBuild: true,
         imgSize: args.imgSize,
         patchSize: args.patchSize,
         inChans: args.inChans,
@@ -149,11 +164,13 @@ export class MaskedAutoencoder extends MAELayer {
         maskRatio: args.maskRatio,
         masking: args.masking,
         seed: childSeed(args.seed ?? undefined, 0),
+        recompute: args.recompute,
       }),
     );
     const e = this.encoder;
     this.decoder = this.track(
       new MAEDecoder({
+        deferBuild: true,
         gridSize: e.gridSize,
         patchSize: e.patchSize,
         inChans: e.inChans,
@@ -164,6 +181,7 @@ export class MaskedAutoencoder extends MAELayer {
         mlpRatio: args.mlpRatio,
         layerNormEps: args.layerNormEps,
         seed: childSeed(args.seed ?? undefined, 1),
+        recompute: args.recompute,
       }),
     );
     const d = this.decoder;
@@ -183,8 +201,10 @@ export class MaskedAutoencoder extends MAELayer {
       maskRatio: e.maskRatio,
       masking: typeof e.masking.toConfig === 'function' ? maskingConfigOf(e.masking) : e.masking,
       seed: args.seed ?? undefined,
+      recompute: e.recompute,
     };
     // (the encoder has already checked that its masking can realise maskRatio on this grid)
+    this.buildUnlessDeferred(args);
   }
 
   /**
@@ -262,9 +282,9 @@ export class MaskedAutoencoder extends MAELayer {
         const target = patchTargets(imgs, this.config.patchSize, { normPixLoss: this.config.normPixLoss }); // [N, L, p·p·C]
         if (enc.latent.shape[1] - 1 === this.numPatches) {
           // nothing removed (maskRatio 0): the loss is 0, as from forward
-          return maskedMSE(this.decoder.forward(enc.latent, enc.idsRestore).pred, target, enc.mask);
+          return maskedMSE(this.decoder.forward(enc.latent, enc.idsRestore, { recompute: options.recompute }).pred, target, enc.mask);
         }
-        const { pred, idsMasked } = this.decoder.forwardMasked(enc.latent, enc.idsRestore); // [N, L − lenKeep, p·p·C]
+        const { pred, idsMasked } = this.decoder.forwardMasked(enc.latent, enc.idsRestore, options); // [N, L − lenKeep, p·p·C]
         // the same rows of the targets (differentiable, for gradients with respect to the images)
         const order = argsortRows(tf.concat([idsMasked, enc.idsKeep], 1) as tf.Tensor2D);
         return maskedMSE(pred, gatherTokens(target, idsMasked, order));

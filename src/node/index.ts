@@ -10,3 +10,8 @@
  * @packageDocumentation
  */
 export { nodeFolderHandler, MODEL_FILE, WEIGHTS_FILE } from 'tfjs-mae';
+
+// Files the `tfjs-mae` command writes (branch cli): atomic writes, PNG figures, NumPy arrays.
+export { writeFileAtomic, isAtomicTemp, type WriteFileAtomicOptions } from './atomicFile';
+export { encodePng, writePng } from './png';
+export { encodeNpy, decodeNpy, writeNpy } from './npy';

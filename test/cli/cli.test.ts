@@ -185,3 +185,40 @@ describe('convert --to tfjs, other kinds', () => {
     expect(r.out.at(-1)).toMatch(/MAEViTEncoder \(embedDim 64, depth 2, 4 heads\)/);
   });
 });
+
+describe('the dispatcher', () => {
+  it('--version prints the package version', async () => {
+    const { version } = JSON.parse(fs.readFileSync(path.join(__dirname, '../../package.json'), 'utf8'));
+    const r = await run('--version');
+    expect(r).toEqual({ code: 0, out: [version], err: [] });
+  });
+
+  it('--help lists the commands; no arguments prints it with exit 2', async () => {
+    const r = await run('--help');
+    expect(r.code).toBe(0);
+    expect(r.out.some((l) => /^\s+inspect\s+\S/.test(l))).toBe(true);
+    expect(r.out.some((l) => /^\s+convert\s+\S/.test(l))).toBe(true);
+    expect((await run()).code).toBe(2);
+  });
+
+  it('CMD --help prints every flag with its default', async () => {
+    const r = await run('convert', '--help');
+    expect(r.code).toBe(0);
+    expect(r.out[0]).toBe('usage: tfjs-mae convert IN OUT [flags]');
+    const text = r.out.join('\n');
+    for (const f of ['--to official|hf|tfjs', '(default: official)', '--heads N', '--decoder-heads N', '--norm-pix', '--verbose']) expect(text).toContain(f);
+  });
+
+  it('an unknown command is named, with the list and the nearest', async () => {
+    const r = await run('convrt', 'a', 'b');
+    expect(r.code).toBe(2);
+    expect(r.err).toEqual(['tfjs-mae: unknown command "convrt"; did you mean convert? (commands: inspect, convert; see tfjs-mae --help)']);
+  });
+
+  it('usage mistakes exit 2 with one line', async () => {
+    expect(await run('inspect')).toEqual({ code: 2, out: [], err: ['tfjs-mae: inspect needs FILE (usage: tfjs-mae inspect FILE)'] });
+    const r = await run('convert', fixture('mae_tiny.pth'), path.join(dir, 'x'), '--hedas', '4');
+    expect(r.code).toBe(2);
+    expect(r.err).toEqual(['tfjs-mae: unknown flag --hedas for convert; did you mean --heads? (see tfjs-mae convert --help)']);
+  });
+});

@@ -4,16 +4,16 @@
  * Node: `@tensorflow/tfjs-node` when installed, else `@tensorflow/tfjs-backend-cpu`.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { MAEError } from '../errors';
-import { type HostTensors, toTfTensors } from '../io/hostTensor';
-import { inferConfig, type InferHints } from '../io/inferConfig';
-import { nodeFolderHandler } from '../io/nodeFolder';
-import { saveModel } from '../io/tfjsModel';
-import { MaskedAutoencoder } from '../model/MaskedAutoencoder';
-import { ViTEncoder } from '../encode/ViTEncoder';
-import { ViTClassifier } from '../classify/ViTClassifier';
-import { loadStateDict, summarise } from '../io/stateDict';
-import type { MAELayer } from '../nn/MAELayer';
+import { MAEError } from '../../errors';
+import { type HostTensors, toTfTensors } from '../../io/hostTensor';
+import { inferConfig, type InferHints } from '../../io/inferConfig';
+import { nodeFolderHandler } from '../../io/nodeFolder';
+import { saveModel } from '../../io/tfjsModel';
+import { MaskedAutoencoder } from '../../model/MaskedAutoencoder';
+import { ViTEncoder } from '../../encode/ViTEncoder';
+import { ViTClassifier } from '../../classify/ViTClassifier';
+import { loadStateDict, summarise } from '../../io/stateDict';
+import type { MAELayer } from '../../nn/MAELayer';
 
 async function ensureBackend(): Promise<void> {
   for (const pkg of ['@tensorflow/tfjs-node', '@tensorflow/tfjs-backend-cpu']) {
