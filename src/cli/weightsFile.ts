@@ -8,11 +8,13 @@ import { parseWeights } from '../io/releases';
 import { detectNaming } from '../io/stateDict';
 import { CliError } from './args';
 
-/** A weights file as read: its format (for humans), tensors, and parser notes. */
+/** A weights file as read: its format (for humans), tensors, parser notes and `__metadata__`. */
 export interface LoadedWeights {
   format: string;
   tensors: HostTensors;
   notes: string[];
+  /** The safetensors `__metadata__` (the stored model config, a recipe, ...); `{}` for a `.pth`. */
+  metadata: Record<string, string>;
 }
 
 /** Reads a weights file, detecting its format from its first bytes. */
@@ -29,7 +31,7 @@ export async function loadWeightsFile(path: string): Promise<LoadedWeights> {
     file.format === 'safetensors'
       ? 'safetensors'
       : `PyTorch checkpoint (zip, ${file.wrapper === 'none' ? 'a bare state dict' : `state dict under '${file.wrapper}'`})`;
-  return { format, tensors: file.tensors, notes: file.warnings };
+  return { format, tensors: file.tensors, notes: file.warnings, metadata: file.metadata };
 }
 
 /** `'hf'` when the names are HuggingFace's. */
