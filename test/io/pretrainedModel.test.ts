@@ -18,7 +18,9 @@ import {
   ViTClassifier,
   ViTEncoder,
   encodeSafetensors,
+  loadPretrained,
   loadPretrainedModel,
+  readWeights,
   maeVitTinyPatch4,
   modelConfigOf,
   parseSafetensors,
@@ -185,6 +187,26 @@ describe('fromPretrained: sources and errors', () => {
     expect(tf.memory().numTensors).toBe(before);
     expect(weights).toBeGreaterThan(0);
     await expectNoLeaks(() => expect(MaskedAutoencoder.fromPretrained(fixture('mae_tiny.pth'))).rejects.toThrow(CheckpointError), 'fromPretrained error');
+  });
+});
+
+describe('loadPretrained with the file metadata', () => {
+  it('a model whose heads differ from the stored config is refused before anything is written; other sizes are reported', async () => {
+    const source = maeVitTinyPatch4({ seed: 1 });
+    const file = readWeights(await saveWeights(source, { metadata: { recipe: '{}' } }));
+    const other = maeVitTinyPatch4({ numHeads: 2, decoderNumHeads: 8, seed: 2 });
+    const before = other.stateDict();
+    expect(() => loadPretrained(other, file.tensors, { metadata: file.metadata, file: 'mae.safetensors' })).toThrow(
+      /mae\.safetensors stores a MaskedAutoencoder config that does not match the model: numHeads 4 in the file, 2 in the model; decoderNumHeads 4 in the file, 8 in the model/,
+    );
+    const after = other.stateDict();
+    await expectTensorsClose(after['blocks.0.attn.qkv.weight'], before['blocks.0.attn.qkv.weight'], { atol: 0, rtol: 0 });
+    const bigger = maeVitTinyPatch4({ imgSize: 32 });
+    const report = loadPretrained(bigger, file.tensors, { metadata: file.metadata });
+    expect(report.storedConfig?.className).toBe('MaskedAutoencoder');
+    expect(report.summary).toContain('config: imgSize [28, 28] in the file, [32, 32] in the model');
+    tf.dispose([...Object.values(before), ...Object.values(after), ...Object.values(file.tensors)]);
+    [source, other, bigger].forEach((m) => m.dispose());
   });
 });
 
