@@ -57,6 +57,20 @@ export function trainableParams(entries: StateEntry[]): NamedParam[] {
 }
 
 /**
+ * The model config for the checkpoints' weights; none for a model that has
+ * no serialisable config (a duck-typed model, an unregistered class, a
+ * masking strategy without `toConfig`): those checkpoints still resume.
+ */
+function checkpointMetadata(model: PretrainModel): Record<string, string> | undefined {
+  if (!(model instanceof MAELayer)) return undefined;
+  try {
+    return weightsMetadata(model);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * Pre-trains `model` (a `MaskedAutoencoder`) on `data`.
  *
  * Each optimiser step: `lr = schedule(step)` (default: warmup over 5 % of
@@ -76,20 +90,6 @@ export function trainableParams(entries: StateEntry[]): NamedParam[] {
  * @throws TrainingError when a loss is not finite (naming the step) or an epoch runs out of batches
  * @throws CheckpointError when `resume` does not fit the model or the run
  */
-/**
- * The model config for the checkpoints' weights; none for a model that has
- * no serialisable config (a duck-typed model, an unregistered class, a
- * masking strategy without `toConfig`): those checkpoints still resume.
- */
-function checkpointMetadata(model: PretrainModel): Record<string, string> | undefined {
-  if (!(model instanceof MAELayer)) return undefined;
-  try {
-    return weightsMetadata(model);
-  } catch {
-    return undefined;
-  }
-}
-
 export async function pretrain(model: PretrainModel, data: TrainData, options: PretrainOptions): Promise<PretrainResult> {
   if (model == null || typeof model.loss !== 'function' || typeof model.stateEntries !== 'function') {
     throw new MAEConfigError(`pretrain model: expected a MaskedAutoencoder (loss and stateEntries), got ${describe(model)}`);
