@@ -39,7 +39,7 @@ export type ModelClassName = 'MaskedAutoencoder' | 'MAEViTEncoder' | 'MAEViTClas
 export interface ModelConfig {
   /** The registered class name (`static className`): `'MaskedAutoencoder'`, `'MAEViTEncoder'`, `'MAEViTClassifier'`, or another registered `MAELayer`. */
   className: string;
-  /** The constructor arguments (`getConfig()` without `name`, `trainable` and the init `seed`). */
+  /** The constructor arguments (`getConfig()` without `name`, `trainable`, the init `seed` and the memory choice `recompute`). */
   config: Record<string, unknown>;
 }
 
@@ -70,8 +70,11 @@ export interface ResolvedConfig extends ModelConfig {
   notes: string[];
 }
 
-/** Keys of `getConfig()` that belong to a layer instance, not to the architecture. */
-const INSTANCE_KEYS = ['name', 'trainable', 'dtype', 'batchInputShape', 'inputDtype', 'seed'];
+/**
+ * Keys of `getConfig()` that belong to a layer instance, not to the architecture
+ * (`recompute` trades time for memory in training; the loader chooses it again).
+ */
+const INSTANCE_KEYS = ['name', 'trainable', 'dtype', 'batchInputShape', 'inputDtype', 'seed', 'recompute'];
 
 const KIND_CLASS: Record<InferredConfig['kind'], ModelClassName> = {
   mae: 'MaskedAutoencoder',
