@@ -76,6 +76,18 @@ describe('convert --to tfjs honours the stored config', () => {
   });
 });
 
+describe('inspect shows the model config and the metadata', () => {
+  it('stored, inferred, or what is missing', async () => {
+    const stored = await run('inspect', EXAMPLE);
+    expect(stored.code).toBe(0);
+    expect(stored.out[1]).toMatch(/^model: MaskedAutoencoder \(stored in the file\) \{"imgSize":28,.*"numHeads":4,.*"decoderNumHeads":4/);
+    expect(stored.out).toContain(`metadata: recipe = ${metadataOf(EXAMPLE).recipe}`);
+    expect(stored.out).toContain('metadata: format = pt');
+    const pth = await run('inspect', fixture('mae_tiny.pth'));
+    expect(pth.out[1]).toMatch(/^model: not decided without flags \(.*cannot infer numHeads: the encoder is 64 wide.*\(convert --heads N\)\)$/);
+  });
+});
+
 describe('convert to safetensors keeps every metadata key and embeds the config', () => {
   it('safetensors → hf → official: config and recipe survive, tensors bit for bit', async () => {
     const hf = path.join(dir, 'example.hf.safetensors');
