@@ -14,7 +14,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { CheckpointError, MAEConfigError, TrainingError, describe } from '../errors';
 import type { StateEntry } from '../nn/MAELayer';
 import { loadStateDict, stateDict } from '../io/stateDict';
-import { readSafetensors, writeSafetensors } from '../io/safetensors';
+import { parseSafetensors, writeSafetensors } from '../io/safetensors';
+import { toTfTensors } from '../io/hostTensor';
+import { compareWithStored, readStoredConfig } from '../io/modelConfig';
 import { checkSeed } from '../data/rng';
 import { AdamW } from './adamw';
 import { warmupCosine } from './schedule';
@@ -163,7 +165,7 @@ export async function trainLoop(spec: TrainLoopSpec, data: TrainData, options: T
   const losses: number[] = [];
   const epochLosses: number[] = [];
   try {
-    if (resume) loadResume(entries, optimizer, resume);
+    if (resume) loadResume(entries, spec.metadata, optimizer, resume);
     let lastReport = now();
     let imagesSinceReport = 0;
 
@@ -342,8 +344,13 @@ async function makeCheckpoint(
   }
 }
 
-function loadResume(entries: StateEntry[], optimizer: AdamW, ckpt: TrainingCheckpoint): void {
-  const tensors = readSafetensors(ckpt.weights);
+/** Loads a checkpoint's weights and optimiser state; a stored config other than the model's (e.g. other heads) is refused first. */
+function loadResume(entries: StateEntry[], metadata: Record<string, string> | undefined, optimizer: AdamW, ckpt: TrainingCheckpoint): void {
+  const parsed = parseSafetensors(ckpt.weights);
+  const own = readStoredConfig(metadata);
+  const stored = readStoredConfig(parsed.metadata, 'resume.weights');
+  if (own && stored) compareWithStored(own, stored, 'resume.weights');
+  const tensors = toTfTensors(parsed.tensors);
   try {
     loadStateDict(entries, tensors, { naming: 'official' });
   } finally {

@@ -213,6 +213,12 @@ describe('pretrain', () => {
     const otherModel = new MaskedAutoencoder({ ...tinyMae().config, embedDim: 12, numHeads: 2, seed: 1 });
     await expect(pretrain(otherModel, data(), { ...base, resume: saved[0] })).rejects.toThrow(CheckpointError);
     otherModel.dispose();
+    // same shapes, other heads: only the stored config can tell
+    const otherHeads = new MaskedAutoencoder({ ...model.config, numHeads: 4, seed: 1 });
+    await expect(pretrain(otherHeads, data(), { ...base, resume: saved[0] })).rejects.toThrow(
+      /resume\.weights stores a MaskedAutoencoder config that does not match the model: numHeads 2 in the file, 4 in the model/,
+    );
+    otherHeads.dispose();
     model.dispose();
   });
 });
