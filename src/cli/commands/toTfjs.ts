@@ -12,6 +12,14 @@ import { buildModel, resolveModelConfig, type ConfigHints } from '../../io/model
 import { nodeFolderHandler } from '../../io/nodeFolder';
 import { saveModel } from '../../io/tfjsModel';
 import { loadStateDict, summarise } from '../../io/stateDict';
+import { MaskedAutoencoder } from '../../model/MaskedAutoencoder';
+import { ViTEncoder } from '../../encode/ViTEncoder';
+import { ViTClassifier } from '../../classify/ViTClassifier';
+
+// buildModel finds classes in the serialization registry. Register the ones a file can hold
+// here as well: the CLI bundle drops side-effect-only imports of src modules (package.json
+// "sideEffects" lists dist/index only), so their own registerClass calls may not be in it.
+for (const cls of [MaskedAutoencoder, ViTEncoder, ViTClassifier]) tf.serialization.registerClass(cls);
 
 async function ensureBackend(): Promise<void> {
   for (const pkg of ['@tensorflow/tfjs-node', '@tensorflow/tfjs-backend-cpu']) {
