@@ -27,6 +27,7 @@ export default defineConfig([
     splitting: false,
     platform: 'node',
     target: 'node18',
+    shims: true, // import.meta.url in the CommonJS build (useWasmThreads locates the wasm package from it)
     external: [...external, /^tfjs-mae(\/|$)/],
   },
   {

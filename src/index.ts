@@ -159,9 +159,10 @@ export { pretrain, maskNoiseSeed, trainableParams, type PretrainModel, type Pret
 export { trainLoop, type TrainLoopOptions, type TrainResult, type TrainLoopSpec } from './train/loop';
 export { imageDataSource, type TrainBatch, type TrainDataSource, type TrainData } from './train/data';
 // Async data sources (issue 14)
-export { type AnyBatch, type XsYsBatch, type DatasetLike, type BatchStream, type ImageDataSource } from './train/data';
+export { type AnyBatch, type XsYsBatch, type DatasetLike, type DatasetIterator, type BatchStream, type ImageDataSource } from './train/data';
 export { type PooledFeatures } from './eval/features';
 export { type LinearProbeImagesOptions } from './eval/linearProbe';
+export { checkSeed } from './data/rng';
 export { progressPrinter, formatStep, type StepInfo, type EpochInfo, type ProgressCallbacks, type ProgressPrinterArgs } from './train/progress';
 export { encodeCheckpoint, decodeCheckpoint, type TrainingCheckpoint } from './train/checkpoint';
 
@@ -254,3 +255,9 @@ export {
   type RenderReconstructionsArgs,
 } from './viz/reconstruction';
 
+
+// Recomputation (activation checkpointing): the per-call option of MAEDecoder.forwardMasked
+export type { RecomputeOption } from './decode/MAEDecoder';
+// The first hour (issue 13): run reports, figures on a canvas
+export { MIN_LR_SUM, formatRunInfo, type RunInfo } from './train/runInfo';
+export { toCanvas, type DrawableCanvas } from './viz/canvas';

@@ -12,6 +12,7 @@ import { beforeAll, afterAll, describe, expect, it } from 'vitest';
 import { MaskedAutoencoder, officialGradients, patchify, patchTargets, readSafetensors } from '../src';
 import { describeBackends, expectTensorsClose, expectNoLeaks } from '../src/testing';
 import { FIXTURES_DIR, maeCases, modelFor, readBytes } from './helpers/fixtures';
+import { expectForwardMatches, expectGradsMatch, officialParams } from './helpers/parity';
 
 const cases = maeCases();
 
@@ -29,9 +30,7 @@ describeBackends(['cpu', 'wasm'], (backend) => {
 
       beforeAll(() => {
         ref = readSafetensors(readBytes(c.safetensors));
-        params = Object.fromEntries(
-          Object.entries(ref).filter(([k]) => k.startsWith('param.')).map(([k, v]) => [k.slice('param.'.length), v]),
-        );
+        params = officialParams(ref);
         model = modelFor(c);
         model.loadStateDict(params, { naming: 'official' });
       });
@@ -40,20 +39,7 @@ describeBackends(['cpu', 'wasm'], (backend) => {
         tf.dispose(Object.values(ref));
       });
 
-      it(`${tag} forward`, async () => {
-        const out = model.forward(ref['input.imgs_nhwc'], { noise: ref['input.noise'] });
-        try {
-          expect(out.idsKeep.shape[1]).toBe(ref['out.ids_keep'].shape[1]);
-          expect(Array.from(await out.mask.data())).toEqual(Array.from(await ref['out.mask'].data()));
-          expect(Array.from(await out.idsRestore.data())).toEqual(Array.from(await ref['out.ids_restore'].data()));
-          expect(Array.from(await out.idsKeep.data())).toEqual(Array.from(await ref['out.ids_keep'].data()));
-          await expectTensorsClose(out.latent, ref['out.latent'], { atol: 2e-5, name: 'latent' });
-          await expectTensorsClose(out.pred, ref['out.pred'], { atol: 2e-5, name: 'pred' });
-          await expectTensorsClose(out.loss, ref['out.loss'], { atol: 1e-5, name: 'loss' });
-        } finally {
-          tf.dispose(Object.values(out));
-        }
-      });
+      it(`${tag} forward`, () => expectForwardMatches(model, ref));
 
       it(`${tag} patchify and targets`, async () => {
         const p = model.config.patchSize;
@@ -70,22 +56,7 @@ describeBackends(['cpu', 'wasm'], (backend) => {
       for (const recompute of [false, true]) {
         const how = recompute ? ' (recompute)' : '';
 
-        it(`${tag} grads${how}`, async () => {
-          const { value, grads } = tf.variableGrads(() => model.loss(ref['input.imgs_nhwc'], { noise: ref['input.noise'], recompute }));
-          const ours = officialGradients(model.stateEntries(), grads);
-          try {
-            await expectTensorsClose(value, ref['out.loss'], { atol: 1e-5, name: 'loss' });
-            const expected = Object.keys(ref).filter((k) => k.startsWith('grad.')).map((k) => k.slice('grad.'.length));
-            expect(Object.keys(ours).sort()).toEqual(expected.sort());
-            for (const name of expected) {
-              const r = ref[`grad.${name}`];
-              const scale = (await tf.max(tf.abs(r)).data())[0];
-              await expectTensorsClose(ours[name], r, { atol: 1e-5 * scale + 1e-9, name: `grad.${name}` });
-            }
-          } finally {
-            tf.dispose([value, ...Object.values(grads), ...Object.values(ours)]);
-          }
-        });
+        it(`${tag} grads${how}`, () => expectGradsMatch(model, ref, { recompute }));
 
         it(`${tag} no tensor leak in forward + backward${how}`, async () => {
           const imgs = ref['input.imgs_nhwc'];

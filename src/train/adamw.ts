@@ -50,11 +50,48 @@ export interface AdamWState {
   params: Record<string, AdamWParamState>;
 }
 
-/** One parameter with its group settings and moments (created at its first gradient). */
+/**
+ * One parameter with its group settings and moments (created at its first
+ * gradient). Its moments live either here or, while its group updates as a
+ * whole, in the group's flat moments.
+ */
 interface Slot extends ParamSlot {
   step: number;
+  group: Group;
   m?: tf.Variable;
   v?: tf.Variable;
+}
+
+/**
+ * The parameters of one group. When every one of them has a gradient and the
+ * same step count (the usual case), the group updates as one flat vector:
+ * about 15 kernels for the whole group instead of 14 per parameter (kernel
+ * dispatch, not arithmetic, is most of AdamW's time on wasm). Its moments are
+ * then kept flat (`m`, `v`: the parameters' moments concatenated in order);
+ * a step that updates only some of them moves the moments back to the slots.
+ */
+interface Group {
+  slots: Slot[];
+  /**
+   * Width of the rows the flat vectors are cut into (the gcd of the
+   * parameters' sizes), or 0 when too narrow to be worth it (< 16): the group
+   * then always updates parameter by parameter.
+   */
+  rowWidth: number;
+  m?: tf.Variable;
+  v?: tf.Variable;
+  /** Per slot, the row indices `[rows, 1]` of its part of the flat vectors (made with `m`, `v`). */
+  rows?: tf.Tensor2D[];
+}
+
+/** The AdamW constants of one update of parameters that share a step, lr and weight decay. */
+interface UpdateConstants {
+  lr: number;
+  weightDecay: number;
+  /** 1 − β1^t */
+  biasCorrection1: number;
+  /** 1 − β2^t */
+  biasCorrection2: number;
 }
 
 /**
@@ -89,6 +126,7 @@ export class AdamW {
   /** Default weight decay of groups that do not set one. */
   readonly weightDecay: number;
   private readonly params: ParamSlots<Slot>;
+  private readonly groups: Group[];
   private stepCount = 0;
   private disposed = false;
 
@@ -101,7 +139,18 @@ export class AdamW {
     [this.beta1, this.beta2] = betas;
     this.eps = nonNegative(eps, 'AdamW eps');
     this.weightDecay = nonNegative(weightDecay, 'AdamW weightDecay');
-    this.params = new ParamSlots(groups, 'AdamW', this.weightDecay, (slot) => ({ ...slot, step: 0 }));
+    this.params = new ParamSlots(groups, 'AdamW', this.weightDecay, (slot) => ({ ...slot, step: 0 }) as Slot);
+    // ParamSlots keeps group order: each group's slots are the next params.length ones
+    let next = 0;
+    this.groups = groups.map((g) => {
+      const group: Group = { slots: this.slots.slice(next, (next += g.params.length)), rowWidth: 0 };
+      for (const s of group.slots) {
+        s.group = group;
+        group.rowWidth = gcd(group.rowWidth, s.param.variable.size);
+      }
+      if (group.rowWidth < MIN_ROW_WIDTH) group.rowWidth = 0;
+      return group;
+    });
   }
 
   private get slots(): Slot[] {
@@ -130,22 +179,42 @@ export class AdamW {
     nonNegative(lr, 'AdamW.step lr', MAEInputError);
     const updates = this.params.match(grads);
     this.stepCount += 1;
-    for (const [slot, grad] of updates) this.update(slot, grad, lr);
+    const byGroup = new Map<Group, Map<Slot, tf.Tensor>>();
+    for (const [slot, grad] of updates) {
+      const got = byGroup.get(slot.group) ?? new Map<Slot, tf.Tensor>();
+      byGroup.set(slot.group, got.set(slot, grad));
+    }
+    for (const [group, got] of byGroup) {
+      const { slots } = group;
+      if (group.rowWidth > 0 && got.size === slots.length && slots.every((s) => s.step === slots[0].step)) {
+        this.updateGroup(group, got, lr);
+      } else {
+        unflatten(group);
+        for (const [slot, grad] of got) this.update(slot, grad, lr);
+      }
+    }
   }
 
   /** Copies the optimiser state to the host (for checkpoints). */
   async getState(): Promise<AdamWState> {
     this.assertLive('getState');
     const params: Record<string, AdamWParamState> = {};
-    for (const s of this.slots) {
-      if (s.m == null || s.v == null) continue;
-      const [m, v] = await Promise.all([s.m.data(), s.v.data()]);
-      params[s.param.name] = {
-        step: s.step,
-        shape: [...s.param.variable.shape],
-        m: Float32Array.from(m),
-        v: Float32Array.from(v),
-      };
+    for (const group of this.groups) {
+      let offset = 0;
+      const flat = group.m != null && group.v != null ? await Promise.all([group.m.data(), group.v.data()]) : undefined;
+      for (const s of group.slots) {
+        const size = s.param.variable.size;
+        const at = offset;
+        offset += size;
+        const [m, v] = flat?.map((x) => x.subarray(at, at + size)) ?? (s.m != null && s.v != null ? await Promise.all([s.m.data(), s.v.data()]) : []);
+        if (m == null || v == null) continue;
+        params[s.param.name] = {
+          step: s.step,
+          shape: [...s.param.variable.shape],
+          m: Float32Array.from(m),
+          v: Float32Array.from(v),
+        };
+      }
     }
     return { step: this.stepCount, params };
   }
@@ -158,6 +227,7 @@ export class AdamW {
   setState(state: AdamWState): void {
     this.assertLive('setState');
     const entries = checkState(state, (name) => this.slots.find((s) => s.param.name === name));
+    this.groups.forEach(resetGroup);
     this.slots.forEach(resetSlot);
     for (const [slot, p] of entries) {
       slot.step = p.step;
@@ -169,27 +239,62 @@ export class AdamW {
 
   /** Frees the moment variables. The optimiser cannot be used afterwards. */
   dispose(): void {
+    this.groups.forEach(resetGroup);
     this.slots.forEach(resetSlot);
     this.disposed = true;
   }
 
+  /** One parameter, its moments in its slot. */
   private update(slot: Slot, grad: tf.Tensor, baseLr: number): void {
     const p = slot.param.variable;
     const m = (slot.m ??= momentVariable(null, p.shape));
     const v = (slot.v ??= momentVariable(null, p.shape));
     slot.step += 1;
-    const lr = baseLr * slot.lrScale;
-    const biasCorrection1 = 1 - this.beta1 ** slot.step;
-    const biasCorrection2 = 1 - this.beta2 ** slot.step;
+    const k = this.constants(slot, slot.step, baseLr);
     tf.tidy(() => {
-      const decayed = tf.mul(p, 1 - lr * slot.weightDecay);
-      const mNew = tf.add(tf.mul(m, this.beta1), tf.mul(grad, 1 - this.beta1));
-      const vNew = tf.add(tf.mul(v, this.beta2), tf.mul(tf.mul(grad, grad), 1 - this.beta2));
-      const denom = tf.add(tf.div(tf.sqrt(vNew), Math.sqrt(biasCorrection2)), this.eps);
-      m.assign(mNew);
-      v.assign(vNew);
-      p.assign(tf.sub(decayed, tf.mul(tf.div(mNew, denom), lr / biasCorrection1)));
+      const next = this.moments(grad, m, v, k);
+      m.assign(next.m);
+      v.assign(next.v);
+      p.assign(applyUpdate(p, next.update, k));
     });
+  }
+
+  /** Every parameter of a group at once, as one flat vector (see `Group`). */
+  private updateGroup(group: Group, grads: Map<Slot, tf.Tensor>, baseLr: number): void {
+    const { slots } = group;
+    const [m, v] = flatten(group);
+    const step = slots[0].step + 1;
+    for (const s of slots) s.step = step;
+    const k = this.constants(slots[0], step, baseLr);
+    tf.tidy(() => {
+      const next = this.moments(flatConcat(slots.map((s) => grads.get(s)!)), m, v, k);
+      m.assign(next.m);
+      v.assign(next.v);
+      // the last op per parameter, so its new value is a kernel's own output of its shape
+      // (wasm keeps a shape per buffer, and its fused matMul reads a bias's rank from it)
+      const updates = flatSplit(group, next.update);
+      slots.forEach((s, i) => s.param.variable.assign(applyUpdate(s.param.variable, updates[i], k)));
+    });
+  }
+
+  private constants(slot: Slot, step: number, baseLr: number): UpdateConstants {
+    return {
+      lr: baseLr * slot.lrScale,
+      weightDecay: slot.weightDecay,
+      biasCorrection1: 1 - this.beta1 ** step,
+      biasCorrection2: 1 - this.beta2 ** step,
+    };
+  }
+
+  /**
+   * The moments' part of the class comment, elementwise (inside the caller's
+   * tidy): new m and v, and `update` = lr/(1 − β1^t) · m / (√v / √(1 − β2^t) + eps).
+   */
+  private moments(grad: tf.Tensor, m: tf.Tensor, v: tf.Tensor, k: UpdateConstants): { m: tf.Tensor; v: tf.Tensor; update: tf.Tensor } {
+    const mNew = tf.add(tf.mul(m, this.beta1), tf.mul(grad, 1 - this.beta1));
+    const vNew = tf.add(tf.mul(v, this.beta2), tf.mul(tf.mul(grad, grad), 1 - this.beta2));
+    const denom = tf.add(tf.div(tf.sqrt(vNew), Math.sqrt(k.biasCorrection2)), this.eps);
+    return { m: mNew, v: vNew, update: tf.mul(tf.div(mNew, denom), k.lr / k.biasCorrection1) };
   }
 
   private assertLive(method: string): void {
@@ -223,6 +328,78 @@ function checkState(state: AdamWState, find: (name: string) => Slot | undefined)
 /** A non-trainable float32 variable holding `data` (zeros when null). */
 function momentVariable(data: Float32Array | null, shape: number[]): tf.Variable {
   return tf.tidy(() => tf.variable(data == null ? tf.zeros(shape) : tf.tensor(data, shape, 'float32'), false));
+}
+
+/** p · (1 − lr·wd) − update: decoupled weight decay, then the Adam step. */
+function applyUpdate(p: tf.Tensor, update: tf.Tensor, k: UpdateConstants): tf.Tensor {
+  return tf.sub(tf.mul(p, 1 - k.lr * k.weightDecay), update);
+}
+
+/** Narrowest rows worth cutting a flat vector into (see `Group.rowWidth`). */
+const MIN_ROW_WIDTH = 16;
+
+function gcd(a: number, b: number): number {
+  return b === 0 ? a : gcd(b, a % b);
+}
+
+/**
+ * A group's flat vector cut back into its parameters' shapes. Row blocks by
+ * `gatherND`, not `tf.split`: wasm's Slice copies its whole input out of the
+ * heap for every piece.
+ */
+function flatSplit(group: Group, flat: tf.Tensor): tf.Tensor[] {
+  const width = group.rowWidth;
+  if (group.rows == null) {
+    let row = 0;
+    group.rows = group.slots.map((s) => {
+      const n = s.param.variable.size / width;
+      const ids = Int32Array.from({ length: n }, (_, i) => row + i);
+      row += n;
+      return tf.keep(tf.tensor2d(ids, [n, 1], 'int32')); // the group owns them (see resetGroup)
+    });
+  }
+  const rows = tf.reshape(flat, [-1, width]);
+  return group.slots.map((s, i) => tf.reshape(tf.gatherND(rows, group.rows![i]), s.param.variable.shape));
+}
+
+/** Tensors flattened and concatenated, in order: `[Σ size]`. */
+function flatConcat(xs: tf.Tensor[]): tf.Tensor1D {
+  return tf.concat(xs.map((x) => tf.reshape(x, [-1]))) as tf.Tensor1D;
+}
+
+/** Moves the slots' moments (zeros where none yet) into the group's flat moments; returns them. */
+function flatten(group: Group): [tf.Variable, tf.Variable] {
+  if (group.m == null || group.v == null) {
+    const flat = (key: 'm' | 'v') =>
+      tf.tidy(() => tf.variable(flatConcat(group.slots.map((s) => s[key] ?? tf.zeros([s.param.variable.size]))), false));
+    group.m = flat('m');
+    group.v = flat('v');
+    for (const s of group.slots) {
+      tf.dispose([s.m, s.v].filter((x): x is tf.Variable => x != null));
+      s.m = s.v = undefined;
+    }
+  }
+  return [group.m, group.v];
+}
+
+/** Moves a group's flat moments back to its slots. */
+function unflatten(group: Group): void {
+  if (group.m == null || group.v == null) return;
+  for (const key of ['m', 'v'] as const) {
+    // × 1: a kernel's own output of the parameter's shape (see updateGroup)
+    const parts = tf.tidy(() => flatSplit(group, group[key]!).map((x) => tf.mul(x, 1)));
+    group.slots.forEach((s, i) => (s[key] = tf.variable(parts[i], false)));
+    tf.dispose(parts);
+  }
+  resetGroup(group);
+}
+
+function resetGroup(group: Group): void {
+  const owned: tf.Tensor[] = [...(group.rows ?? [])];
+  if (group.m) owned.push(group.m);
+  if (group.v) owned.push(group.v);
+  tf.dispose(owned);
+  group.m = group.v = group.rows = undefined;
 }
 
 function resetSlot(slot: Slot): void {

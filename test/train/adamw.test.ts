@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-layers'; // registers the gradients used by tf.variableGrads in Node
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CheckpointError, MAEConfigError, MAEInputError } from '../../src/errors';
@@ -211,22 +212,74 @@ describe('AdamW with tf.variableGrads', () => {
   });
 });
 
+describe('AdamW flat groups', () => {
+  it('a group updated as one flat vector gives, bit for bit, what parameter-by-parameter updates give', async () => {
+    const shapes: Record<string, number[]> = { p: [2, 32], q: [16], r: [3, 16] }; // rows of 16
+    const init = (name: string) => Array.from({ length: tf.util.sizeFromShape(shapes[name]) }, (_, i) => (i + 1) * (name.charCodeAt(0) - 110) * 0.3);
+    const make = (suffix: string) => Object.keys(shapes).map((n) => param(`${n}${suffix}`, init(n), shapes[n]));
+    const flat = make('');
+    const single = make('');
+    const a = new AdamW([{ params: flat, weightDecay: 0.05 }], { lr: 0.01, betas: [0.9, 0.95] });
+    const b = new AdamW(single.map((x) => ({ params: [x], weightDecay: 0.05 })), { lr: 0.01, betas: [0.9, 0.95] });
+    const gradsOf = (t: number, skip?: string) =>
+      Object.fromEntries(Object.keys(shapes).filter((n) => n !== skip).map((n) => [n, tf.tensor(init(n).map((x, i) => Math.sin(x * t + i)), shapes[n])]));
+    // full steps (flat), a step without q (back to per-parameter moments), full steps again (flat again)
+    const base = tf.memory().numTensors;
+    for (const [t, skip] of [[1], [2], [3, 'q'], [4], [5]] as [number, string?][]) {
+      const g = gradsOf(t, skip);
+      a.step(g);
+      b.step(g);
+      tf.dispose(Object.values(g));
+      // a: flat m, v + 3 row indices; b: 3 one-parameter groups, each flat: 3 × (m, v, indices)
+      if (t === 2) expect(tf.memory().numTensors).toBe(base + 5 + 9);
+    }
+    for (let i = 0; i < flat.length; i++) expect(await values(flat[i])).toEqual(await values(single[i]));
+    expect(await a.getState()).toEqual(await b.getState());
+    expect((await a.getState()).params.q.step).toBe(4);
+    a.dispose();
+    b.dispose();
+  });
+  it('on wasm, a 1-D parameter updated in a flat group is still a valid fused matMul bias', async () => {
+    // wasm keeps a shape per buffer; a reshaped row block would have the rows' rank
+    await tf.setBackend('wasm');
+    try {
+      const w = param('w', Array.from({ length: 32 }, (_, i) => i / 32), [2, 16]);
+      const b = param('b', Array.from({ length: 16 }, (_, i) => i));
+      const opt = new AdamW([{ params: [w, b] }], { lr: 0.1 });
+      const g = { w: tf.ones([2, 16]), b: tf.ones([16]) };
+      opt.step(g);
+      const a = tf.ones([1, 2]);
+      const y = tf.fused.matMul({ a, b: w.variable, bias: b.variable });
+      const [wv, bv] = [await values(w), await values(b)];
+      expect((await y.data())[1]).toBeCloseTo(wv[1] + wv[17] + bv[1], 5); // ≈ (18/32 + 1)·(1 − lr·wd) − 3·lr
+      expect(bv[1]).toBeCloseTo(1 * (1 - 0.1 * 0.01) - 0.1, 5);
+      tf.dispose([a, y, ...Object.values(g)]);
+      opt.dispose();
+    } finally {
+      await tf.setBackend('cpu');
+    }
+  });
+});
+
 describe('AdamW memory', () => {
   it('the tests above leaked nothing (only their variables, now disposed)', () => {
     expect(tf.memory().numTensors).toBe(0);
   });
 
   it('allocates m and v once, then keeps tf.memory().numTensors constant; dispose frees them', () => {
-    const p = param('p', [1, 2, 3, 4], [2, 2]);
-    const q = param('q', [1, 2]);
-    const g = { p: tf.ones([2, 2]), q: tf.ones([2]) };
+    // sizes 32 and 16: the group updates as one flat vector cut into rows of 16
+    const p = param('p', Array.from({ length: 32 }, (_, i) => i), [2, 16]);
+    const q = param('q', Array.from({ length: 16 }, (_, i) => -i));
+    const g = { p: tf.ones([2, 16]), q: tf.ones([16]) };
     const base = tf.memory().numTensors;
     const opt = new AdamW([{ params: [p, q] }]);
     expect(tf.memory().numTensors).toBe(base);
     opt.step(g);
-    expect(tf.memory().numTensors).toBe(base + 4);
+    expect(tf.memory().numTensors).toBe(base + 4); // the group's flat m and v, and each parameter's row indices
     for (let i = 0; i < 3; i++) opt.step(g, 1e-2);
     expect(tf.memory().numTensors).toBe(base + 4);
+    opt.step({ p: g.p }); // a partial step: the moments move to the parameters
+    expect(tf.memory().numTensors).toBe(base + 4); // m and v of p and of q
     opt.dispose();
     expect(tf.memory().numTensors).toBe(base);
     tf.dispose(Object.values(g));
