@@ -109,7 +109,7 @@ export {
   type Component,
   type WeightsFile,
 } from './io/releases';
-export { saveModel, loadModel, TFJS_MAE_FORMAT, type SavedTopology } from './io/tfjsModel';
+export { saveModel, loadModel, TFJS_MAE_FORMAT, type SavedTopology, type SaveModelOptions } from './io/tfjsModel';
 export { nodeFolderHandler, MODEL_FILE, WEIGHTS_FILE } from './io/nodeFolder';
 // Weights read by ranges (io-stream): byte sources and the header-level index
 export {
@@ -151,7 +151,7 @@ export {
   type ConfigSources,
   type ResolvedConfig,
 } from './io/modelConfig';
-export { fromHFConfig, toHFConfig, type HFModelClass } from './io/hfConfig';
+export { fromHFConfig, toHFConfig, type HFModelClass, type HFModelConfig } from './io/hfConfig';
 export { HEADS_BY_WIDTH, DECODER_HEADS_BY_WIDTH, type InferContext } from './io/inferConfig';
 export { loadPretrainedModel, saveWeights, type FromPretrainedOptions, type PretrainedModel, type SaveWeightsOptions } from './io/pretrainedModel';
 export {

@@ -23,7 +23,7 @@ import { MaskedAutoencoder } from '../../src/model/MaskedAutoencoder';
 import { imagesToTensor } from '../../src/data/batches';
 import { imageDataSource } from '../../src/train/data';
 import { pretrain } from '../../src/train/pretrain';
-import { writeSafetensors } from '../../src/io/safetensors';
+import { saveWeights } from '../../src/io/pretrainedModel';
 import { renderReconstructions } from '../../src/viz/reconstruction';
 import { FMNIST_MEAN, FMNIST_STD, loadFashionMnist } from '../common/fashionMnist';
 import { writePng } from '../common/png';
@@ -100,13 +100,12 @@ async function main(): Promise<void> {
     ),
   );
 
-  const dict = mae.stateDict();
-  const weights = await writeSafetensors(dict, {
-    format: 'pt',
-    config: JSON.stringify(DEMO_CONFIG),
-    recipe: JSON.stringify({ ...DEMO_RECIPE, epochs: args.epochs, data: 'fashion-mnist subset (2,000 train)', mean: FMNIST_MEAN, std: FMNIST_STD }),
+  // __metadata__: format "pt", config {className, config} (so fromPretrained and convert rebuild this model), recipe
+  const weights = await saveWeights(mae, {
+    metadata: {
+      recipe: JSON.stringify({ ...DEMO_RECIPE, epochs: args.epochs, data: 'fashion-mnist subset (2,000 train)', mean: FMNIST_MEAN, std: FMNIST_STD }),
+    },
   });
-  tf.dispose(Object.values(dict));
   const weightsPath = join(args.out, 'mae-demo.safetensors');
   await writeFile(weightsPath, weights);
   if (args.saveExampleWeights) {

@@ -18,6 +18,8 @@ export interface OpenedWeights {
   index: WeightsIndex;
   /** Parser notes (conversions, ignored checkpoint entries). */
   notes: string[];
+  /** The safetensors `__metadata__` (the stored model config, a recipe, ...); `{}` for a `.pth`. */
+  metadata: Record<string, string>;
 }
 
 /**
@@ -37,7 +39,7 @@ export async function withWeightsFile<T>(path: string, use: (file: OpenedWeights
       index.format === 'safetensors'
         ? 'safetensors'
         : `PyTorch checkpoint (zip, ${index.wrapper === 'none' ? 'a bare state dict' : `state dict under '${index.wrapper}'`})`;
-    return await use({ format, index, notes: index.warnings });
+    return await use({ format, index, notes: index.warnings, metadata: index.metadata });
   } finally {
     await source.close?.();
   }

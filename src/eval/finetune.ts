@@ -11,6 +11,7 @@ import { ViTClassifier, type ClassifierHead } from '../classify/ViTClassifier';
 import type { MaskedAutoencoder } from '../model/MaskedAutoencoder';
 import type { ViTEncoder } from '../encode/ViTEncoder';
 import { mixSeed } from '../data/rng';
+import { weightsMetadata } from '../io/modelConfig';
 import { NO_WEIGHT_DECAY_NAMES, paramGroups } from '../train/paramGroups';
 import { batchImages, batchLabels, disposeBatch, type TrainData } from '../train/data';
 import { trainLoop, type TrainLoopOptions, type TrainResult } from '../train/loop';
@@ -122,6 +123,7 @@ export async function finetune(
       {
         label: 'finetune',
         entries,
+        metadata: weightsMetadata(classifier),
         groups,
         betas: o.betas ?? [0.9, 0.999],
         eps: o.eps ?? 1e-8,

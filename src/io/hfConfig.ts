@@ -39,6 +39,14 @@ const HF_DEFAULTS = {
 /** Our class names a ViTMAEConfig can describe. */
 export type HFModelClass = 'MaskedAutoencoder' | 'MAEViTEncoder';
 
+/** What {@link fromHFConfig} returns (a `ModelConfig` of one of the two classes). */
+export interface HFModelConfig {
+  /** `'MaskedAutoencoder'` (`ViTMAEForPreTraining`, the default) or `'MAEViTEncoder'` (`architectures: ['ViTMAEModel']`). */
+  className: HFModelClass;
+  /** The constructor arguments. */
+  config: Record<string, unknown>;
+}
+
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -50,7 +58,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
  * @param file where it came from, for messages
  * @throws CheckpointError for a config of another model type, or one our models cannot express (no qkv bias, another activation, different encoder and decoder MLP ratios, a non-square patch)
  */
-export function fromHFConfig(json: unknown, file = 'config.json'): { className: HFModelClass; config: Record<string, unknown> } {
+export function fromHFConfig(json: unknown, file = 'config.json'): HFModelConfig {
   if (!isObject(json)) throw new CheckpointError(`${file}: expected a JSON object (a ViTMAEConfig), got ${describe(json)}`);
   if (json.model_type !== undefined && json.model_type !== 'vit_mae') {
     throw new CheckpointError(`${file}: model_type ${describe(json.model_type)} is not a ViTMAEConfig ("vit_mae")`);

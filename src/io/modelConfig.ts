@@ -240,16 +240,16 @@ function same(a: unknown, b: unknown): boolean {
 }
 
 /**
- * Compares a model with the config stored with its weights (keys present in
- * both). Architecture keys that differ (heads, widths, depths, patch,
+ * Compares a model (or its {@link ModelConfig}) with the config stored with
+ * its weights (keys present in both). Architecture keys that differ (heads, widths, depths, patch,
  * channels, MLP ratio, classes) throw; other differences (image size, LayerNorm
  * eps, `normPixLoss`, mask ratio) come back as report lines.
  *
  * @returns one line per harmless difference
  * @throws CheckpointError listing every architecture difference
  */
-export function compareWithStored(model: MAELayer, stored: ModelConfig, file = 'the weights'): string[] {
-  const own = modelConfigOf(model).config;
+export function compareWithStored(model: MAELayer | ModelConfig, stored: ModelConfig, file = 'the weights'): string[] {
+  const own = model instanceof MAELayer ? modelConfigOf(model).config : model.config;
   const theirs = stored.config;
   const diff = (key: string): string => `${key} ${describe(theirs[key])} in the file, ${describe(own[key])} in the model`;
   const hard = ARCHITECTURE_KEYS.filter((k) => k in own && k in theirs && !same(own[k], theirs[k]));

@@ -23,6 +23,8 @@ export interface FromPretrainedOptions extends Omit<PretrainedOptions, 'metadata
    * A hint that contradicts a stored config throws. Defaults to none.
    */
   hints?: ConfigHints;
+  /** How the caller spells each hint in messages (a CLI passes its flags, e.g. `{ numHeads: '--heads N' }`). Defaults to `hints.<field>`. */
+  hintNames?: Partial<Record<keyof ConfigHints, string>>;
 }
 
 /** What {@link loadPretrainedModel} returns. */
@@ -94,7 +96,7 @@ export async function loadPretrainedModel(
 ): Promise<PretrainedModel> {
   const { name, parsed, hfConfig } = await readSource(source, options);
   const shapes = new Map([...parsed.tensors].map(([n, t]) => [n, t.shape]));
-  let config = resolveModelConfig({ file: name, metadata: parsed.metadata, shapes, hfConfig, hints: options.hints });
+  let config = resolveModelConfig({ file: name, metadata: parsed.metadata, shapes, hfConfig, hints: options.hints, hintNames: options.hintNames });
   if (expected === 'MaskedAutoencoder' && config.className === 'MAEViTEncoder') config = withOfficialDecoder(config, options.hints ?? {});
   if (expected !== undefined && config.className !== expected) {
     throw new CheckpointError(`${name} holds a ${config.className}, not a ${expected} (load it with loadPretrainedModel or the ${config.className} class)`);
@@ -102,7 +104,7 @@ export async function loadPretrainedModel(
   const model = buildModel(config, name);
   const tensors = toTfTensors(parsed.tensors);
   try {
-    const { hints: _h, fetch: _f, ...loadOptions } = options;
+    const { hints: _h, hintNames: _n, fetch: _f, ...loadOptions } = options;
     const report = loadPretrained(model, tensors, { ...loadOptions, metadata: parsed.metadata, file: name });
     report.summary.splice(1, 0, `config: ${config.className} from ${config.source === 'metadata' ? 'the file' : config.source === 'hf-config' ? 'config.json' : 'names and shapes'}`, ...config.notes.map((n) => `config: ${n}`));
     return { model, config, report, metadata: parsed.metadata, file: name, format: parsed.format };

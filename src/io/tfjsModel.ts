@@ -14,9 +14,21 @@ import * as tf from '@tensorflow/tfjs-core';
 import { serialization } from '@tensorflow/tfjs-core';
 import { CheckpointError, describe } from '../errors';
 import { MAELayer } from '../nn/MAELayer';
+import { weightsMetadata } from './modelConfig';
 
 /** The `format` field of the artifacts we write. */
 export const TFJS_MAE_FORMAT = 'tfjs-mae';
+
+/** Options of {@link saveModel}. */
+export interface SaveModelOptions {
+  /**
+   * More metadata to keep with the model (e.g. the `recipe` of the
+   * safetensors file it came from), stored in the artifacts'
+   * `userDefinedMetadata` next to `config` (the model's, as in a safetensors
+   * `__metadata__`). A `format` key is dropped. Defaults to none.
+   */
+  metadata?: Record<string, string>;
+}
 
 /** `modelTopology` of a saved model. */
 export interface SavedTopology {
@@ -81,9 +93,10 @@ function namedWeights(model: MAELayer): Array<{ name: string; variable: tf.Varia
  *
  * @param model a `MaskedAutoencoder`, `ViTEncoder`, `ViTClassifier` or any registered `MAELayer`
  * @param destination a URL with a registered tf.io save router, or an IOHandler
+ * @param options metadata to keep with the model (`userDefinedMetadata`)
  * @returns the handler's `SaveResult`
  */
-export async function saveModel(model: MAELayer, destination: string | tf.io.IOHandler): Promise<tf.io.SaveResult> {
+export async function saveModel(model: MAELayer, destination: string | tf.io.IOHandler, options: SaveModelOptions = {}): Promise<tf.io.SaveResult> {
   if (!(model instanceof MAELayer)) throw new CheckpointError(`model must be a tfjs-mae layer, got ${describe(model)}`);
   const handler = saveHandlerFor(destination);
   const className = (model.constructor as { className?: string }).className;
@@ -93,7 +106,9 @@ export async function saveModel(model: MAELayer, destination: string | tf.io.IOH
   const weights = namedWeights(model);
   const { data, specs } = await tf.io.encodeWeights(weights.map((w) => ({ name: w.name, tensor: w.variable })));
   const topology: SavedTopology = { className, config: model.getConfig() };
+  const { format: _format, ...userDefinedMetadata } = weightsMetadata(model, options.metadata);
   return handler.save!({
+    userDefinedMetadata,
     modelTopology: topology,
     format: TFJS_MAE_FORMAT,
     generatedBy: TFJS_MAE_FORMAT,

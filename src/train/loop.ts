@@ -14,7 +14,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { CheckpointError, MAEConfigError, TrainingError, describe } from '../errors';
 import type { StateEntry } from '../nn/MAELayer';
 import { loadStateDict, stateDict } from '../io/stateDict';
-import { readSafetensors, writeSafetensors } from '../io/safetensors';
+import { parseSafetensors, writeSafetensors } from '../io/safetensors';
+import { toTfTensors } from '../io/hostTensor';
+import { compareWithStored, readStoredConfig } from '../io/modelConfig';
 import { checkSeed } from '../data/rng';
 import { AdamW } from './adamw';
 import { warmupCosine } from './schedule';
@@ -98,6 +100,8 @@ export interface TrainLoopSpec {
   label: string;
   /** Every weight of the model under its official name (checkpoints, resume). */
   entries: StateEntry[];
+  /** The `__metadata__` of every checkpoint's weights: the model config (`weightsMetadata(model)`). Defaults to `{ format: 'pt' }`. */
+  metadata?: Record<string, string>;
   /** The optimised parameters with their weight decay and lr scale. */
   groups: ParamGroup[];
   /** AdamW `[β1, β2]`. */
@@ -162,7 +166,7 @@ export async function trainLoop(spec: TrainLoopSpec, data: TrainData, options: T
   const losses: number[] = [];
   const epochLosses: number[] = [];
   try {
-    if (resume) loadResume(entries, optimizer, resume);
+    if (resume) loadResume(entries, spec.metadata, optimizer, resume);
     let lastReport = now();
     let imagesSinceReport = 0;
 
@@ -264,7 +268,7 @@ export async function trainLoop(spec: TrainLoopSpec, data: TrainData, options: T
       const every = o.checkpointEvery ?? 0;
       const stopping = epoch + 1 === lastEpoch;
       if ((every > 0 && (epoch + 1) % every === 0) || (stopping && o.save !== undefined)) {
-        await o.save!(await makeCheckpoint(entries, optimizer, { step, epoch: epoch + 1, seed, stepsPerEpoch, accumSteps: accum }));
+        await o.save!(await makeCheckpoint(entries, spec.metadata, optimizer, { step, epoch: epoch + 1, seed, stepsPerEpoch, accumSteps: accum }));
       }
     }
     return { losses, firstStep, epochLosses, step, seconds: now() - t0 };
@@ -349,20 +353,26 @@ function defaultSchedule(o: TrainLoopOptions, totalSteps: number, scaled: number
 
 async function makeCheckpoint(
   entries: StateEntry[],
+  metadata: Record<string, string> | undefined,
   optimizer: AdamW,
   c: Omit<TrainingCheckpoint, 'weights' | 'optimizer'>,
 ): Promise<TrainingCheckpoint> {
   const dict = stateDict(entries);
   try {
-    const weights = await writeSafetensors(dict, { format: 'pt' });
+    const weights = await writeSafetensors(dict, metadata ?? { format: 'pt' });
     return { weights, optimizer: await optimizer.getState(), ...c };
   } finally {
     tf.dispose(Object.values(dict));
   }
 }
 
-function loadResume(entries: StateEntry[], optimizer: AdamW, ckpt: TrainingCheckpoint): void {
-  const tensors = readSafetensors(ckpt.weights);
+/** Loads a checkpoint's weights and optimiser state; a stored config other than the model's (e.g. other heads) is refused first. */
+function loadResume(entries: StateEntry[], metadata: Record<string, string> | undefined, optimizer: AdamW, ckpt: TrainingCheckpoint): void {
+  const parsed = parseSafetensors(ckpt.weights);
+  const own = readStoredConfig(metadata);
+  const stored = readStoredConfig(parsed.metadata, 'resume.weights');
+  if (own && stored) compareWithStored(own, stored, 'resume.weights');
+  const tensors = toTfTensors(parsed.tensors);
   try {
     loadStateDict(entries, tensors, { naming: 'official' });
   } finally {

@@ -7,7 +7,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { MAEConfigError, describe } from '../errors';
 import { flag } from '../util/validate';
-import type { StateEntry } from '../nn/MAELayer';
+import { MAELayer, type StateEntry } from '../nn/MAELayer';
+import { weightsMetadata } from '../io/modelConfig';
 import { mixSeed } from '../data/rng';
 import { NO_WEIGHT_DECAY_NAMES, paramGroups } from './paramGroups';
 import { batchImages, type TrainData } from './data';
@@ -56,6 +57,20 @@ export function trainableParams(entries: StateEntry[]): NamedParam[] {
 }
 
 /**
+ * The model config for the checkpoints' weights; none for a model that has
+ * no serialisable config (a duck-typed model, an unregistered class, a
+ * masking strategy without `toConfig`): those checkpoints still resume.
+ */
+function checkpointMetadata(model: PretrainModel): Record<string, string> | undefined {
+  if (!(model instanceof MAELayer)) return undefined;
+  try {
+    return weightsMetadata(model);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * Pre-trains `model` (a `MaskedAutoencoder`) on `data`.
  *
  * Each optimiser step: `lr = schedule(step)` (default: warmup over 5 % of
@@ -98,6 +113,7 @@ export async function pretrain(model: PretrainModel, data: TrainData, options: P
     {
       label: 'pretrain',
       entries,
+      metadata: checkpointMetadata(model),
       groups,
       betas: o.betas ?? [0.9, 0.95],
       eps: o.eps ?? 1e-8,

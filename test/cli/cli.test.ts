@@ -47,7 +47,7 @@ describe('inspect', () => {
     expect(r.out[0]).toBe("format: PyTorch checkpoint (zip, state dict under 'model'), official names, 50 tensors, 135,360 numbers");
     expect(r.out).toContain('cls_token\tF32\t[1, 1, 64]');
     expect(r.out).toContain('patch_embed.proj.weight\tF32\t[64, 3, 8, 8]');
-    expect(r.out.length).toBe(51);
+    expect(r.out.length).toBe(52); // format, model, 50 tensors
   });
 
   it('recognises HF names in safetensors', async () => {

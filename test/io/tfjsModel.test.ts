@@ -17,6 +17,7 @@ import { CheckpointError } from '../../src/errors';
 import type { MAELayer } from '../../src/nn/MAELayer';
 import { readSafetensors } from '../../src/io/safetensors';
 import { loadModel, saveModel } from '../../src/io/tfjsModel';
+import { modelConfigOf } from '../../src/io/modelConfig';
 import { MODEL_FILE, WEIGHTS_FILE, nodeFolderHandler } from '../../src/io/nodeFolder';
 import { expectNoLeaks } from '../../src/testing';
 import { FIXTURES_DIR, readBytes } from '../helpers/fixtures';
@@ -106,10 +107,12 @@ describe('saveModel / loadModel', () => {
     const dir = path.join(tmp, 'mae');
     const model = new MaskedAutoencoder(MAE_TINY);
     model.loadStateDict(params(ref));
-    const result = await saveModel(model, nodeFolderHandler(dir));
+    const result = await saveModel(model, nodeFolderHandler(dir), { metadata: { recipe: '{"lr":1}', format: 'pt' } });
     expect(result.modelArtifactsInfo.weightDataBytes).toBe(fs.statSync(path.join(dir, WEIGHTS_FILE)).size);
     const json = JSON.parse(fs.readFileSync(path.join(dir, MODEL_FILE), 'utf8'));
     expect(json.format).toBe('tfjs-mae');
+    // the metadata a safetensors file would carry: the config as there, and the passed keys (format dropped)
+    expect(json.userDefinedMetadata).toEqual({ recipe: '{"lr":1}', config: JSON.stringify(modelConfigOf(model)) });
     expect(json.modelTopology.className).toBe('MaskedAutoencoder');
     expect(json.weightsManifest[0].paths).toEqual([WEIGHTS_FILE]);
     expect(json.weightsManifest[0].weights[0]).toEqual({ name: 'cls_token', shape: [1, 1, 64], dtype: 'float32' });

@@ -53,6 +53,16 @@ describe('training checkpoints', () => {
     expect(whole.metadata.format).toBe('tfjs-mae/training-checkpoint@1');
   });
 
+  it('keeps every metadata key of the weights (config, recipe) through encode and decode', () => {
+    const ckpt = sample();
+    const meta = { format: 'pt', config: '{"className":"MaskedAutoencoder","config":{"embedDim":2}}', recipe: '{"lr":0.1}' };
+    ckpt.weights = encodeSafetensors(parseSafetensors(ckpt.weights).tensors, meta);
+    const whole = parseSafetensors(encodeCheckpoint(ckpt)).metadata;
+    expect(whole.config).toBe(meta.config);
+    expect(whole.recipe).toBe(meta.recipe);
+    expect(parseSafetensors(decodeCheckpoint(encodeCheckpoint(ckpt)).weights).metadata).toEqual(meta);
+  });
+
   it('rejects other files and malformed checkpoints with CheckpointError', () => {
     expect(() => decodeCheckpoint(sample().weights)).toThrow(/expected a training checkpoint/);
     expect(() => checkCheckpoint(null)).toThrow(CheckpointError);

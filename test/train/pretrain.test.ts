@@ -11,7 +11,9 @@ import { decodeCheckpoint, encodeCheckpoint, type TrainingCheckpoint } from '../
 import { warmupCosine } from '../../src/train/schedule';
 import type { StepInfo } from '../../src/train/progress';
 import { MIN_LR_SUM, type RunInfo } from '../../src/train/runInfo';
-import { readSafetensors } from '../../src/io/safetensors';
+import { parseSafetensors, readSafetensors } from '../../src/io/safetensors';
+import { modelConfigOf, readStoredConfig } from '../../src/io/modelConfig';
+import { loadPretrainedModel } from '../../src/io/pretrainedModel';
 import { Rng } from '../../src/data/rng';
 
 beforeAll(async () => {
@@ -78,8 +80,20 @@ describe('pretrain', () => {
     expect(first.losses).toEqual(full.losses.slice(0, 4));
     expect(saved).toHaveLength(1);
     expect(saved[0]).toMatchObject({ step: 4, epoch: 1, seed: 0, stepsPerEpoch: 4, accumSteps: 1 });
+    // The checkpoint's weights carry the model config, through the one-file encoding too,
+    // and that file alone rebuilds the model (its optimizer tensors are reported as ignored).
+    const fresh = tinyMae();
+    const config = modelConfigOf(fresh);
+    fresh.dispose();
+    expect(readStoredConfig(parseSafetensors(saved[0].weights).metadata)).toEqual(config);
+    const file = encodeCheckpoint(saved[0]);
+    const rebuilt = await loadPretrainedModel(file);
+    expect(modelConfigOf(rebuilt.model)).toEqual(config);
+    expect(rebuilt.report.ignored.length).toBeGreaterThan(0);
+    rebuilt.model.dispose();
     // Through the one-file encoding and a model with other initial weights.
-    const ckpt = decodeCheckpoint(encodeCheckpoint(saved[0]));
+    const ckpt = decodeCheckpoint(file);
+    expect(readStoredConfig(parseSafetensors(ckpt.weights).metadata)).toEqual(config);
     const other = new MaskedAutoencoder({ ...tinyMae().config, seed: 99 });
     const second = await run({ resume: ckpt }, other);
     expect(second.firstStep).toBe(4);
@@ -269,6 +283,12 @@ describe('pretrain', () => {
     const otherModel = new MaskedAutoencoder({ ...tinyMae().config, embedDim: 12, numHeads: 2, seed: 1 });
     await expect(pretrain(otherModel, data(), { ...base, resume: saved[0] })).rejects.toThrow(CheckpointError);
     otherModel.dispose();
+    // same shapes, other heads: only the stored config can tell
+    const otherHeads = new MaskedAutoencoder({ ...model.config, numHeads: 4, seed: 1 });
+    await expect(pretrain(otherHeads, data(), { ...base, resume: saved[0] })).rejects.toThrow(
+      /resume\.weights stores a MaskedAutoencoder config that does not match the model: numHeads 2 in the file, 4 in the model/,
+    );
+    otherHeads.dispose();
     model.dispose();
   });
 });

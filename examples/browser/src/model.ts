@@ -6,7 +6,7 @@
  * Browser-safe: no Node imports.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { MaskedAutoencoder, maeVitTinyPatch4, parseSafetensors, toTfTensors, type MaskedAutoencoderArgs } from '../../../src';
+import { MaskedAutoencoder, maeVitTinyPatch4, parseSafetensors, readStoredConfig, toTfTensors, type MaskedAutoencoderArgs } from '../../../src';
 import { imagesToTensor } from '../../../src/data/batches';
 import { reconstructionGrid, type RgbaImage } from '../../../src/viz/reconstruction';
 import { denormalizeNormPix } from '../../../src/viz/normPix';
@@ -34,7 +34,7 @@ export interface DemoModelSpec {
 
 /**
  * The spec of a weights file, from its `__metadata__` as `npm run demo`
- * writes it: `config` (JSON of the `MaskedAutoencoderArgs`) and `recipe`
+ * writes it: `config` (the stored model config, `readStoredConfig`) and `recipe`
  * (JSON with the `mean` and `std` the images were normalised with).
  * Without them: `maeVitTinyPatch4` defaults, `normPixLoss: false`, and the
  * Fashion-MNIST statistics.
@@ -54,7 +54,9 @@ export function specOf(metadata: Record<string, string>): DemoModelSpec {
     if (typeof v !== 'number' || !Number.isFinite(v)) throw new Error(`weights metadata recipe.${key}: expected a number, got ${String(v)}`);
     return v;
   };
-  const args: MaskedAutoencoderArgs = { normPixLoss: false, ...(json('config') as MaskedAutoencoderArgs) };
+  const stored = readStoredConfig(metadata, 'the weights', 'MaskedAutoencoder');
+  if (stored && stored.className !== 'MaskedAutoencoder') throw new Error(`weights metadata config: expected a MaskedAutoencoder, got a ${stored.className}`);
+  const args: MaskedAutoencoderArgs = { normPixLoss: false, ...(stored?.config as MaskedAutoencoderArgs | undefined) };
   return { args, mean: num('mean', FMNIST_MEAN), std: num('std', FMNIST_STD) };
 }
 

@@ -1,21 +1,53 @@
 /**
  * `tfjs-mae convert IN OUT [--to official|hf|tfjs]`: a .pth or safetensors
  * file (official or HF names) → safetensors with the chosen names, or a tfjs
- * model folder.
+ * model folder. Every output carries the model config (the input's stored
+ * one, else what its names and shapes imply with the flags) and keeps every
+ * other metadata key of the input (`recipe`, ...).
  */
 import type { HostTensor } from '../../io/hostTensor';
 import { renameFromHF, renameToHF } from '../../io/naming';
 import { LAZY_ROWS, type LazyHostTensor, type WeightsIndex } from '../../io/weightsIndex';
 import { writeSafetensorsFile } from '../../node/safetensorsFile';
+import { CONFIG_METADATA_KEY, resolveModelConfig, type ConfigHints } from '../../io/modelConfig';
+import { MAEError } from '../../errors';
 import { flag } from '../args';
 import { defineCommand } from '../command';
 import { namingOf, withWeightsFile } from '../weightsFile';
+
+/** How the command line spells each config hint (named in error messages). */
+const HINT_FLAGS = { numHeads: '--heads N', decoderNumHeads: '--decoder-heads N', normPixLoss: '--norm-pix' } as const;
 
 /** The file's tensors under `to` names, not read yet (q/k/v split or merged as each is loaded). */
 function rename(index: WeightsIndex, to: 'official' | 'hf'): Array<[string, LazyHostTensor]> {
   const lazy = index.lazy();
   const official = namingOf(index.tensors.keys()) === 'hf' ? renameFromHF(lazy, LAZY_ROWS) : lazy;
   return to === 'hf' ? renameToHF(official, LAZY_ROWS) : official;
+}
+
+/**
+ * The `config` entry of a converted file: the input's stored config (checked
+ * against the flags), else the one its names and shapes imply; none, with a
+ * note saying which flag would give it, when that cannot be decided.
+ */
+function configToEmbed(
+  file: string,
+  shapes: Map<string, number[]>,
+  metadata: Record<string, string>,
+  hints: ConfigHints,
+  out: (line: string) => void,
+): Record<string, string> {
+  try {
+    const resolved = resolveModelConfig({ file, metadata, shapes, hints, hintNames: HINT_FLAGS });
+    if (resolved.source === 'metadata') return {};
+    out(`config: ${resolved.className} from names and shapes, embedded`);
+    for (const note of resolved.notes) out(`config: ${note}`);
+    return { [CONFIG_METADATA_KEY]: JSON.stringify({ className: resolved.className, config: resolved.config }) };
+  } catch (e) {
+    if (!(e instanceof MAEError) || CONFIG_METADATA_KEY in metadata) throw e;
+    out(`note: no model config embedded (${e.message})`);
+    return {};
+  }
 }
 
 export const convert = defineCommand({
@@ -27,26 +59,27 @@ export const convert = defineCommand({
   ],
   flags: {
     to: flag.choice(['official', 'hf', 'tfjs'] as const, { default: 'official', help: 'the output: safetensors with official or HF names, or a tfjs model folder' }),
-    heads: flag.integer({ min: 1, help: "encoder heads (the shapes cannot tell; default: the official preset's)" }),
-    decoderHeads: flag.integer({ min: 1, help: 'decoder heads (the shapes cannot tell; default: 16)' }),
-    normPix: flag.boolean({ help: 'the model was trained with norm_pix_loss (the shapes cannot tell)' }),
+    heads: flag.integer({ min: 1, help: "encoder heads, for files without a stored config (default: the official preset's of that width; required for other widths)" }),
+    decoderHeads: flag.integer({ min: 1, help: 'decoder heads, for files without a stored config (default: 16 for the official 512-wide decoder; required for other widths)' }),
+    normPix: flag.boolean({ help: 'the model was trained with norm_pix_loss, for files without a stored config' }),
   },
   async run({ positionals: [input, output], flags }, io) {
-    await withWeightsFile(input, async ({ index, notes }) => {
+    await withWeightsFile(input, async ({ index, notes, metadata }) => {
       for (const note of notes) io.out(`note: ${note}`);
+      const hints: ConfigHints = { numHeads: flags.heads, decoderNumHeads: flags.decoderHeads, normPixLoss: flags.normPix || undefined };
       if (flags.to === 'tfjs') {
         const { convertToTfjsFolder } = await import('./toTfjs');
-        const hints = { numHeads: flags.heads, decoderNumHeads: flags.decoderHeads, normPixLoss: flags.normPix || undefined };
-        const tensors = new Map<string, HostTensor>();
-        for (const [name, lazy] of rename(index, 'official')) tensors.set(name, await lazy.load());
-        await convertToTfjsFolder(tensors, output, hints, io.out);
+        const official = new Map<string, HostTensor>();
+        for (const [name, lazy] of rename(index, 'official')) official.set(name, await lazy.load());
+        await convertToTfjsFolder({ file: input, official, metadata, hints, hintNames: HINT_FLAGS }, output, io.out);
         return;
       }
+      const shapes = new Map([...index.tensors].map(([n, t]) => [n, t.shape]));
+      const config = configToEmbed(input, shapes, metadata, hints, io.out);
       // Streamed: the header from the shapes, then one tensor at a time; every metadata key is kept.
       const renamed = rename(index, flags.to);
       const widened = renamed.filter(([, t]) => t.sourceDtype !== 'F32' && t.sourceDtype !== 'I32').length;
-      const metadata = { ...index.metadata, format: 'pt', converted_by: 'tfjs-mae', naming: flags.to };
-      const written = await writeSafetensorsFile(output, renamed, metadata);
+      const written = await writeSafetensorsFile(output, renamed, { ...metadata, format: 'pt', converted_by: 'tfjs-mae', naming: flags.to, ...config });
       io.out(
         `wrote ${output}: ${written.tensors} tensors, ${flags.to} names, ${written.bytes.toLocaleString('en-US')} bytes${widened ? `, ${widened} converted to float32/int32` : ''}`,
       );
