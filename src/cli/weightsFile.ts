@@ -5,14 +5,17 @@
 import { readFile, stat } from 'node:fs/promises';
 import type { HostTensors } from '../io/hostTensor';
 import { parseWeights } from '../io/releases';
+import { parseSafetensors } from '../io/safetensors';
 import { detectNaming } from '../io/stateDict';
 import { CliError } from './args';
 
-/** A weights file as read: its format (for humans), tensors, and parser notes. */
+/** A weights file as read: its format (for humans), tensors, parser notes and safetensors metadata. */
 export interface LoadedWeights {
   format: string;
   tensors: HostTensors;
   notes: string[];
+  /** The safetensors `__metadata__` (`{}` for a .pth). */
+  metadata: Record<string, string>;
 }
 
 /** Reads a weights file, detecting its format from its first bytes. */
@@ -24,12 +27,17 @@ export async function loadWeightsFile(path: string): Promise<LoadedWeights> {
     throw new CliError(`cannot read ${JSON.stringify(path)}: no such file`);
   }
   if (info.isDirectory()) throw new CliError(`${JSON.stringify(path)} is a folder; expected a .pth or .safetensors file`);
-  const file = parseWeights(new Uint8Array(await readFile(path)));
+  const bytes = new Uint8Array(await readFile(path));
+  if (bytes.length > 8 && bytes[0] !== 0x50 && bytes[8] === 0x7b /* { */) {
+    const { tensors, metadata } = parseSafetensors(bytes);
+    return { format: 'safetensors', tensors, notes: [], metadata };
+  }
+  const file = parseWeights(bytes);
   const format =
     file.format === 'safetensors'
       ? 'safetensors'
       : `PyTorch checkpoint (zip, ${file.wrapper === 'none' ? 'a bare state dict' : `state dict under '${file.wrapper}'`})`;
-  return { format, tensors: file.tensors, notes: file.warnings };
+  return { format, tensors: file.tensors, notes: file.warnings, metadata: {} };
 }
 
 /** `'hf'` when the names are HuggingFace's. */
