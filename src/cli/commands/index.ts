@@ -2,5 +2,6 @@
 import type { Command } from '../command';
 import { convert } from './convert';
 import { inspect } from './inspect';
+import { pretrainCommand } from './pretrain';
 
-export const COMMANDS: readonly Command[] = [inspect, convert] as unknown as readonly Command[];
+export const COMMANDS: readonly Command[] = [inspect, convert, pretrainCommand] as unknown as readonly Command[];
