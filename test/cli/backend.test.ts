@@ -12,6 +12,14 @@ describe('setupBackend', () => {
     expect(tf.getBackend()).toBe('cpu');
   });
 
+  it('wasm, without the rethrowing process handlers of emscripten (they print the whole minified bundle)', async () => {
+    const count = () => process.listenerCount('uncaughtException') + process.listenerCount('unhandledRejection');
+    const before = count();
+    expect(await setupBackend('wasm')).toBe('wasm');
+    expect(count()).toBe(before);
+    await setupBackend('cpu');
+  });
+
   it('--backend tensorflow without tfjs-node: one line naming the package', async () => {
     const importer = async (pkg: string) => {
       throw missing(pkg);
