@@ -1,7 +1,8 @@
 /** Every `tfjs-mae` command, in the order `tfjs-mae --help` lists them. */
 import type { Command } from '../command';
 import { convert } from './convert';
+import { embedCommand } from './embed';
 import { inspect } from './inspect';
 import { pretrainCommand } from './pretrain';
 
-export const COMMANDS: readonly Command[] = [inspect, convert, pretrainCommand] as unknown as readonly Command[];
+export const COMMANDS: readonly Command[] = [inspect, convert, pretrainCommand, embedCommand] as unknown as readonly Command[];

@@ -1,0 +1,84 @@
+/**
+ * `tfjs-mae embed DATA_DIR --weights FILE --out FEATURES.npy`: pooled
+ * encoder features `[N, D]` float32 as NumPy .npy, and FEATURES.csv beside
+ * it (path, label, class per row, in the order of the rows).
+ */
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { extractPooledFeatures } from '../../eval/features';
+import type { ViTClassifier } from '../../classify/ViTClassifier';
+import type { ViTEncoder } from '../../encode/ViTEncoder';
+import type { MaskedAutoencoder } from '../../model/MaskedAutoencoder';
+import { writeFileAtomic } from '../../node/atomicFile';
+import { writeNpy } from '../../node/npy';
+import { UsageError, flag } from '../args';
+import { backendFlag, setupBackend } from '../backend';
+import { defineCommand } from '../command';
+import { openImageFolder, type FolderImages } from '../data';
+import { modelFromFlags, weightsFlags } from '../weightsFlags';
+
+/** One CSV field (RFC 4180 quoting when needed). */
+export const csvField = (s: string): string => (/[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
+
+/** The CSV beside the features: `path,label,class`, one row per image. */
+export function featuresCsv(data: FolderImages): string {
+  const rows = data.files.map((file, i) => {
+    const label = data.labels ? String(data.labels[i]) : '';
+    const cls = data.labels && data.classes ? data.classes[data.labels[i]] : '';
+    return [csvField(join(data.root, file)), label, csvField(cls)].join(',');
+  });
+  return ['path,label,class', ...rows].join('\n') + '\n';
+}
+
+export const embedCommand = defineCommand({
+  name: 'embed',
+  summary: 'pooled encoder features of a folder of images → FEATURES.npy [N, D] float32 + FEATURES.csv',
+  positionals: [{ name: 'DATA_DIR', help: 'a folder of images (class subfolders give the labels)' }],
+  flags: {
+    ...weightsFlags,
+    out: flag.string({ metavar: 'FEATURES.npy', help: 'the .npy file to write (the .csv goes beside it); required' }),
+    pool: flag.choice(['mean', 'cls'] as const, { default: 'mean', help: "mean of the patch tokens (MAE's global_pool) or the cls token" }),
+    batchSize: flag.integer({ default: 64, min: 1, help: 'images per forward pass' }),
+    inputSize: flag.integer({ min: 1, help: "image side (default: the model's; another size resamples the position tables)" }),
+    backend: backendFlag,
+  },
+  async run({ positionals: [dataDir], flags: f }, io) {
+    if (f.out === undefined) throw new UsageError('embed needs --out FEATURES.npy');
+    if (!f.out.endsWith('.npy')) throw new UsageError(`--out must end in .npy, got ${JSON.stringify(f.out)}`);
+    await setupBackend(f.backend);
+    const loaded = await modelFromFlags('embed', f, io, f.inputSize);
+    try {
+      const model = loaded.model;
+      const encoder = loaded.kind === 'mae' ? (model as MaskedAutoencoder).encoder : (model as ViTEncoder | ViTClassifier);
+      const size = encoder.imgSize;
+      const inChans = encoder.inChans;
+      const data = await openImageFolder(dataDir, { inputSize: size[0], inChans });
+      for (const s of data.skipped) io.out(`skipped ${s.path}: ${s.reason}`);
+      let features: tf.Tensor2D;
+      const images = function* () {
+        for (const b of data.evalBatches(f.batchSize)) yield b.images;
+      };
+      if (loaded.kind === 'classifier') {
+        io.out('note: a classifier file: its own pooled features (before the head); --pool is not used');
+        const parts: tf.Tensor2D[] = [];
+        for (const batch of images()) {
+          parts.push((encoder as ViTClassifier).forwardFeatures(batch).features);
+          batch.dispose();
+        }
+        features = tf.concat(parts, 0) as tf.Tensor2D;
+        tf.dispose(parts);
+      } else {
+        features = (await extractPooledFeatures(encoder as ViTEncoder, images(), { pools: [f.pool], batchSize: f.batchSize }))[f.pool]!;
+      }
+      const [n, d] = features.shape;
+      const values = (await features.data()) as Float32Array;
+      features.dispose();
+      const csv = f.out.replace(/\.npy$/, '.csv');
+      await writeNpy(f.out, values, [n, d]);
+      await writeFileAtomic(csv, featuresCsv(data));
+      io.out(`wrote ${f.out}: [${n}, ${d}] float32 (${f.pool} pooling), and ${csv}${data.classes ? ` (${data.classes.length} classes)` : ' (unlabelled)'}`);
+    } finally {
+      loaded.model.dispose();
+    }
+  },
+});

@@ -1,0 +1,82 @@
+/** `tfjs-mae embed`: [N, D] float32 .npy of the right model's features, in file order, plus the CSV. */
+import '@tensorflow/tfjs-backend-cpu';
+import * as tf from '@tensorflow/tfjs-core';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { main } from '../../src/cli/main';
+import { openImageFolder } from '../../src/cli/data';
+import { extractFeatures } from '../../src/eval/features';
+import { writeSafetensors } from '../../src/io/safetensors';
+import { MaskedAutoencoder } from '../../src/model/MaskedAutoencoder';
+import { decodeNpy } from '../../src/node/npy';
+import { FIXTURES_DIR } from '../helpers/fixtures';
+import { writeImageFolder } from './imageFolder';
+
+async function run(...argv: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(argv, { out: (l) => out.push(...l.split('\n')), err: (l) => err.push(...l.split('\n')) });
+  return { code, out, err };
+}
+
+const CONFIG = { imgSize: 16, patchSize: 4, inChans: 3, embedDim: 32, depth: 1, numHeads: 2, decoderEmbedDim: 16, decoderDepth: 1, decoderNumHeads: 2, seed: 3 };
+let dir: string;
+let data: string;
+let weights: string;
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tfjs-mae-embed-'));
+  data = path.join(dir, 'images');
+  writeImageFolder(data, { classes: ['cat', 'dog'], perClass: 3, size: 16 });
+  const mae = new MaskedAutoencoder(CONFIG);
+  const dict = mae.stateDict();
+  weights = path.join(dir, 'tiny.safetensors');
+  const { name: _n, trainable: _t, dtype: _d, ...config } = mae.getConfig() as Record<string, unknown>;
+  void [_n, _t, _d];
+  fs.writeFileSync(weights, await writeSafetensors(dict, { format: 'pt', config: JSON.stringify({ className: 'MaskedAutoencoder', config }) }));
+  tf.dispose(Object.values(dict));
+  mae.dispose();
+});
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+describe('tfjs-mae embed', () => {
+  it('writes the encoder features of every image, in the CSV order, with labels', async () => {
+    const out = path.join(dir, 'features.npy');
+    const r = await run('embed', data, '--weights', weights, '--out', out, '--backend', 'cpu', '--batch-size', '4');
+    expect(r.err).toEqual([]);
+    expect(r.code).toBe(0);
+    expect(r.out.at(-1)).toBe(`wrote ${out}: [6, 32] float32 (mean pooling), and ${path.join(dir, 'features.csv')} (2 classes)`);
+    const { data: values, shape } = decodeNpy(new Uint8Array(fs.readFileSync(out)));
+    expect(shape).toEqual([6, 32]);
+    const csv = fs.readFileSync(path.join(dir, 'features.csv'), 'utf8').trim().split('\n');
+    expect(csv[0]).toBe('path,label,class');
+    expect(csv.slice(1)).toEqual([0, 1, 2].map((i) => `${path.join(data, 'cat', `img${i}.png`)},0,cat`).concat([0, 1, 2].map((i) => `${path.join(data, 'dog', `img${i}.png`)},1,dog`)));
+    // The same numbers as the library on the same images with the same model.
+    const mae = new MaskedAutoencoder(CONFIG);
+    const folder = await openImageFolder(data, { inputSize: 16, inChans: 3 });
+    const [batch] = folder.evalBatches(6);
+    const expected = await extractFeatures(mae.encoder, batch.images);
+    expect(Array.from(values)).toEqual(Array.from(await expected.data()));
+    tf.dispose([expected, batch.images]);
+    mae.dispose();
+  });
+
+  it('an official .pth without a config: inferred, said so, and --heads is needed for a non-preset width', async () => {
+    const out = path.join(dir, 'official.npy');
+    const imgs = path.join(dir, 'images32');
+    writeImageFolder(imgs, { classes: [], perClass: 2, size: 32 });
+    const r = await run('embed', imgs, '--weights', path.join(FIXTURES_DIR, 'mae_tiny.pth'), '--heads', '4', '--decoder-heads', '4', '--out', out, '--pool', 'cls', '--backend', 'cpu');
+    expect(r.err).toEqual([]);
+    expect(r.out[0]).toMatch(/^note: .*mae_tiny\.pth stores no config; inferred from the shapes: 64 wide, 2 blocks, 4 heads/);
+    expect(decodeNpy(new Uint8Array(fs.readFileSync(out))).shape).toEqual([2, 64]);
+    expect(fs.readFileSync(path.join(dir, 'official.csv'), 'utf8').trim().split('\n')[1]).toMatch(/img0\.png,,$/);
+  });
+
+  it('needs --weights and --out', async () => {
+    expect((await run('embed', data, '--out', 'x.npy')).err).toEqual(['tfjs-mae: embed needs --weights FILE (see tfjs-mae embed --help)']);
+    expect((await run('embed', data, '--weights', weights)).err).toEqual(['tfjs-mae: embed needs --out FEATURES.npy']);
+  });
+});
