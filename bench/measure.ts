@@ -110,8 +110,14 @@ export interface TrainResult {
   gflopStep: number;
   gflops: number;
   leakedTensorsPerStep: number;
-  /** Largest `tf.memory().numBytes` seen during one profiled step (weights and optimiser state included). */
+  /**
+   * The memory of a step: on wasm the heap's size after the steps (it never
+   * shrinks: the high-water mark of the process so far), elsewhere
+   * `trackedPeakBytes`.
+   */
   peakBytes: number;
+  /** Largest `tf.memory().numBytes` seen during one profiled step (weights and optimiser state included; views count as new bytes). */
+  trackedPeakBytes: number;
   /** Trainable parameters. */
   params: number;
   lastLoss: number;
@@ -139,14 +145,24 @@ export function trainStep(model: TrainModel, opt: AdamW, imgs: tf.Tensor4D): tf.
   return value;
 }
 
-/** Full training steps of one variant: warm-up, then `steps` timed steps, then one profiled step. */
+/** The wasm backend's heap size in bytes (it only grows), or undefined on other backends. */
+export function wasmHeapBytes(): number | undefined {
+  if (tf.getBackend() !== 'wasm') return undefined;
+  return (tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } }).wasm.HEAPU8.length;
+}
+
+/**
+ * Full training steps of one variant: warm-up, then `steps` timed steps,
+ * then one profiled step. `recompute`: every block recomputed in the
+ * backward pass (defaults to `false`).
+ */
 export async function measureTrain(
   cfg: BenchConfig,
   variant: Variant,
   batch: number,
-  { warmup = 2, steps = 5 }: TimingOptions = {},
+  { warmup = 2, steps = 5, recompute = false }: TimingOptions & { recompute?: boolean } = {},
 ): Promise<TrainResult> {
-  const model = buildVariant(variant, cfg, MASK_RATIO);
+  const model = buildVariant(variant, cfg, MASK_RATIO, 0, recompute);
   const opt = maeOptimizer(model);
   const imgs = images(cfg, batch);
   let lastLoss = NaN;
@@ -195,7 +211,8 @@ export async function measureTrain(
       gflopStep,
       gflops: gflopStep / stepSec,
       leakedTensorsPerStep: leaked,
-      peakBytes: profile.peakBytes,
+      peakBytes: wasmHeapBytes() ?? profile.peakBytes,
+      trackedPeakBytes: profile.peakBytes,
       params: model.params.reduce((s, p) => s + p.variable.size, 0),
       lastLoss,
     };

@@ -48,8 +48,8 @@ export interface TrainModel {
 }
 
 /** The library's MAE with the config's shapes. */
-export function buildMae(cfg: BenchConfig, maskRatio: number, seed = 0): TrainModel & { model: MaskedAutoencoder } {
-  const model = new MaskedAutoencoder({ ...cfg, maskRatio, seed });
+export function buildMae(cfg: BenchConfig, maskRatio: number, seed = 0, recompute = false): TrainModel & { model: MaskedAutoencoder } {
+  const model = new MaskedAutoencoder({ ...cfg, maskRatio, seed, recompute });
   model.ensureBuilt();
   return {
     model,
@@ -64,6 +64,8 @@ export class MaskTokensMAE implements TrainModel {
   readonly params: NamedParam[];
   private readonly cfg: BenchConfig;
   private readonly maskRatio: number;
+  /** Recompute every block in the backward pass. */
+  private readonly recompute: boolean;
   private readonly patchEmbed: PatchEmbed;
   private readonly masking: RandomMasking;
   private readonly blocks: TransformerBlock[];
@@ -81,9 +83,10 @@ export class MaskTokensMAE implements TrainModel {
   /** `[1, 1 + L, Dd]`, frozen sin-cos, zero cls row. */
   private readonly decoderPosEmbed: tf.Tensor3D;
 
-  constructor(cfg: BenchConfig, maskRatio: number, seed = 0) {
+  constructor(cfg: BenchConfig, maskRatio: number, seed = 0, recompute = false) {
     this.cfg = cfg;
     this.maskRatio = maskRatio;
+    this.recompute = recompute;
     const { imgSize, patchSize, inChans, embedDim: d, decoderEmbedDim: dd, mlpRatio } = cfg;
     const grid = imgSize / patchSize;
     const block = (dim: number, numHeads: number, i: number) =>
@@ -138,13 +141,14 @@ export class MaskTokensMAE implements TrainModel {
       x = tf.add(x, tf.slice(this.posEmbed, [0, 1, 0], [1, l, d]));
       const cls = tf.add(this.clsToken, tf.slice(this.posEmbed, [0, 0, 0], [1, 1, d]));
       x = tf.concat([tf.broadcastTo(cls, [n, 1, d]), x], 1); // [N, 1 + L, D]
-      for (const b of this.blocks) x = b.call(x);
+      const recompute = this.recompute;
+      for (const b of this.blocks) x = b.call(x, { recompute });
       x = this.norm.call(x);
       // decoder on the full sequence; as in MaskedAutoencoder.loss, the last
       // block (and the norm and pixel head) computes the removed patches' rows only
       x = tf.add(this.decoderEmbed.call(x), this.decoderPosEmbed); // [N, 1 + L, Dd]
       const { rows, idsMasked } = removedPatchRows(idsRestore, lenKeep);
-      this.decoderBlocks.forEach((b, i) => (x = b.call(x, i === this.decoderBlocks.length - 1 ? { queryRows: rows } : {})));
+      this.decoderBlocks.forEach((b, i) => (x = b.call(x, i === this.decoderBlocks.length - 1 ? { queryRows: rows, recompute } : { recompute })));
       const pred = this.decoderPred.call(this.decoderNorm.call(x)); // [N, L − K, p·p·C]
       return maskedMSE(pred, takeRows(patchTargets(imgs, this.cfg.patchSize), idsMasked));
     });
@@ -156,7 +160,7 @@ export class MaskTokensMAE implements TrainModel {
   }
 }
 
-/** Builds either variant. */
-export function buildVariant(variant: Variant, cfg: BenchConfig, maskRatio: number, seed = 0): TrainModel {
-  return variant === 'mae' ? buildMae(cfg, maskRatio, seed) : new MaskTokensMAE(cfg, maskRatio, seed);
+/** Builds either variant; `recompute`: every block recomputed in the backward pass. */
+export function buildVariant(variant: Variant, cfg: BenchConfig, maskRatio: number, seed = 0, recompute = false): TrainModel {
+  return variant === 'mae' ? buildMae(cfg, maskRatio, seed, recompute) : new MaskTokensMAE(cfg, maskRatio, seed, recompute);
 }

@@ -8,6 +8,7 @@
  *   --warmup N --steps N    untimed / timed steps per measurement (default 2 / 5)
  *   --repeats N             measurement blocks per variant, interleaved (default 5)
  *   --vitb-batch N          training batch of vitb16                (default 4, as torch_ref)
+ *   --recompute             recompute every block in the backward pass (activation checkpointing)
  *   --no-infer              skip encoder-only inference
  *   --no-train              inference (and the roof) only
  *   --json                  one JSON object per line instead of the table
@@ -36,6 +37,8 @@ interface Options {
   json: boolean;
   profile: boolean;
   byShape: boolean;
+  /** Recompute every block in the backward pass. */
+  recompute: boolean;
 }
 
 function usage(message: string): never {
@@ -46,7 +49,7 @@ function usage(message: string): never {
 function parseArgs(argv: string[]): Options {
   const list: Record<'backend' | 'config' | 'variant', string[]> = { backend: [], config: [], variant: [] };
   const num: Record<'warmup' | 'steps' | 'repeats' | 'vitb-batch', number> = { warmup: 2, steps: 5, repeats: 5, 'vitb-batch': BATCH.vitb16 };
-  const flags = { infer: true, train: true, json: false, profile: false, byShape: false };
+  const flags = { infer: true, train: true, json: false, profile: false, byShape: false, recompute: false };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const [key, inline] = arg.startsWith('--') ? arg.slice(2).split('=', 2) : [arg, undefined];
@@ -61,6 +64,7 @@ function parseArgs(argv: string[]): Options {
     else if (key === 'json') flags.json = true;
     else if (key === 'profile') flags.profile = true;
     else if (key === 'by-shape') flags.byShape = true;
+    else if (key === 'recompute') flags.recompute = true;
     else if (key !== '') usage(`unknown option ${arg}`);
   }
   const backends = list.backend.length ? list.backend : ['wasm'];
@@ -89,7 +93,7 @@ async function benchTrain(backend: string, config: ConfigName, o: Options, roof:
   const runs = new Map<Variant, TrainResult[]>(o.variants.map((v) => [v, []]));
   for (let r = 0; r < o.repeats; r++) {
     for (const variant of o.variants) {
-      log(`[${backend}] ${config} ${variant} batch ${batch}: ${o.warmup} warm-up + ${o.steps} timed steps (repeat ${r + 1}/${o.repeats})`);
+      log(`[${backend}] ${config} ${variant} batch ${batch}${o.recompute ? ' recompute' : ''}: ${o.warmup} warm-up + ${o.steps} timed steps (repeat ${r + 1}/${o.repeats})`);
       // a few roof samples before every block, so the roof sees the machine's phases as the steps do
       roof.push(...(await roofSamples(1024, { warmup: 1, steps: 2 })));
       try {
@@ -117,7 +121,7 @@ async function benchTrain(backend: string, config: ConfigName, o: Options, roof:
     stepOf.set(variant, stepSec);
     const gflops = rs[0].gflopStep / stepSec;
     const line = {
-      kind: 'train', config, backend, variant, batch,
+      kind: 'train', config, backend, variant, batch, recompute: o.recompute,
       stepSec: r3(stepSec),
       gflopStep: Math.round(rs[0].gflopStep * 10) / 10,
       gflops: r3(gflops),
@@ -125,6 +129,7 @@ async function benchTrain(backend: string, config: ConfigName, o: Options, roof:
       efficiency: r3(gflops / roofGflops),
       leakedTensorsPerStep: Math.max(...rs.map((y) => y.leakedTensorsPerStep)),
       peakBytes: Math.max(...rs.map((y) => y.peakBytes)),
+      trackedPeakBytes: Math.max(...rs.map((y) => y.trackedPeakBytes)),
       optimizer: 'AdamW', params: rs[0].params, maskRatio: 0.75, warmup: o.warmup, steps: o.steps,
       cpuSec: r3(median(rs.map((y) => y.cpuSec))),
       foreignCores: r3(Math.max(...rs.map((y) => y.foreignCores))),

@@ -112,6 +112,37 @@ export {
 export { saveModel, loadModel, TFJS_MAE_FORMAT, type SavedTopology } from './io/tfjsModel';
 export { nodeFolderHandler, MODEL_FILE, WEIGHTS_FILE } from './io/nodeFolder';
 
+// Weights that carry their model config (from_pretrained)
+export {
+  resolveModelConfig,
+  buildModel,
+  modelConfigOf,
+  weightsMetadata,
+  readStoredConfig,
+  compareWithStored,
+  officialShapes,
+  CONFIG_METADATA_KEY,
+  type ModelConfig,
+  type ModelClassName,
+  type ConfigHints,
+  type ConfigSources,
+  type ResolvedConfig,
+} from './io/modelConfig';
+export { fromHFConfig, toHFConfig, type HFModelClass } from './io/hfConfig';
+export { HEADS_BY_WIDTH, DECODER_HEADS_BY_WIDTH, type InferContext } from './io/inferConfig';
+export { loadPretrainedModel, saveWeights, type FromPretrainedOptions, type PretrainedModel, type SaveWeightsOptions } from './io/pretrainedModel';
+export {
+  readPretrainedSource,
+  readSourceBytes,
+  FOLDER_WEIGHTS_FILES,
+  HF_CONFIG_FILE,
+  type PretrainedSource,
+  type PretrainedFiles,
+  type BytesSource,
+  type SourceOptions,
+  type SourceFiles,
+} from './io/source';
+
 // Training
 export type { NamedParam, ParamGroup, NamedTensors } from './train/types';
 export { AdamW, type AdamWArgs, type AdamWState, type AdamWParamState } from './train/adamw';
@@ -127,6 +158,10 @@ export { GradAccumulator, clipGradNorm, type ClippedGrads } from './train/grads'
 export { pretrain, maskNoiseSeed, trainableParams, type PretrainModel, type PretrainOptions, type PretrainResult } from './train/pretrain';
 export { trainLoop, type TrainLoopOptions, type TrainResult, type TrainLoopSpec } from './train/loop';
 export { imageDataSource, type TrainBatch, type TrainDataSource, type TrainData } from './train/data';
+// Async data sources (issue 14)
+export { type AnyBatch, type XsYsBatch, type DatasetLike, type BatchStream, type ImageDataSource } from './train/data';
+export { type PooledFeatures } from './eval/features';
+export { type LinearProbeImagesOptions } from './eval/linearProbe';
 export { progressPrinter, formatStep, type StepInfo, type EpochInfo, type ProgressCallbacks, type ProgressPrinterArgs } from './train/progress';
 export { encodeCheckpoint, decodeCheckpoint, type TrainingCheckpoint } from './train/checkpoint';
 

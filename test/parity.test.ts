@@ -2,7 +2,8 @@
  * Parity with the official PyTorch MAE: every `<case>.json` + `<case>.safetensors`
  * in MAE_FIXTURES_DIR (default test/fixtures), on cpu and wasm. Tolerances
  * from the fixtures' README: exact masks/ids/patchify; latent and pred ≤ 2e-5;
- * target and loss ≤ 1e-5; every gradient ≤ 1e-5 × max|ref| (+1e-9).
+ * target and loss ≤ 1e-5; every gradient ≤ 1e-5 × max|ref| (+1e-9). The
+ * gradients and the leak check run with and without `recompute`.
  */
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
@@ -66,30 +67,60 @@ describeBackends(['cpu', 'wasm'], (backend) => {
         }
       });
 
-      it(`${tag} grads`, async () => {
-        const { value, grads } = tf.variableGrads(() => model.loss(ref['input.imgs_nhwc'], { noise: ref['input.noise'] }));
-        const ours = officialGradients(model.stateEntries(), grads);
+      for (const recompute of [false, true]) {
+        const how = recompute ? ' (recompute)' : '';
+
+        it(`${tag} grads${how}`, async () => {
+          const { value, grads } = tf.variableGrads(() => model.loss(ref['input.imgs_nhwc'], { noise: ref['input.noise'], recompute }));
+          const ours = officialGradients(model.stateEntries(), grads);
+          try {
+            await expectTensorsClose(value, ref['out.loss'], { atol: 1e-5, name: 'loss' });
+            const expected = Object.keys(ref).filter((k) => k.startsWith('grad.')).map((k) => k.slice('grad.'.length));
+            expect(Object.keys(ours).sort()).toEqual(expected.sort());
+            for (const name of expected) {
+              const r = ref[`grad.${name}`];
+              const scale = (await tf.max(tf.abs(r)).data())[0];
+              await expectTensorsClose(ours[name], r, { atol: 1e-5 * scale + 1e-9, name: `grad.${name}` });
+            }
+          } finally {
+            tf.dispose([value, ...Object.values(grads), ...Object.values(ours)]);
+          }
+        });
+
+        it(`${tag} no tensor leak in forward + backward${how}`, async () => {
+          const imgs = ref['input.imgs_nhwc'];
+          const noise = ref['input.noise'];
+          await expectNoLeaks(() => {
+            const { value, grads } = tf.variableGrads(() => model.loss(imgs, { noise, recompute }));
+            tf.dispose([value, ...Object.values(grads)]);
+          }, `${tag} forward + backward${how}`);
+        });
+      }
+
+      it(`${tag} grads of a model built with recompute: true, through forward(...).loss`, async () => {
+        const m = modelFor(c, { recompute: true });
         try {
-          await expectTensorsClose(value, ref['out.loss'], { atol: 1e-5, name: 'loss' });
-          const expected = Object.keys(ref).filter((k) => k.startsWith('grad.')).map((k) => k.slice('grad.'.length));
-          expect(Object.keys(ours).sort()).toEqual(expected.sort());
-          for (const name of expected) {
-            const r = ref[`grad.${name}`];
-            const scale = (await tf.max(tf.abs(r)).data())[0];
-            await expectTensorsClose(ours[name], r, { atol: 1e-5 * scale + 1e-9, name: `grad.${name}` });
+          m.loadStateDict(params, { naming: 'official' });
+          expect(m.getConfig().recompute).toBe(true);
+          const { value, grads } = tf.variableGrads(() => {
+            const out = m.forward(ref['input.imgs_nhwc'], { noise: ref['input.noise'] });
+            tf.dispose(Object.values(out).filter((t) => t !== out.loss));
+            return out.loss;
+          });
+          const ours = officialGradients(m.stateEntries(), grads);
+          try {
+            await expectTensorsClose(value, ref['out.loss'], { atol: 1e-5, name: 'loss' });
+            for (const name of Object.keys(ours)) {
+              const r = ref[`grad.${name}`];
+              const scale = (await tf.max(tf.abs(r)).data())[0];
+              await expectTensorsClose(ours[name], r, { atol: 1e-5 * scale + 1e-9, name: `grad.${name}` });
+            }
+          } finally {
+            tf.dispose([value, ...Object.values(grads), ...Object.values(ours)]);
           }
         } finally {
-          tf.dispose([value, ...Object.values(grads), ...Object.values(ours)]);
+          m.dispose();
         }
-      });
-
-      it(`${tag} no tensor leak in forward + backward`, async () => {
-        const imgs = ref['input.imgs_nhwc'];
-        const noise = ref['input.noise'];
-        await expectNoLeaks(() => {
-          const { value, grads } = tf.variableGrads(() => model.loss(imgs, { noise }));
-          tf.dispose([value, ...Object.values(grads)]);
-        }, `${tag} forward + backward`);
       });
 
       if (c.hf) {

@@ -43,6 +43,7 @@ describe('configuration errors (MAEConfigError)', () => {
     ['a patch size given as a string', { ...tiny, patchSize: '8' as unknown as number }, /^patchSize must be a positive integer, got "8"$/],
     ['NaN heads', { ...tiny, numHeads: NaN }, /^numHeads must be a positive integer, got NaN$/],
     ['mlpRatio 0', { ...tiny, mlpRatio: 0 }, /^mlpRatio must be a finite number > 0, got 0$/],
+    ['recompute given as a string', { ...tiny, recompute: 'true' as unknown as boolean }, /^recompute must be true or false, got "true"$/],
     ['imgSize with three numbers', { ...tiny, imgSize: [16, 16, 16] as unknown as [number, number] }, /^imgSize must be a positive integer or \[height, width\], got \[16, 16, 16\]$/],
   ];
   for (const [what, config, message] of table) {
@@ -160,5 +161,11 @@ describe('unknown configuration keys', () => {
     const a = new MaskedAutoencoder({ ...tiny, seed: 0 });
     const b = new MaskedAutoencoder({ ...(a.getConfig() as MaskedAutoencoderArgs), name: undefined });
     expect(b.config).toEqual(a.config);
+    expect(a.getConfig().recompute).toBe(false);
+    const r = new MaskedAutoencoder({ ...tiny, recompute: true });
+    const c = new MaskedAutoencoder({ ...(r.getConfig() as MaskedAutoencoderArgs), name: undefined });
+    expect([c.config.recompute, c.encoder.recompute, c.decoder.recompute]).toEqual([true, true, true]);
+    expect([c.encoder.getConfig().recompute, c.decoder.getConfig().recompute]).toEqual([true, true]);
+    [a, b, r, c].forEach((m) => m.dispose());
   });
 });

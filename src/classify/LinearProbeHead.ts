@@ -81,7 +81,8 @@ export class LinearProbeHead extends MAELayer {
     this.momentum = checkRate('LinearProbeHead.momentum', args.momentum ?? 0.1);
     this.initStd = positiveNumber('LinearProbeHead.initStd', args.initStd ?? 0.01);
     this.seed = args.seed ?? undefined;
-    this.linear = this.track(new Linear({ inFeatures: this.inFeatures, units: this.numClasses, seed: childSeed(this.seed, 0) }));
+    this.linear = this.track(new Linear({ deferBuild: true, inFeatures: this.inFeatures, units: this.numClasses, seed: childSeed(this.seed, 0) }));
+    this.buildUnlessDeferred(args);
   }
 
   protected override createWeights(): void {

@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { serialization } from '@tensorflow/tfjs-core';
-import { MAEConfigError, describe } from '../errors';
+import { CheckpointError, MAEConfigError, describe } from '../errors';
 import { positiveInt, positiveNumber } from '../util/validate';
 import type { MAELayer, StateEntry } from '../nn/MAELayer';
 import { LayerNorm } from '../nn/LayerNorm';
@@ -16,6 +16,8 @@ import { ViTEncoder } from '../encode/ViTEncoder';
 import { MaskedAutoencoder } from '../model/MaskedAutoencoder';
 import { loadStateDict, stateDict, type LoadOptions, type LoadReport, type StateDictOptions } from '../io/stateDict';
 import { LinearProbeHead } from './LinearProbeHead';
+import { loadPretrainedModel, type FromPretrainedOptions } from '../io/pretrainedModel';
+import type { PretrainedSource } from '../io/source';
 import { reinitLinear } from './init';
 
 /** Which head a {@link ViTClassifier} has. */
@@ -68,6 +70,8 @@ export interface ClassifierOptions {
   seed?: number;
   /** Also return every block's output `[N, 1 + L, D]`. Defaults to `false`. */
   outputHiddenStates?: boolean;
+  /** Recompute each block in the backward pass (see {@link ViTBackboneArgs.recompute}). Defaults to the classifier's `recompute`. */
+  recompute?: boolean;
 }
 
 /** What {@link ViTClassifier.forward} returns. The caller owns (and disposes) every tensor. */
@@ -99,6 +103,8 @@ export interface FromMAEOptions {
   headInitStd?: number;
   /** Seed of the fresh weights (head, `fcNorm`). Defaults to a random init. */
   seed?: number;
+  /** See {@link ViTBackboneArgs.recompute}. Defaults to the source encoder's `recompute`. */
+  recompute?: boolean;
 }
 
 /**
@@ -164,13 +170,14 @@ export class ViTClassifier extends ViTBackbone {
     const d = this.embedDim;
     const eps = this.layerNormEps;
     // Registration order = state-dict order: (patch embed, blocks,) norm (kept when not pooling), head, then fc_norm.
-    this.norm = this.globalPool ? null : this.track(new LayerNorm({ dim: d, eps }));
+    this.norm = this.globalPool ? null : this.track(new LayerNorm({ deferBuild: true, dim: d, eps }));
     this.head = this.track(
       this.headKind === 'linprobe'
-        ? new LinearProbeHead({ inFeatures: d, numClasses: this.numClasses, seed: childSeed(this.seed, 2) })
-        : new Linear({ inFeatures: d, units: this.numClasses, seed: childSeed(this.seed, 2) }),
+        ? new LinearProbeHead({ deferBuild: true, inFeatures: d, numClasses: this.numClasses, seed: childSeed(this.seed, 2) })
+        : new Linear({ deferBuild: true, inFeatures: d, units: this.numClasses, seed: childSeed(this.seed, 2) }),
     );
-    this.fcNorm = this.globalPool ? this.track(new LayerNorm({ dim: d, eps })) : null;
+    this.fcNorm = this.globalPool ? this.track(new LayerNorm({ deferBuild: true, dim: d, eps })) : null;
+    this.buildUnlessDeferred(args);
   }
 
   /**
@@ -206,6 +213,7 @@ export class ViTClassifier extends ViTBackbone {
       dropPath: options.dropPath,
       dropRate: options.dropRate,
       seed: options.seed,
+      recompute: options.recompute ?? enc.recompute,
     });
     try {
       const own = new Map(clf.stateEntries().map((e) => [e.name, e]));
@@ -220,6 +228,46 @@ export class ViTClassifier extends ViTBackbone {
     } catch (e) {
       clf.dispose();
       throw e;
+    }
+  }
+
+  /**
+   * A classifier from pretrained weights (HuggingFace's `from_pretrained`): a
+   * classifier file (ours, or an official `mae_finetuned_*.pth`) as it is; an
+   * MAE or encoder file (ours, official `.pth`, an HF `ViTMAE` folder) through
+   * {@link ViTClassifier.fromMAE}, which needs `numClasses` (the head starts fresh).
+   * See `MaskedAutoencoder.fromPretrained` for the sources and how the config is decided.
+   *
+   * ```ts
+   * const clf = await ViTClassifier.fromPretrained('mae_finetuned_vit_base.pth');
+   * const probe = await ViTClassifier.fromPretrained('https://example.org/vit-mae-base', { numClasses: 10 });
+   * ```
+   *
+   * @throws CheckpointError as `MaskedAutoencoder.fromPretrained`; also for an MAE file without `numClasses`, or a `numClasses` other than a classifier file's
+   */
+  static async fromPretrained(
+    source: PretrainedSource,
+    options: FromPretrainedOptions & Partial<FromMAEOptions> = {},
+  ): Promise<ViTClassifier> {
+    const { numClasses, globalPool, head, dropPath, dropRate, headInitStd, seed, ...loadOptions } = options;
+    const { model, file } = await loadPretrainedModel(source, loadOptions);
+    if (model instanceof ViTClassifier) {
+      if (numClasses !== undefined && numClasses !== model.numClasses) {
+        model.dispose();
+        throw new CheckpointError(`${file} holds a classifier of ${model.numClasses} classes, options.numClasses is ${numClasses} (start from an MAE file for a new head)`);
+      }
+      return model;
+    }
+    try {
+      if (!(model instanceof MaskedAutoencoder || model instanceof ViTEncoder)) {
+        throw new CheckpointError(`${file} holds a ${describe((model.constructor as { className?: string }).className)}, not a classifier, an MAE or an encoder`);
+      }
+      if (numClasses === undefined) {
+        throw new CheckpointError(`${file} holds a pre-trained ${model instanceof MaskedAutoencoder ? 'MAE' : 'encoder'}, not a classifier: pass options.numClasses for a new head`);
+      }
+      return ViTClassifier.fromMAE(model, { numClasses, globalPool, head, dropPath, dropRate, headInitStd, seed });
+    } finally {
+      model.dispose();
     }
   }
 
@@ -248,13 +296,14 @@ export class ViTClassifier extends ViTBackbone {
     this.ensureBuilt();
     const x0 = this.patchEmbed.checkImages(imgs);
     const training = options.training === true;
+    const recompute = options.recompute ?? this.recompute;
     const hiddenStates: tf.Tensor3D[] = [];
     const features = tf.tidy(() => {
       let x: tf.Tensor = this.prependCls(this.embedPatches(x0)); // [N, 1 + L, D], position added to cls and patches
       const [n, , d] = x.shape;
       if (training && this.dropRate > 0) x = tf.dropout(x, this.dropRate, undefined, childSeed(options.seed, 0));
       this.blocks.forEach((block, i) => {
-        x = block.call(x, { training, seed: childSeed(options.seed, 10 + i) });
+        x = block.call(x, { training, seed: childSeed(options.seed, 10 + i), recompute });
         if (options.outputHiddenStates) hiddenStates.push(tf.keep(x) as tf.Tensor3D);
       });
       if (this.fcNorm) {

@@ -4,7 +4,7 @@ import { repeatToken } from '../nn/tokens';
 import { serialization } from '@tensorflow/tfjs-core';
 import type { LayerVariable } from '@tensorflow/tfjs-layers';
 import { MAEInputError, describe } from '../errors';
-import { divisible, nonNegativeInt, pair, positiveInt, positiveNumber, tensorOfRank } from '../util/validate';
+import { divisible, flag, nonNegativeInt, pair, positiveInt, positiveNumber, tensorOfRank } from '../util/validate';
 import { MAELayer, type BaseLayerArgs, type StateEntry } from '../nn/MAELayer';
 import { LayerNorm } from '../nn/LayerNorm';
 import { Linear } from '../nn/Linear';
@@ -36,10 +36,24 @@ export interface MAEDecoderArgs extends BaseLayerArgs {
   layerNormEps?: number;
   /** Seed of the weight init. Defaults to a random init. */
   seed?: number;
+  /**
+   * Recompute each decoder block in the backward pass (activation
+   * checkpointing, `TransformerBlock`'s `recompute`): the gradient tape keeps
+   * one `[N, 1 + L, Dd]` tensor per block instead of all its activations,
+   * for one more forward pass of the blocks per step. Same values and
+   * gradients. A call's own `recompute` option overrides it. Defaults to `false`.
+   */
+  recompute?: boolean;
+}
+
+/** Per-call options of {@link MAEDecoder.forwardMasked}. */
+export interface RecomputeOption {
+  /** Recompute each block in the backward pass (see {@link MAEDecoderArgs.recompute}). Defaults to the decoder's `recompute`. */
+  recompute?: boolean;
 }
 
 /** Per-call options of {@link MAEDecoder.forward}. */
-export interface DecoderOptions {
+export interface DecoderOptions extends RecomputeOption {
   /** Return each block's output (`[N, 1+L, Dd]`). Defaults to `false`. */
   outputHiddenStates?: boolean;
   /** Return each block's attention maps (`[N, H, 1+L, 1+L]`). Defaults to `false`. */
@@ -132,6 +146,8 @@ export class MAEDecoder extends MAELayer {
   readonly layerNormEps: number;
   /** Seed of the weight init; `undefined` for a random init. */
   readonly seed?: number;
+  /** Whether calls recompute each block in the backward pass unless they say otherwise. */
+  readonly recompute: boolean;
   /** D → Dd (official `decoder_embed`). */
   readonly decoderEmbed: Linear;
   /** The decoder blocks (official `decoder_blocks.i`). */
@@ -157,13 +173,15 @@ export class MAEDecoder extends MAELayer {
     this.mlpRatio = positiveNumber('mlpRatio', args.mlpRatio ?? 4);
     this.layerNormEps = positiveNumber('layerNormEps', args.layerNormEps ?? 1e-6);
     this.seed = args.seed ?? undefined;
+    this.recompute = flag('recompute', args.recompute ?? false);
     const dd = this.decoderEmbedDim;
     divisible('decoderEmbedDim', dd, this.decoderNumHeads, 'decoderNumHeads must split it evenly');
     divisible('decoderEmbedDim', dd, 4, 'the 2-D sin-cos position table');
-    this.decoderEmbed = this.track(new Linear({ inFeatures: this.embedDim, units: dd, seed: childSeed(this.seed, 0) }));
+    this.decoderEmbed = this.track(new Linear({ deferBuild: true, inFeatures: this.embedDim, units: dd, seed: childSeed(this.seed, 0) }));
     this.decoderBlocks = Array.from({ length: this.decoderDepth }, (_, i) =>
       this.track(
         new TransformerBlock({
+        deferBuild: true,
           dim: dd,
           numHeads: this.decoderNumHeads,
           mlpRatio: this.mlpRatio,
@@ -172,9 +190,10 @@ export class MAEDecoder extends MAELayer {
         }),
       ),
     );
-    this.decoderNorm = this.track(new LayerNorm({ dim: dd, eps: this.layerNormEps }));
+    this.decoderNorm = this.track(new LayerNorm({ deferBuild: true, dim: dd, eps: this.layerNormEps }));
     const out = this.patchSize * this.patchSize * this.inChans;
-    this.decoderPred = this.track(new Linear({ inFeatures: dd, units: out, seed: childSeed(this.seed, 1) }));
+    this.decoderPred = this.track(new Linear({ deferBuild: true, inFeatures: dd, units: out, seed: childSeed(this.seed, 1) }));
+    this.buildUnlessDeferred(args);
   }
 
   /** L, the number of patches. */
@@ -220,7 +239,7 @@ export class MAEDecoder extends MAELayer {
     this.checkInputs(latent, idsRestore);
     const hiddenStates: tf.Tensor3D[] = [];
     const attentions: tf.Tensor4D[] = [];
-    const callArgs: BlockCallArgs = options.outputAttentions ? { attnOut: attentions } : {};
+    const callArgs: BlockCallArgs = { recompute: options.recompute ?? this.recompute, ...(options.outputAttentions ? { attnOut: attentions } : {}) };
     let pred: tf.Tensor3D;
     try {
       pred = tf.tidy(() => {
@@ -254,10 +273,11 @@ export class MAEDecoder extends MAELayer {
    *
    * @param latent `[N, 1 + lenKeep, D]` encoder output, cls first
    * @param idsRestore `[N, L]` int32
+   * @param options `recompute`
    * @returns `pred [N, L − lenKeep, p·p·C]` and `idsMasked [N, L − lenKeep]`
    *   int32, the patch index of each row (the removed patches in shuffle order)
    */
-  forwardMasked(latent: tf.Tensor, idsRestore: tf.Tensor): MaskedPrediction {
+  forwardMasked(latent: tf.Tensor, idsRestore: tf.Tensor, options: RecomputeOption = {}): MaskedPrediction {
     this.ensureBuilt();
     this.checkInputs(latent, idsRestore);
     const l = this.numPatches;
@@ -265,12 +285,13 @@ export class MAEDecoder extends MAELayer {
     if (k === l) {
       throw new MAEInputError(`latent keeps all ${l} patches (lenKeep = L), so there is no removed patch to predict`);
     }
+    const recompute = options.recompute ?? this.recompute;
     return tf.tidy(() => {
       const { rows, idsMasked } = removedPatchRows(idsRestore as tf.Tensor2D, k);
       let x = this.embedSequence(latent as tf.Tensor3D, idsRestore as tf.Tensor2D); // [N, 1 + L, Dd]
       const blocks = this.decoderBlocks;
-      blocks.slice(0, -1).forEach((block) => (x = block.call(x) as tf.Tensor3D));
-      x = blocks.length > 0 ? (blocks[blocks.length - 1].call(x, { queryRows: rows }) as tf.Tensor3D) : gatherTokens(x, rows.ids, rows.inverse);
+      blocks.slice(0, -1).forEach((block) => (x = block.call(x, { recompute }) as tf.Tensor3D));
+      x = blocks.length > 0 ? (blocks[blocks.length - 1].call(x, { queryRows: rows, recompute }) as tf.Tensor3D) : gatherTokens(x, rows.ids, rows.inverse);
       const pred = this.decoderPred.call(this.decoderNorm.call(x)) as tf.Tensor3D; // [N, L − K, p·p·C]
       return { pred, idsMasked };
     });
@@ -329,6 +350,7 @@ export class MAEDecoder extends MAELayer {
       mlpRatio: this.mlpRatio,
       layerNormEps: this.layerNormEps,
       seed: this.seed ?? null,
+      recompute: this.recompute,
     };
   }
 }

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { serialization } from '@tensorflow/tfjs-core';
 import type { LayerVariable } from '@tensorflow/tfjs-layers';
 import { repeatToken } from '../nn/tokens';
-import { divisible, nonNegativeInt, positiveInt, positiveNumber } from '../util/validate';
+import { divisible, flag, nonNegativeInt, positiveInt, positiveNumber } from '../util/validate';
 import { MAELayer, type BaseLayerArgs, type StateEntry } from '../nn/MAELayer';
 import { TransformerBlock, type TransformerBlockArgs } from '../nn/TransformerBlock';
 import { childSeed, normal, type Initializer } from '../nn/init';
@@ -34,6 +34,14 @@ export interface ViTBackboneArgs extends BaseLayerArgs {
   layerNormEps?: number;
   /** Seed of the weight init. Defaults to a random init. */
   seed?: number;
+  /**
+   * Recompute each block in the backward pass (activation checkpointing,
+   * `TransformerBlock`'s `recompute`): the gradient tape keeps one
+   * `[N, T, D]` tensor per block instead of all its activations, for one
+   * more forward pass of the blocks per step. Same values and gradients.
+   * A call's own `recompute` option overrides it. Defaults to `false`.
+   */
+  recompute?: boolean;
 }
 
 /** What a subclass fixes about its trunk. */
@@ -69,6 +77,8 @@ export abstract class ViTBackbone extends MAELayer {
   readonly layerNormEps: number;
   /** Seed of the weight init; `undefined` for a random init. */
   readonly seed?: number;
+  /** Whether calls recompute each block in the backward pass unless they say otherwise. */
+  readonly recompute: boolean;
   /** Patchify + linear map, `[N, H, W, C]` → `[N, L, D]` (official `patch_embed`). */
   readonly patchEmbed: PatchEmbed;
   /** The transformer blocks (official `blocks.i`). */
@@ -84,9 +94,11 @@ export abstract class ViTBackbone extends MAELayer {
   protected constructor(args: ViTBackboneArgs, spec: ViTTrunkSpec) {
     super(args);
     this.seed = args.seed ?? undefined;
+    this.recompute = flag('recompute', args.recompute ?? false);
     // validates imgSize, patchSize, inChans, embedDim (and their divisibility)
     this.patchEmbed = this.track(
       new PatchEmbed({
+        deferBuild: true,
         imgSize: args.imgSize ?? 224,
         patchSize: args.patchSize ?? 16,
         inChans: args.inChans ?? 3,
@@ -102,6 +114,7 @@ export abstract class ViTBackbone extends MAELayer {
     this.blocks = Array.from({ length: this.depth }, (_, i) =>
       this.track(
         new TransformerBlock({
+          deferBuild: true,
           dim: this.embedDim,
           numHeads: this.numHeads,
           mlpRatio: this.mlpRatio,
@@ -180,7 +193,7 @@ export abstract class ViTBackbone extends MAELayer {
     ];
   }
 
-  /** The layer config plus the trunk's: `imgSize`, `patchSize`, `inChans`, `embedDim` (the patch embedding's), `depth`, `numHeads`, `mlpRatio`, `layerNormEps`. */
+  /** The layer config plus the trunk's: `imgSize`, `patchSize`, `inChans`, `embedDim` (the patch embedding's), `depth`, `numHeads`, `mlpRatio`, `layerNormEps`, `recompute`. */
   override getConfig(): serialization.ConfigDict {
     const { imgSize, patchSize, inChans, embedDim } = this.patchEmbed.getConfig();
     return {
@@ -193,6 +206,7 @@ export abstract class ViTBackbone extends MAELayer {
       numHeads: this.numHeads,
       mlpRatio: this.mlpRatio,
       layerNormEps: this.layerNormEps,
+      recompute: this.recompute,
     };
   }
 }

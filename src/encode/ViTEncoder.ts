@@ -46,6 +46,8 @@ export interface EncoderOptions extends MaskingOptions {
   outputHiddenStates?: boolean;
   /** Return every block's attention maps (`[N, H, T, T]` each). Defaults to `false`. */
   outputAttentions?: boolean;
+  /** Recompute each block in the backward pass (see {@link ViTBackboneArgs.recompute}). Defaults to the encoder's `recompute`. */
+  recompute?: boolean;
 }
 
 /** What the encoder returns. The caller owns (and disposes) every tensor. */
@@ -83,7 +85,8 @@ export class ViTEncoder extends ViTBackbone {
     this.masking = createMasking(args.masking ?? 'random');
     // Fail early on a ratio the strategy cannot realise for this grid.
     this.masking.lenKeep(this.gridSize, this.maskRatio);
-    this.norm = this.track(new LayerNorm({ dim: this.embedDim, eps: this.layerNormEps }));
+    this.norm = this.track(new LayerNorm({ deferBuild: true, dim: this.embedDim, eps: this.layerNormEps }));
+    this.buildUnlessDeferred(args);
   }
 
   /** `cls_token`, then `pos_embed` as the fixed (not trained) 2-D sin-cos table. */
@@ -103,12 +106,13 @@ export class ViTEncoder extends ViTBackbone {
   encodeTokens(tokens: tf.Tensor3D, options: EncoderOptions = {}): Pick<EncoderOutput, 'latent' | 'hiddenStates' | 'attentions'> {
     const hiddenStates: tf.Tensor3D[] = [];
     const attentions: tf.Tensor4D[] = [];
+    const recompute = options.recompute ?? this.recompute;
     let latent: tf.Tensor3D;
     try {
       latent = tf.tidy(() => {
         let x: tf.Tensor = tokens;
         for (const block of this.blocks) {
-          x = block.call(x, options.outputAttentions ? { attnOut: attentions } : {});
+          x = block.call(x, { recompute, ...(options.outputAttentions ? { attnOut: attentions } : {}) });
           if (options.outputHiddenStates) hiddenStates.push(tf.keep(x) as tf.Tensor3D);
         }
         return this.norm.call(x) as tf.Tensor3D;

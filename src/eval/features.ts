@@ -4,6 +4,15 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { MAEConfigError, MAEInputError, describe } from '../errors';
+import {
+  batchImages,
+  batchLabels,
+  disposeBatch,
+  streamIterator,
+  type AnyBatch,
+  type DatasetLike,
+  type TrainDataSource,
+} from '../train/data';
 
 /** What feature extraction needs of an encoder; `ViTEncoder` (e.g. `mae.encoder`) has it. */
 export interface FeatureEncoder {
@@ -17,8 +26,25 @@ export interface FeatureEncoder {
  */
 export type FeaturePool = 'mean' | 'cls';
 
-/** Images for feature extraction: one `[N, H, W, C]` tensor (kept), or an iterable of batches (each disposed after use). */
-export type FeatureImages = tf.Tensor | Iterable<tf.Tensor>;
+/**
+ * Images for feature extraction: one `[N, H, W, C]` tensor (kept), or batches
+ * (each disposed after use) from a sync or async iterable, a
+ * `tf.data.Dataset`, or a `TrainDataSource` (its epoch 0, from batch 0). A
+ * batch is an images tensor, `{ images, labels?, indices? }` or `{ xs, ys }`.
+ */
+export type FeatureImages = tf.Tensor | Iterable<AnyBatch> | AsyncIterable<AnyBatch> | DatasetLike | TrainDataSource;
+
+/**
+ * What {@link extractPooledFeatures} returns: one `[N, D]` tensor per
+ * requested pooling, and the labels / indices of the rows when the batches
+ * carried them. The caller disposes the tensors.
+ */
+export type PooledFeatures = Partial<Record<FeaturePool, tf.Tensor2D>> & {
+  /** `[N]` int32 labels of the rows, when every batch had labels. */
+  labels?: tf.Tensor1D;
+  /** Data-set indices of the rows (e.g. file indices of a folder), when every batch had `indices`. */
+  indices?: Int32Array;
+};
 
 /** Options of {@link extractFeatures}. */
 export interface ExtractFeaturesOptions {
@@ -48,7 +74,7 @@ export async function extractPooledFeatures(
   encoder: FeatureEncoder,
   images: FeatureImages,
   options: ExtractPooledFeaturesOptions = {},
-): Promise<Partial<Record<FeaturePool, tf.Tensor2D>>> {
+): Promise<PooledFeatures> {
   if (encoder == null || typeof encoder.forwardFeatures !== 'function') {
     throw new MAEConfigError(`encoder: expected an encoder with forwardFeatures(imgs) (e.g. mae.encoder), got ${describe(encoder)}`);
   }
@@ -61,10 +87,18 @@ export async function extractPooledFeatures(
     throw new MAEConfigError(`batchSize: expected a positive integer, got ${describe(batchSize)}`);
   }
   const parts: Record<FeaturePool, tf.Tensor2D[]> = { mean: [], cls: [] };
+  const labelParts: tf.Tensor1D[] = [];
+  const indexParts: Int32Array[] = [];
+  let allLabelled = true;
+  let allIndexed = true;
   try {
     let done = 0;
-    for (const { batch, owned } of batchesOf(images, batchSize)) {
+    for await (const { batch, owned, labels, indices } of batchesOf(images, batchSize)) {
       try {
+        if (labels === undefined) allLabelled = false;
+        else labelParts.push(checkedLabels(labels, batch));
+        if (indices === undefined) allIndexed = false;
+        else indexParts.push(Int32Array.from(indices));
         if (batch.rank !== 4) throw new MAEInputError(`images: expected batches of shape [N, H, W, C], got ${describe(batch.shape)}`);
         tf.tidy(() => {
           const tokens = encoder.forwardFeatures(batch); // [N, 1 + L, D]
@@ -79,19 +113,39 @@ export async function extractPooledFeatures(
         });
         done += batch.shape[0];
       } finally {
-        if (owned) batch.dispose();
+        if (owned) disposeBatch(owned);
       }
       options.onProgress?.(done);
     }
-    const out: Partial<Record<FeaturePool, tf.Tensor2D>> = {};
+    const out: PooledFeatures = {};
     for (const pool of pools) {
       if (parts[pool].length === 0) throw new MAEInputError('images: expected at least one image, got none');
       out[pool] = parts[pool].length === 1 ? tf.clone(parts[pool][0]) : (tf.concat(parts[pool], 0) as tf.Tensor2D);
     }
+    if (allLabelled) out.labels = labelParts.length === 1 ? tf.clone(labelParts[0]) : (tf.concat(labelParts, 0) as tf.Tensor1D);
+    if (allIndexed) out.indices = concatInt32(indexParts);
     return out;
   } finally {
-    tf.dispose([...parts.mean, ...parts.cls]);
+    tf.dispose([...parts.mean, ...parts.cls, ...labelParts]);
   }
+}
+
+/** A batch's labels as `[B]` int32 (a clone the caller disposes), checked against the batch. */
+function checkedLabels(labels: tf.Tensor, batch: tf.Tensor): tf.Tensor1D {
+  if (labels.rank !== 1 || labels.shape[0] !== batch.shape[0]) {
+    throw new MAEInputError(`images: expected batch labels of shape [${batch.shape[0]}] with the images, got ${describe(labels.shape)}`);
+  }
+  return (labels.dtype === 'int32' ? tf.clone(labels) : tf.cast(labels, 'int32')) as tf.Tensor1D;
+}
+
+function concatInt32(parts: Int32Array[]): Int32Array {
+  const out = new Int32Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }
 
 /**
@@ -111,14 +165,30 @@ export async function extractFeatures(
   const pool = options.pool ?? 'mean';
   if (pool !== 'mean' && pool !== 'cls') throw new MAEConfigError(`pool: expected 'mean' or 'cls', got ${describe(pool)}`);
   const out = await extractPooledFeatures(encoder, images, { ...options, pools: [pool] });
+  out.labels?.dispose();
   return out[pool]!;
 }
 
+/** One batch of {@link batchesOf}: its images, its labels and indices when it has them, and what to dispose after use. */
+export interface FeatureBatch {
+  /** `[B, H, W, C]` */
+  batch: tf.Tensor;
+  /** `[B]` labels of the batch, when it has them. */
+  labels?: tf.Tensor;
+  /** Data-set indices of the batch, when it has them. */
+  indices?: ArrayLike<number>;
+  /** What the consumer disposes after use (a slice or the whole batch), or `undefined` when the caller keeps it. */
+  owned?: AnyBatch;
+}
+
 /**
- * `images` as batches of at most `batchSize`, `[B, H, W, C]` each, checked as
- * they come; `owned` batches are slices that the caller disposes after use.
+ * `images` as batches of at most `batchSize` (a tensor is sliced; the
+ * batches of an iterable, an async iterable, a Dataset or a
+ * `TrainDataSource` come as they are), `[B, H, W, C]` each, checked as they
+ * come. The consumer disposes `owned` after use; an early exit disposes
+ * nothing it has not received.
  */
-export function* batchesOf(images: FeatureImages, batchSize: number): Generator<{ batch: tf.Tensor; owned: boolean }> {
+export async function* batchesOf(images: FeatureImages, batchSize: number): AsyncGenerator<FeatureBatch> {
   if (images instanceof tf.Tensor) {
     if (images.rank !== 4) throw new MAEInputError(`images: expected shape [N, H, W, C], got ${describe(images.shape)}`);
     const n = images.shape[0];
@@ -126,15 +196,36 @@ export function* batchesOf(images: FeatureImages, batchSize: number): Generator<
     for (let i = 0; i < n; i += batchSize) {
       const size = Math.min(batchSize, n - i);
       const begin = [i, 0, 0, 0];
-      yield { batch: size === n ? images : tf.slice(images, begin, [size, -1, -1, -1]), owned: size !== n };
+      if (size === n) {
+        yield { batch: images };
+      } else {
+        const slice = tf.slice(images, begin, [size, -1, -1, -1]);
+        yield { batch: slice, owned: slice };
+      }
     }
     return;
   }
-  if (images == null || typeof (images as Iterable<tf.Tensor>)[Symbol.iterator] !== 'function') {
-    throw new MAEInputError(`images: expected a [N, H, W, C] tensor or an iterable of them, got ${describe(images)}`);
-  }
-  for (const batch of images as Iterable<tf.Tensor>) {
-    if (!(batch instanceof tf.Tensor)) throw new MAEInputError(`images: expected tensors from the iterable, got ${describe(batch)}`);
-    yield { batch, owned: true };
+  const source = images as TrainDataSource;
+  const stream = source != null && typeof source.batches === 'function' ? source.batches(0, 0) : images;
+  const it = await streamIterator(stream, 'images').catch(() => {
+    throw new MAEInputError(`images: expected a [N, H, W, C] tensor, an (async) iterable, a tf.data.Dataset or a data source of batches, got ${describe(images)}`);
+  });
+  try {
+    for (;;) {
+      const r = await it.next();
+      if (r.done) return;
+      const item = r.value;
+      let batch: tf.Tensor;
+      try {
+        batch = batchImages(item, 'images');
+      } catch {
+        disposeBatch(item);
+        throw new MAEInputError(`images: expected tensors or batches { images } from the iterable, got ${describe(item)}`);
+      }
+      const indices = item instanceof tf.Tensor ? undefined : (item as { indices?: ArrayLike<number> }).indices;
+      yield { batch, labels: batchLabels(item), indices, owned: item };
+    }
+  } finally {
+    await it.return?.();
   }
 }

@@ -6,12 +6,13 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { MAEConfigError, MAEInputError, describe } from '../errors';
+import { flag } from '../util/validate';
 import { ViTClassifier, type ClassifierHead } from '../classify/ViTClassifier';
 import type { MaskedAutoencoder } from '../model/MaskedAutoencoder';
 import type { ViTEncoder } from '../encode/ViTEncoder';
 import { mixSeed } from '../data/rng';
 import { NO_WEIGHT_DECAY_NAMES, paramGroups } from '../train/paramGroups';
-import { batchImages, type TrainBatch, type TrainData } from '../train/data';
+import { batchImages, batchLabels, disposeBatch, type TrainData } from '../train/data';
 import { trainLoop, type TrainLoopOptions, type TrainResult } from '../train/loop';
 import { trainableParams } from '../train/pretrain';
 import type { ParamGroup } from '../train/types';
@@ -43,6 +44,13 @@ export interface FinetuneOptions extends TrainLoopOptions {
   trainPosEmbed?: boolean;
   /** Stochastic depth of the last block. Defaults to 0. */
   dropPath?: number;
+  /**
+   * Recompute every block in the backward pass (activation checkpointing,
+   * `ViTBackboneArgs.recompute`): same steps, much less memory, about one
+   * more forward pass per step. Defaults to the classifier's own `recompute`
+   * (a classifier made from `source` takes the encoder's).
+   */
+  recompute?: boolean;
 }
 
 /** What {@link finetune} returns: the loop's report and the trained classifier (the caller disposes it). */
@@ -81,6 +89,7 @@ export async function finetune(
       throw new MAEConfigError(`finetune ${name}: expected a finite number >= 0, got ${describe(v)}`);
     }
   }
+  const recompute = o.recompute === undefined ? undefined : flag('finetune recompute', o.recompute);
   let classifier: ViTClassifier;
   if (source instanceof ViTClassifier) {
     classifier = source;
@@ -108,11 +117,11 @@ export async function finetune(
         blr: 1e-3,
         loss: (batch, index, seed) => {
           const images = batchImages(batch, 'data batch');
-          const labels = (batch as TrainBatch).labels;
+          const labels = batchLabels(batch);
           if (!(labels instanceof tf.Tensor) || labels.rank !== 1 || labels.shape[0] !== images.shape[0]) {
             throw new MAEInputError(`data batch labels: expected a [${images.shape[0]}] int tensor with the images, got ${describe(labels)}`);
           }
-          const { logits, features } = classifier.forward(images, { training: true, seed: mixSeed(seed, index) });
+          const { logits, features } = classifier.forward(images, { training: true, seed: mixSeed(seed, index), recompute });
           features.dispose();
           return crossEntropy(logits, labels);
         },
@@ -163,42 +172,52 @@ export interface Classifier {
 /**
  * Top-1 accuracy (a fraction in [0, 1]) of a classifier in inference mode.
  *
- * @param images `[N, H, W, C]` (not disposed; cut in batches of `batchSize`, default 128) or an iterable of batches (each disposed)
- * @param labels N integer labels
+ * @param images `[N, H, W, C]` (not disposed; cut in batches of `batchSize`,
+ *   default 128) or batches (each disposed) from an iterable, an async
+ *   iterable, a Dataset or a data source (see `FeatureImages`)
+ * @param labels N integer labels; may be left out when every batch carries its `labels`
  */
 export async function evaluateClassifier(
   classifier: Classifier,
   images: FeatureImages,
-  labels: Labels,
+  labels?: Labels,
   options: { batchSize?: number } = {},
 ): Promise<number> {
   const batchSize = options.batchSize ?? 128;
   if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new MAEConfigError(`batchSize: expected a positive integer, got ${describe(batchSize)}`);
-  const n = labels instanceof tf.Tensor ? labels.shape[0] ?? 0 : (labels as ArrayLike<number>)?.length;
-  const y = await hostLabels(labels, 'labels', typeof n === 'number' ? n : -1);
+  let y: Int32Array | undefined;
+  if (labels !== undefined) {
+    const n = labels instanceof tf.Tensor ? labels.shape[0] ?? 0 : (labels as ArrayLike<number>)?.length;
+    y = await hostLabels(labels, 'labels', typeof n === 'number' ? n : -1);
+  }
   let count = tf.scalar(0, 'int32');
   let seen = 0;
   try {
-    for (const { batch, owned } of batchesOf(images, batchSize)) {
+    for await (const { batch, owned, labels: batchY } of batchesOf(images, batchSize)) {
       try {
         const size = batch.shape[0];
-        if (seen + size > y.length) throw new MAEInputError(`labels: expected one per image, got ${y.length} for more images`);
+        if (y !== undefined && seen + size > y.length) throw new MAEInputError(`labels: expected one per image, got ${y.length} for more images`);
+        if (y === undefined && (batchY === undefined || batchY.rank !== 1 || batchY.shape[0] !== size)) {
+          throw new MAEInputError(`labels: expected labels, or batches carrying [${size}] labels, got ${describe(batchY?.shape)}`);
+        }
         const next = tf.tidy(() => {
           const { logits, features } = classifier.forward(batch);
           features.dispose();
-          return tf.add(count, countCorrect(logits, tf.tensor1d(y.subarray(seen, seen + size), 'int32'))) as tf.Scalar;
+          const target = y !== undefined ? tf.tensor1d(y.subarray(seen, seen + size), 'int32') : tf.cast(batchY!, 'int32');
+          return tf.add(count, countCorrect(logits, target)) as tf.Scalar;
         });
         count.dispose();
         count = next;
         seen += size;
       } finally {
-        if (owned) batch.dispose();
+        if (owned) disposeBatch(owned);
       }
     }
-    if (seen !== y.length || seen === 0) throw new MAEInputError(`labels: expected one per image (${seen} images), got ${y.length}`);
+    if (seen === 0 || (y !== undefined && seen !== y.length)) {
+      throw new MAEInputError(`labels: expected one per image (${seen} images), got ${y?.length ?? seen}`);
+    }
     return (await count.data())[0] / seen;
   } finally {
     count.dispose();
   }
 }
-

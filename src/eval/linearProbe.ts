@@ -11,6 +11,7 @@ import { AdamW } from '../train/adamw';
 import { mixSeed, permutation, checkSeed } from '../data/rng';
 import { trainableParams } from '../train/pretrain';
 import { classCount, countCorrect, crossEntropy, hostLabels, type Labels } from './metrics';
+import { extractPooledFeatures, type FeatureEncoder, type FeatureImages, type FeaturePool } from './features';
 
 /** Options of {@link linearProbe}; the defaults are the reference recipe. */
 export interface LinearProbeOptions {
@@ -36,6 +37,14 @@ export interface LinearProbeOptions {
   seed?: number;
   /** Called after each epoch with its mean training loss. Defaults to none. */
   onEpoch?: (info: { epoch: number; loss: number }) => void | Promise<void>;
+}
+
+/** Options of {@link linearProbe} on images: the probe's, and how the features are extracted. */
+export interface LinearProbeImagesOptions extends LinearProbeOptions {
+  /** Pooling of the encoder tokens. Defaults to `'mean'`. */
+  pool?: FeaturePool;
+  /** Images per encoder pass when the images are one tensor. Defaults to 128. */
+  featureBatchSize?: number;
 }
 
 /** What {@link linearProbe} returns; accuracies are fractions in [0, 1]. */
@@ -69,7 +78,67 @@ export async function linearProbe(
   trainLabels: Labels,
   testFeatures: tf.Tensor,
   testLabels: Labels,
-  options: LinearProbeOptions = {},
+  options?: LinearProbeOptions,
+): Promise<LinearProbeResult>;
+/**
+ * Linear probing on images: the features of a frozen `encoder` (one pass
+ * over each set, see `extractPooledFeatures`), labelled by the batches'
+ * `labels`, then the probe above. The images may stream from an async
+ * source, e.g. an image folder of `tfjs-mae/node` with the evaluation
+ * transform.
+ *
+ * @param encoder e.g. `mae.encoder`
+ * @param train labelled training images: batches `{ images, labels }` (see `FeatureImages`)
+ * @param test labelled test images
+ */
+export async function linearProbe(
+  encoder: FeatureEncoder,
+  train: FeatureImages,
+  test: FeatureImages,
+  options?: LinearProbeImagesOptions,
+): Promise<LinearProbeResult>;
+export async function linearProbe(
+  a: tf.Tensor | FeatureEncoder,
+  b: Labels | FeatureImages,
+  c: tf.Tensor | FeatureImages,
+  d?: Labels | LinearProbeImagesOptions,
+  e?: LinearProbeOptions,
+): Promise<LinearProbeResult> {
+  if (!(a instanceof tf.Tensor) && a != null && typeof (a as FeatureEncoder).forwardFeatures === 'function') {
+    return probeImages(a as FeatureEncoder, b as FeatureImages, c as FeatureImages, (d ?? {}) as LinearProbeImagesOptions);
+  }
+  return probeFeatures(a as tf.Tensor, b as Labels, c as tf.Tensor, d as Labels, e ?? {});
+}
+
+async function probeImages(encoder: FeatureEncoder, train: FeatureImages, test: FeatureImages, o: LinearProbeImagesOptions): Promise<LinearProbeResult> {
+  const pool = o.pool ?? 'mean';
+  const extract = async (images: FeatureImages, name: string) => {
+    const out = await extractPooledFeatures(encoder, images, { pools: [pool], batchSize: o.featureBatchSize });
+    if (out.labels === undefined) {
+      tf.dispose(out[pool]);
+      throw new MAEInputError(`${name}: expected batches carrying labels ({ images, labels }), got batches without`);
+    }
+    return { x: out[pool]!, y: out.labels };
+  };
+  const tr = await extract(train, 'train');
+  try {
+    const te = await extract(test, 'test');
+    try {
+      return await probeFeatures(tr.x, tr.y, te.x, te.y, o);
+    } finally {
+      tf.dispose([te.x, te.y]);
+    }
+  } finally {
+    tf.dispose([tr.x, tr.y]);
+  }
+}
+
+async function probeFeatures(
+  trainFeatures: tf.Tensor,
+  trainLabels: Labels,
+  testFeatures: tf.Tensor,
+  testLabels: Labels,
+  options: LinearProbeOptions,
 ): Promise<LinearProbeResult> {
   const [n, d] = features2d(trainFeatures, 'trainFeatures');
   const [m, dTest] = features2d(testFeatures, 'testFeatures');

@@ -13,13 +13,19 @@ export const MODEL_FILE = 'model.json';
 
 type FsPromises = typeof import('node:fs/promises');
 
-async function nodeFs(): Promise<FsPromises> {
+/**
+ * `node:fs/promises`, imported lazily (a browser bundle never resolves it).
+ *
+ * @param inBrowser what to do instead in a browser, for the error message
+ * @throws CheckpointError outside Node
+ */
+export async function nodeFs(inBrowser = 'nodeFolderHandler needs Node (node:fs/promises); in a browser use an indexeddb:// or downloads:// URL'): Promise<FsPromises> {
   // A variable specifier keeps browser bundlers from trying to resolve it.
   const specifier = 'node:fs/promises';
   try {
     return (await import(/* @vite-ignore */ /* webpackIgnore: true */ specifier)) as FsPromises;
   } catch {
-    throw new CheckpointError('nodeFolderHandler needs Node (node:fs/promises); in a browser use an indexeddb:// or downloads:// URL');
+    throw new CheckpointError(inBrowser);
   }
 }
 

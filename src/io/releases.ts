@@ -15,6 +15,7 @@ import { type LoadReport, type Naming, detectNaming, loadStateDict, torchShape }
 import { parseSafetensors } from './safetensors';
 import { parseTorchCheckpoint, type TorchCheckpointWrapper } from './torch/checkpoint';
 import { type HostTensors, toTfTensors } from './hostTensor';
+import { compareWithStored, readStoredConfig, type ModelConfig } from './modelConfig';
 
 /** What a weights file holds, judged from its (official) names. */
 export type ReleaseKind =
@@ -48,6 +49,17 @@ export interface PretrainedOptions {
    * `interpolate_pos_embed`.
    */
   sourceGridSize?: [number, number];
+  /**
+   * The file's `__metadata__` (`readWeights(bytes).metadata`). When it stores
+   * a model config, the model is checked against it before anything is
+   * written: a different architecture (e.g. other head counts, which shapes
+   * cannot show) throws a {@link CheckpointError}; harmless differences
+   * (image size, LayerNorm eps, `normPixLoss`) become summary lines.
+   * Defaults to none (no check).
+   */
+  metadata?: Record<string, string>;
+  /** The file's name or URL, for messages. Defaults to `'the weights'`. */
+  file?: string;
 }
 
 /** Per-component counts of a {@link PretrainedReport}. */
@@ -94,6 +106,8 @@ export interface PretrainedReport extends LoadReport {
   ignored: IgnoredTensor[];
   /** Position tables resampled to the model's grid. */
   resampled: ResampledTable[];
+  /** The config stored in `options.metadata`, if any (the model was checked against it). */
+  storedConfig?: ModelConfig;
   /** One human-readable line per fact (`decoder: 0 of 20 tensors, initialised fresh`). */
   summary: string[];
 }
@@ -132,6 +146,8 @@ export interface WeightsFile {
   tensors: Record<string, tf.Tensor>;
   /** Conversions done while reading (e.g. float64 → float32), one line each. */
   warnings: string[];
+  /** The safetensors `__metadata__` (the stored model config under `config`, a `recipe`, ...); `{}` for a `.pth`. */
+  metadata: Record<string, string>;
 }
 
 /**
@@ -141,8 +157,8 @@ export interface WeightsFile {
  * @throws CheckpointError for a malformed file (nothing is allocated then).
  */
 export function readWeights(bytes: Uint8Array): WeightsFile {
-  const { format, tensors, warnings } = parseWeights(bytes);
-  return { format, tensors: toTfTensors(tensors), warnings };
+  const { format, tensors, warnings, metadata } = parseWeights(bytes);
+  return { format, tensors: toTfTensors(tensors), warnings, metadata };
 }
 
 /** A weights file read on the host (no tfjs backend needed). */
@@ -150,6 +166,8 @@ export interface HostWeightsFile {
   format: 'pytorch' | 'safetensors';
   tensors: HostTensors;
   warnings: string[];
+  /** The safetensors `__metadata__`; `{}` for a `.pth`. */
+  metadata: Record<string, string>;
   /** For a `.pth`: where the state dict was found. */
   wrapper?: TorchCheckpointWrapper;
 }
@@ -160,13 +178,14 @@ export function parseWeights(bytes: Uint8Array): HostWeightsFile {
   const zip = bytes.length >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 0x03 && bytes[3] === 0x04;
   if (zip) {
     const ckpt = parseTorchCheckpoint(bytes);
-    return { format: 'pytorch', tensors: ckpt.tensors, warnings: ckpt.warnings, wrapper: ckpt.wrapper };
+    return { format: 'pytorch', tensors: ckpt.tensors, warnings: ckpt.warnings, metadata: {}, wrapper: ckpt.wrapper };
   }
   if (bytes.length < 9 || bytes[8] !== 0x7b /* { */) {
     const head = Array.from(bytes.subarray(0, 8), (x) => x.toString(16).padStart(2, '0')).join(' ') || 'none: empty file';
     throw new CheckpointError(`neither a PyTorch zip checkpoint nor a safetensors file (first bytes ${head})`);
   }
-  return { format: 'safetensors', tensors: parseSafetensors(bytes).tensors, warnings: [] };
+  const { tensors, metadata } = parseSafetensors(bytes);
+  return { format: 'safetensors', tensors, warnings: [], metadata };
 }
 
 function isPosTable(name: string): boolean {
@@ -237,8 +256,8 @@ function reasonFor(name: string, components: Set<Component>): string {
   return 'not a weight of this model';
 }
 
-function summarise(report: Omit<PretrainedReport, 'summary'>): string[] {
-  const lines = [`file: ${report.naming} names, ${RELEASE_TEXT[report.release]}`];
+function summarise(report: Omit<PretrainedReport, 'summary'>, configLines: string[]): string[] {
+  const lines = [`file: ${report.naming} names, ${RELEASE_TEXT[report.release]}`, ...configLines];
   for (const c of report.components) {
     if (c.loaded === c.total) lines.push(`${c.component}: ${c.loaded} of ${c.total} tensors loaded`);
     else if (c.loaded === 0) lines.push(`${c.component}: 0 of ${c.total} tensors, initialised fresh`);
@@ -298,6 +317,9 @@ export function loadPretrained(model: MAELayer, tensors: Record<string, tf.Tenso
       ? Object.fromEntries(Object.entries(renamed).map(([n, t]) => [n.slice('module.'.length), t]))
       : { ...renamed };
     const release = detectRelease(Object.keys(named));
+    const file = options.file ?? 'the weights';
+    const storedConfig = readStoredConfig(options.metadata, file);
+    const configLines = storedConfig ? compareWithStored(model, storedConfig, file) : [];
     const entries = model.stateEntries();
     if (!entries.some((e) => e.name in named)) {
       throw new CheckpointError(
@@ -318,8 +340,8 @@ export function loadPretrained(model: MAELayer, tensors: Record<string, tf.Tenso
     }
     const present = new Set(components.map((r) => r.component));
     const ignored = base.unexpected.map((name) => ({ name, reason: reasonFor(name, present) }));
-    const report = { ...base, naming, release, components, ignored, resampled };
-    return { ...report, summary: summarise(report) };
+    const report = { ...base, naming, release, components, ignored, resampled, ...(storedConfig ? { storedConfig } : {}) };
+    return { ...report, summary: summarise(report, configLines) };
   } finally {
     tf.dispose(created);
   }

@@ -82,7 +82,8 @@ export class RandomMasking extends MAELayer implements MaskingStrategy {
       const idsKeep = tf.slice(idsShuffle, [0, 0], [n, lenKeep]) as tf.Tensor2D;
       // 0 is keep, 1 is remove; unshuffled to patch order
       const base = tf.concat([tf.zeros([lenKeep]), tf.ones([l - lenKeep])]);
-      const mask = tf.gather(base, idsRestore) as tf.Tensor2D;
+      // gatherND, not gather: tfjs-node's GatherV2 reads its indices back to the host on every call
+      const mask = tf.gatherND(base, tf.expandDims(idsRestore, -1)) as tf.Tensor2D; // [N, L]
       return { idsKeep, idsRestore, mask };
     });
   }

@@ -11,6 +11,8 @@ import { argsortRows, gatherTokens } from '../nn/ops';
 import type { MaskingConfig, MaskingStrategy } from '../mask/strategy';
 import { maskingConfigOf } from '../mask/registry';
 import { loadStateDict, stateDict, type LoadOptions, type LoadReport, type StateDictOptions } from '../io/stateDict';
+import { loadPretrainedModel, type FromPretrainedOptions } from '../io/pretrainedModel';
+import type { PretrainedSource } from '../io/source';
 
 /**
  * Configuration of {@link MaskedAutoencoder}: the official constructor's arguments in camelCase.
@@ -35,6 +37,15 @@ export interface MaskedAutoencoderArgs
   layerNormEps?: number;
   /** Seed of the weight init: the same seed gives the same weights. Defaults to a random init. */
   seed?: number;
+  /**
+   * Recompute each encoder and decoder block in the backward pass (activation
+   * checkpointing): the gradient tape keeps each block's input only, and the
+   * backward pass runs the block again. Same loss and gradients, about one
+   * more forward pass per step, much less memory (ViT-B/16 trains at batch
+   * 16 inside wasm's 4 GB heap). A call's own `recompute` option overrides
+   * it. Defaults to `false`.
+   */
+  recompute?: boolean;
 }
 
 /** The resolved configuration of a {@link MaskedAutoencoder}: {@link MaskedAutoencoderArgs} with every default filled in. */
@@ -69,12 +80,14 @@ export interface MAEConfig {
   masking: MaskingConfig | MaskingStrategy;
   /** Seed of the weight init; `undefined` for a random init. */
   seed?: number;
+  /** Whether the blocks are recomputed in the backward pass unless a call says otherwise. */
+  recompute: boolean;
 }
 
 /** The configuration keys of {@link MaskedAutoencoderArgs}. */
 const MAE_KEYS = [
   'imgSize', 'patchSize', 'inChans', 'embedDim', 'depth', 'numHeads', 'decoderEmbedDim', 'decoderDepth',
-  'decoderNumHeads', 'mlpRatio', 'normPixLoss', 'layerNormEps', 'maskRatio', 'masking', 'seed',
+  'decoderNumHeads', 'mlpRatio', 'normPixLoss', 'layerNormEps', 'maskRatio', 'masking', 'seed', 'recompute',
 ];
 
 /** Per-call options of {@link MaskedAutoencoder.forward}. */
@@ -119,7 +132,10 @@ export function outputTensors(o: Partial<MAEOutput>): tf.Tensor[] {
  * const { loss, pred, mask } = mae.forward(imgs, { seed: 0 }); // imgs [N, 32, 32, 3]
  * ```
  *
- * In a training loop: `tf.variableGrads(() => mae.loss(imgs))`.
+ * The constructor creates and initialises every weight, so a fresh model
+ * trains at once: `tf.train.adam(1e-3).minimize(() => mae.loss(imgs))` or
+ * `tf.variableGrads(() => mae.loss(imgs))` (pass `deferBuild: true` to leave
+ * the weights to the first forward pass instead).
  */
 export class MaskedAutoencoder extends MAELayer {
   /** The name this class is registered under for tfjs-layers serialisation. */
@@ -136,6 +152,7 @@ export class MaskedAutoencoder extends MAELayer {
     knownKeys('MaskedAutoencoder', args, MAE_KEYS);
     this.encoder = this.track(
       new ViTEncoder({
+        deferBuild: true,
         imgSize: args.imgSize,
         patchSize: args.patchSize,
         inChans: args.inChans,
@@ -147,11 +164,13 @@ export class MaskedAutoencoder extends MAELayer {
         maskRatio: args.maskRatio,
         masking: args.masking,
         seed: childSeed(args.seed ?? undefined, 0),
+        recompute: args.recompute,
       }),
     );
     const e = this.encoder;
     this.decoder = this.track(
       new MAEDecoder({
+        deferBuild: true,
         gridSize: e.gridSize,
         patchSize: e.patchSize,
         inChans: e.inChans,
@@ -162,6 +181,7 @@ export class MaskedAutoencoder extends MAELayer {
         mlpRatio: args.mlpRatio,
         layerNormEps: args.layerNormEps,
         seed: childSeed(args.seed ?? undefined, 1),
+        recompute: args.recompute,
       }),
     );
     const d = this.decoder;
@@ -181,8 +201,32 @@ export class MaskedAutoencoder extends MAELayer {
       maskRatio: e.maskRatio,
       masking: typeof e.masking.toConfig === 'function' ? maskingConfigOf(e.masking) : e.masking,
       seed: args.seed ?? undefined,
+      recompute: e.recompute,
     };
     // (the encoder has already checked that its masking can realise maskRatio on this grid)
+    this.buildUnlessDeferred(args);
+  }
+
+  /**
+   * A model built from the config its weights carry, with those weights
+   * (HuggingFace's `from_pretrained`). The config comes from the file's
+   * metadata (files we write), else an HF `config.json` beside the weights,
+   * else the names and shapes with the official presets' head counts (official
+   * `.pth` releases); what none of these tell must be given in `options.hints`.
+   * An encoder-only file (`mae_pretrain_vit_*.pth`) gets a fresh official decoder.
+   *
+   * ```ts
+   * const mae = await MaskedAutoencoder.fromPretrained('examples/weights/mae-fmnist-tiny.safetensors'); // Node path
+   * const hf = await MaskedAutoencoder.fromPretrained('https://example.org/models/vit-mae-base');     // HF folder URL
+   * const pth = await MaskedAutoencoder.fromPretrained(file, { hints: { normPixLoss: true } });        // a dropped File
+   * ```
+   *
+   * @param source a local path or folder (Node), an http(s) URL of a file or an HF folder, a `Blob`/`File`, bytes, or `{ weights, config }`
+   * @param options `hints`, `strict`, `sourceGridSize`, `fetch`; for the config and the load report use `loadPretrainedModel`
+   * @throws CheckpointError naming the file for unreadable files, undecidable config fields (and the hint to pass), or weights that do not fit
+   */
+  static async fromPretrained(source: PretrainedSource, options: FromPretrainedOptions = {}): Promise<MaskedAutoencoder> {
+    return (await loadPretrainedModel(source, options, 'MaskedAutoencoder')).model as MaskedAutoencoder;
   }
 
   /** `[h, w]`, the patch grid. */
@@ -238,9 +282,9 @@ export class MaskedAutoencoder extends MAELayer {
         const target = patchTargets(imgs, this.config.patchSize, { normPixLoss: this.config.normPixLoss }); // [N, L, p·p·C]
         if (enc.latent.shape[1] - 1 === this.numPatches) {
           // nothing removed (maskRatio 0): the loss is 0, as from forward
-          return maskedMSE(this.decoder.forward(enc.latent, enc.idsRestore).pred, target, enc.mask);
+          return maskedMSE(this.decoder.forward(enc.latent, enc.idsRestore, { recompute: options.recompute }).pred, target, enc.mask);
         }
-        const { pred, idsMasked } = this.decoder.forwardMasked(enc.latent, enc.idsRestore); // [N, L − lenKeep, p·p·C]
+        const { pred, idsMasked } = this.decoder.forwardMasked(enc.latent, enc.idsRestore, options); // [N, L − lenKeep, p·p·C]
         // the same rows of the targets (differentiable, for gradients with respect to the images)
         const order = argsortRows(tf.concat([idsMasked, enc.idsKeep], 1) as tf.Tensor2D);
         return maskedMSE(pred, gatherTokens(target, idsMasked, order));

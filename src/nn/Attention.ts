@@ -58,9 +58,10 @@ export class Attention extends MAELayer {
     this.qkvBias = args.qkvBias ?? true;
     this.seed = args.seed ?? undefined;
     this.qkv = this.track(
-      new Linear({ inFeatures: this.dim, units: 3 * this.dim, useBias: this.qkvBias, seed: childSeed(this.seed, 0) }),
+      new Linear({ deferBuild: true, inFeatures: this.dim, units: 3 * this.dim, useBias: this.qkvBias, seed: childSeed(this.seed, 0) }),
     );
-    this.proj = this.track(new Linear({ inFeatures: this.dim, units: this.dim, seed: childSeed(this.seed, 1) }));
+    this.proj = this.track(new Linear({ deferBuild: true, inFeatures: this.dim, units: this.dim, seed: childSeed(this.seed, 1) }));
+    this.buildUnlessDeferred(args);
   }
 
   /**

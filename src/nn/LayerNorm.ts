@@ -36,6 +36,7 @@ export class LayerNorm extends MAELayer {
     super(args);
     this.dim = positiveInt('LayerNorm.dim', args.dim);
     this.eps = positiveNumber('LayerNorm.eps', args.eps ?? 1e-6);
+    this.buildUnlessDeferred(args);
   }
 
   protected override createWeights(): void {

@@ -46,6 +46,7 @@ export class Linear extends MAELayer {
     this.units = positiveInt('Linear.units', args.units);
     this.useBias = args.useBias ?? true;
     this.seed = args.seed ?? undefined;
+    this.buildUnlessDeferred(args);
   }
 
   protected override createWeights(): void {

@@ -45,6 +45,17 @@ export interface BaseLayerArgs {
   name?: string;
   /** Whether the weights are updated by training. Defaults to `true`. */
   trainable?: boolean;
+  /**
+   * Leave the weights to the first forward pass (or `ensureBuilt()`) instead
+   * of creating them in the constructor. Defaults to `false`: a new layer has
+   * all its weights, initialised, so `optimizer.minimize(() => mae.loss(x))`,
+   * `tf.variableGrads` and `trainableWeights` work at once (tfjs only
+   * differentiates variables that exist when they are called). Set it for a
+   * layer you only read the configuration of (a ViT-H preset's weights take
+   * 2.5 GB), or to skip the random init of a layer whose weights you load
+   * next from a file. Not part of `getConfig`.
+   */
+  deferBuild?: boolean;
 }
 
 /** A layer with tracked sub-layers and official weight names. */
@@ -93,6 +104,17 @@ export abstract class MAELayer extends layers.Layer {
 
   /** Creates this layer's own weights (not its sub-layers'). */
   protected createWeights(): void {}
+
+  /**
+   * The last line of a concrete layer's constructor: creates the weights
+   * unless `args.deferBuild`. Sub-layers are constructed with `deferBuild: true`
+   * (their parent's `build` builds them). A subclass whose `createWeights`
+   * reads its own fields passes `deferBuild: true` to `super` and calls this
+   * at the end of its own constructor.
+   */
+  protected buildUnlessDeferred(args: BaseLayerArgs): void {
+    if (args.deferBuild !== true) this.ensureBuilt();
+  }
 
   /** Creates the weights now if they do not exist yet; safe to call repeatedly. */
   ensureBuilt(): void {

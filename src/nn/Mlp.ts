@@ -37,8 +37,9 @@ export class Mlp extends MAELayer {
     this.dim = positiveInt('Mlp.dim', args.dim);
     this.hidden = positiveInt('Mlp.hidden', args.hidden);
     this.seed = args.seed ?? undefined;
-    this.fc1 = this.track(new Linear({ inFeatures: this.dim, units: this.hidden, seed: childSeed(this.seed, 0) }));
-    this.fc2 = this.track(new Linear({ inFeatures: this.hidden, units: this.dim, seed: childSeed(this.seed, 1) }));
+    this.fc1 = this.track(new Linear({ deferBuild: true, inFeatures: this.dim, units: this.hidden, seed: childSeed(this.seed, 0) }));
+    this.fc2 = this.track(new Linear({ deferBuild: true, inFeatures: this.hidden, units: this.dim, seed: childSeed(this.seed, 1) }));
+    this.buildUnlessDeferred(args);
   }
 
   override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {

@@ -10,6 +10,7 @@ import { childSeed } from './init';
 import { gatherTokens } from './ops';
 import { checkTokenRows, type TokenRows } from './tokens';
 import { dropPath as dropBranch, dropRate as checkRate } from './stochastic';
+import { recomputed } from './recompute';
 
 /** Arguments of {@link TransformerBlock}. */
 export interface TransformerBlockArgs extends BaseLayerArgs {
@@ -54,6 +55,15 @@ export interface BlockCallArgs {
    * every row.
    */
   queryRows?: TokenRows;
+  /**
+   * Recompute the block in the backward pass (activation checkpointing): the
+   * gradient tape keeps only the block's input `[N, T, D]`, and the backward
+   * pass runs the block again to backpropagate through it. Same values and
+   * gradients, one more forward pass of the block, far less memory. Training
+   * noise without a `seed` is drawn once per call, so the replay sees the
+   * same noise. Defaults to `false`.
+   */
+  recompute?: boolean;
 }
 
 /**
@@ -100,12 +110,13 @@ export class TransformerBlock extends MAELayer {
     this.dropRate = checkRate('TransformerBlock.dropRate', args.dropRate ?? 0);
     const hidden = Math.trunc(this.dim * this.mlpRatio);
     const eps = this.layerNormEps;
-    this.norm1 = this.track(new LayerNorm({ dim: this.dim, eps }));
+    this.norm1 = this.track(new LayerNorm({ deferBuild: true, dim: this.dim, eps }));
     this.attn = this.track(
-      new Attention({ dim: this.dim, numHeads: this.numHeads, qkvBias: this.qkvBias, seed: childSeed(this.seed, 0) }),
+      new Attention({ deferBuild: true, dim: this.dim, numHeads: this.numHeads, qkvBias: this.qkvBias, seed: childSeed(this.seed, 0) }),
     );
-    this.norm2 = this.track(new LayerNorm({ dim: this.dim, eps }));
-    this.mlp = this.track(new Mlp({ dim: this.dim, hidden, seed: childSeed(this.seed, 1) }));
+    this.norm2 = this.track(new LayerNorm({ deferBuild: true, dim: this.dim, eps }));
+    this.mlp = this.track(new Mlp({ deferBuild: true, dim: this.dim, hidden, seed: childSeed(this.seed, 1) }));
+    this.buildUnlessDeferred(args);
   }
 
   /** `x`: `[N, T, D]` → `[N, T, D]` (`[N, R, D]` with `queryRows`). */
@@ -114,12 +125,34 @@ export class TransformerBlock extends MAELayer {
     const x = Array.isArray(inputs) ? inputs[0] : inputs;
     const rows = kwargs.queryRows;
     if (rows) checkTokenRows('TransformerBlock queryRows', rows, x.shape[0], x.shape[1] ?? 0);
+    return kwargs.recompute ? this.recomputedBlock(x, kwargs) : this.block(x, kwargs);
+  }
+
+  /** The block's math (see `call`). */
+  private block(x: tf.Tensor, kwargs: BlockCallArgs): tf.Tensor {
+    const rows = kwargs.queryRows;
     return tf.tidy(() => {
       const attn = this.attn.call(this.norm1.call(x), { attnOut: kwargs.attnOut, queryRows: rows });
       const kept = rows ? gatherTokens(x as tf.Tensor3D, rows.ids, rows.inverse) : x; // [N, R, D]
       const h = tf.add(kept, this.residual(attn, kwargs, 0));
       return tf.add(h, this.residual(this.mlp.call(this.norm2.call(h)), kwargs, 1));
     });
+  }
+
+  /** The block as one recomputed op (`recompute: true`): the tape keeps `x` (and the query rows) only. */
+  private recomputedBlock(x: tf.Tensor, kwargs: BlockCallArgs): tf.Tensor {
+    const noisy = kwargs.training === true && (this.dropPath > 0 || this.dropRate > 0);
+    // the replay must draw the forward's noise
+    const seed = noisy && kwargs.seed === undefined ? Math.floor(Math.random() * 4294967296) : kwargs.seed;
+    const rows = kwargs.queryRows;
+    const weights = this.weights.map((w) => w.read() as tf.Variable);
+    return recomputed(
+      (xs, [ids, inverse], replay) =>
+        this.block(xs, { ...kwargs, seed, attnOut: replay ? undefined : kwargs.attnOut, queryRows: rows && { ids, inverse } as TokenRows }),
+      x,
+      rows ? [rows.ids, rows.inverse] : [],
+      weights,
+    );
   }
 
   /** Training noise on branch `k` (0 attention, 1 MLP): dropout, then drop path. */

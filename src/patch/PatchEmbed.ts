@@ -69,6 +69,7 @@ export class PatchEmbed extends MAELayer {
     }
     this.gridSize = [hh / p, ww / p];
     this.numPatches = this.gridSize[0] * this.gridSize[1];
+    this.buildUnlessDeferred(args);
   }
 
   protected override createWeights(): void {

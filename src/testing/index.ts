@@ -204,7 +204,7 @@ export function describeBackends(backends: string[], body: (backend: string) => 
       beforeAll(async () => {
         const registered = Object.keys(tf.engine().registryFactory);
         if (!registered.includes(backend)) {
-          throw new Error(`backend ${backend} is not registered (registered: ${registered.join(', ') || 'none'}); import '@tensorflow/tfjs-backend-${backend}' in the test file`);
+          throw new Error(`backend ${backend} is not registered (registered: ${registered.join(', ') || 'none'}); import ${backendPackage(backend)} in the test file`);
         }
         const ok = await tf.setBackend(backend);
         if (!ok || tf.getBackend() !== backend) throw new Error(`backend ${backend} did not initialise (tf.getBackend() is ${tf.getBackend()})`);
@@ -213,6 +213,12 @@ export function describeBackends(backends: string[], body: (backend: string) => 
       body(backend);
     });
   }
+}
+
+/** The package that registers a backend, quoted for a message: `'tensorflow'` is tfjs-node's (native TensorFlow). */
+function backendPackage(backend: string): string {
+  if (backend === 'tensorflow') return `'@tensorflow/tfjs-node' (or '@tensorflow/tfjs-node-gpu')`;
+  return `'@tensorflow/tfjs-backend-${backend}'`;
 }
 
 /** `process.versions.node` without Node typings: `undefined` in browsers. */

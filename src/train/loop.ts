@@ -21,7 +21,7 @@ import { warmupCosine } from './schedule';
 import { GradAccumulator, clipGradNorm } from './grads';
 import { checkCheckpoint, type TrainingCheckpoint } from './checkpoint';
 import { progressPrinter, type EpochInfo, type ProgressCallbacks, type StepInfo } from './progress';
-import { batchImages, checkData, disposeBatch, epochIterator, resolveBatchesPerEpoch, type TrainBatch, type TrainData } from './data';
+import { batchImages, checkData, disposeBatch, epochBatches, resolveBatchesPerEpoch, type AnyBatch, type BatchIterator, type TrainData } from './data';
 import type { ParamGroup } from './types';
 
 /** Options every training loop takes (`pretrain`, `finetune`). */
@@ -117,7 +117,7 @@ export interface TrainLoopSpec {
    * The scalar loss of one micro-batch, run inside `tf.variableGrads`.
    * `index` is the global micro-batch index (seed randomness from it).
    */
-  loss: (batch: TrainBatch | tf.Tensor, index: number, seed: number) => tf.Scalar;
+  loss: (batch: AnyBatch, index: number, seed: number) => tf.Scalar;
 }
 
 interface Pending {
@@ -215,12 +215,12 @@ export async function trainLoop(spec: TrainLoopSpec, data: TrainData, options: T
     for (let epoch = Math.floor(step / stepsPerEpoch); epoch < lastEpoch; epoch++) {
       const epochStart = now();
       const firstInEpoch = step - epoch * stepsPerEpoch;
-      const it = epochIterator(data, epoch, firstInEpoch * accum);
+      const it = await epochBatches(data, epoch, firstInEpoch * accum);
       const lossStart = losses.length;
       try {
         for (let s = firstInEpoch; s < stepsPerEpoch; s++, step++) {
           if (o.signal?.aborted) break;
-          const { loss, grads, images, batchSize } = runStep(spec, it, vars, accumulator, {
+          const { loss, grads, images, batchSize } = await runStep(spec, it, vars, accumulator, {
             accum,
             epoch,
             firstIndex: step * accum,
@@ -253,7 +253,7 @@ export async function trainLoop(spec: TrainLoopSpec, data: TrainData, options: T
           }
         }
       } finally {
-        it.return?.();
+        await it.return?.();
       }
       if (o.signal?.aborted && step < (epoch + 1) * stepsPerEpoch) {
         await flush();
@@ -281,19 +281,19 @@ export async function trainLoop(spec: TrainLoopSpec, data: TrainData, options: T
 }
 
 /** The loss (mean over micro-batches) and mean gradients of one optimiser step. The caller disposes both. */
-function runStep(
+async function runStep(
   spec: TrainLoopSpec,
-  it: Iterator<TrainBatch | tf.Tensor>,
+  it: BatchIterator,
   vars: tf.Variable[],
   accumulator: GradAccumulator | undefined,
   a: { accum: number; epoch: number; firstIndex: number; seed: number; batchesPerEpoch: number; batchInEpoch: number },
-): { loss: tf.Scalar; grads: Record<string, tf.Tensor>; images: number; batchSize: number } {
+): Promise<{ loss: tf.Scalar; grads: Record<string, tf.Tensor>; images: number; batchSize: number }> {
   const microLosses: tf.Scalar[] = [];
   let images = 0;
   let batchSize = 0;
   try {
     for (let m = 0; m < a.accum; m++) {
-      const r = it.next();
+      const r = await it.next();
       if (r.done) {
         throw new TrainingError(
           `data: epoch ${a.epoch} ended after ${a.batchInEpoch + m} batches; expected ${a.batchesPerEpoch} (batchesPerEpoch)`,

@@ -6,6 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { MAEConfigError, describe } from '../errors';
+import { flag } from '../util/validate';
 import type { StateEntry } from '../nn/MAELayer';
 import { mixSeed } from '../data/rng';
 import { NO_WEIGHT_DECAY_NAMES, paramGroups } from './paramGroups';
@@ -16,7 +17,7 @@ import type { NamedParam } from './types';
 /** What `pretrain` needs of a model; `MaskedAutoencoder` has it. */
 export interface PretrainModel {
   /** The scalar MAE loss of `imgs [N, H, W, C]` with mask noise drawn from `seed`. */
-  loss(imgs: tf.Tensor, options?: { seed?: number; maskRatio?: number }): tf.Scalar;
+  loss(imgs: tf.Tensor, options?: { seed?: number; maskRatio?: number; recompute?: boolean }): tf.Scalar;
   /** Every weight under its official name; the trainable ones are optimised. */
   stateEntries(): StateEntry[];
 }
@@ -33,6 +34,12 @@ export interface PretrainOptions extends TrainLoopOptions {
   eps?: number;
   /** Mask ratio of every step. Defaults to the model's. */
   maskRatio?: number;
+  /**
+   * Recompute every block in the backward pass (activation checkpointing,
+   * `MaskedAutoencoderArgs.recompute`): same steps, much less memory, about
+   * one more forward pass per step. Defaults to the model's own `recompute`.
+   */
+  recompute?: boolean;
 }
 
 /** What {@link pretrain} returns. */
@@ -85,6 +92,7 @@ export async function pretrain(model: PretrainModel, data: TrainData, options: P
     noWeightDecay: o.noWeightDecay ?? NO_WEIGHT_DECAY_NAMES,
   });
   const maskRatio = o.maskRatio;
+  const recompute = o.recompute === undefined ? {} : { recompute: flag('pretrain recompute', o.recompute) };
   return trainLoop(
     {
       label: 'pretrain',
@@ -95,7 +103,7 @@ export async function pretrain(model: PretrainModel, data: TrainData, options: P
       blr: 1.5e-4,
       loss: (batch, index, seed) => {
         const imgs = batchImages(batch, 'data batch');
-        return model.loss(imgs, { seed: maskNoiseSeed(seed, index), ...(maskRatio === undefined ? {} : { maskRatio }) });
+        return model.loss(imgs, { seed: maskNoiseSeed(seed, index), ...(maskRatio === undefined ? {} : { maskRatio }), ...recompute });
       },
     },
     data,

@@ -26,6 +26,12 @@ export function positiveNumber(name: string, value: unknown): number {
   return value;
 }
 
+/** `value` must be `true` or `false` (a switch). */
+export function flag(name: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') throw new MAEConfigError(`${name} must be true or false, got ${describe(value)}`);
+  return value;
+}
+
 /** A size given as `n` or `[h, w]`, returned as `[h, w]` of positive integers. */
 export function pair(name: string, value: unknown): [number, number] {
   if (Array.isArray(value)) {
@@ -84,7 +90,7 @@ export function dimEquals(name: string, x: tf.Tensor, axis: number, expected: nu
 }
 
 /** Keys tfjs-layers itself puts in a layer config (kept by `getConfig`, accepted by every layer). */
-const LAYER_KEYS = ['name', 'trainable', 'dtype', 'batchInputShape', 'inputShape', 'batchSize', 'inputDType', 'weights'];
+const LAYER_KEYS = ['name', 'trainable', 'deferBuild', 'dtype', 'batchInputShape', 'inputShape', 'batchSize', 'inputDType', 'weights'];
 
 const camel = (key: string): string => key.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
 

@@ -89,6 +89,34 @@ describeBackends(['cpu', 'wasm'], (backend) => {
     wrong.dispose();
   });
 
+  it(`recompute: the gradients of the plain classifier, with drop path and dropout; no leaks ${tag}`, async () => {
+    const m = new ViTClassifier({ ...TINY, dropPath: 0.3, dropRate: 0.2, recompute: true });
+    try {
+      m.ensureBuilt();
+      m.setWeights(clf.getWeights());
+      expect(m.getConfig().recompute).toBe(true);
+      const imgs = ref['input.imgs_nhwc'];
+      const lossOf = (recompute?: boolean) => () => {
+        const { logits, features } = m.forward(imgs, { training: true, seed: 3, ...(recompute === undefined ? {} : { recompute }) });
+        features.dispose();
+        return tf.mean(tf.square(logits)) as tf.Scalar;
+      };
+      const before = tf.memory().numTensors;
+      const plain = tf.variableGrads(lossOf(false));
+      const r = tf.variableGrads(lossOf()); // the classifier's own recompute: true
+      try {
+        await expectTensorsClose(r.value, plain.value, { atol: 1e-6, rtol: 1e-6, name: 'loss' });
+        expect(Object.keys(r.grads).sort()).toEqual(Object.keys(plain.grads).sort());
+        for (const k of Object.keys(plain.grads)) await expectTensorsClose(r.grads[k], plain.grads[k], { atol: 1e-7, rtol: 1e-5, name: k });
+      } finally {
+        tf.dispose([plain.value, r.value, ...Object.values(plain.grads), ...Object.values(r.grads)]);
+      }
+      expect(tf.memory().numTensors).toBe(before);
+    } finally {
+      m.dispose();
+    }
+  });
+
   it(`getConfig → fromConfig gives the same model ${tag}`, async () => {
     const seeded = new ViTClassifier({ ...TINY, seed: 7, dropPath: 0.1 });
     const rebuilt = ViTClassifier.fromConfig(ViTClassifier, seeded.getConfig()) as ViTClassifier;

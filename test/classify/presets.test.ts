@@ -1,10 +1,10 @@
-/** The models_vit factories: configs only (the weights are not built here). */
+/** The models_vit factories: configs only (`deferBuild`: the weights are not created here). */
 import { describe, expect, it } from 'vitest';
 import { vitBasePatch16, vitHugePatch14, vitLargePatch16 } from '../../src/classify/presets';
 
 describe('classifier presets', () => {
   it('match vit_base_patch16, vit_large_patch16 and vit_huge_patch14', () => {
-    const rows = [vitBasePatch16(), vitLargePatch16({ numClasses: 10 }), vitHugePatch14({ globalPool: false })].map((m) => {
+    const rows = [vitBasePatch16({ deferBuild: true }), vitLargePatch16({ numClasses: 10, deferBuild: true }), vitHugePatch14({ globalPool: false, deferBuild: true })].map((m) => {
       const c = m.getConfig();
       return [c.patchSize, c.embedDim, c.depth, c.numHeads, c.numClasses, c.globalPool, c.layerNormEps, m.numPatches];
     });

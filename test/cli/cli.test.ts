@@ -212,7 +212,8 @@ describe('the dispatcher', () => {
   it('an unknown command is named, with the list and the nearest', async () => {
     const r = await run('convrt', 'a', 'b');
     expect(r.code).toBe(2);
-    expect(r.err).toEqual(['tfjs-mae: unknown command "convrt"; did you mean convert? (commands: inspect, convert; see tfjs-mae --help)']);
+    expect(r.err).toHaveLength(1);
+    expect(r.err[0]).toMatch(/^tfjs-mae: unknown command "convrt"; did you mean convert\? \(commands: inspect, convert, [a-z, ]+; see tfjs-mae --help\)$/);
   });
 
   it('usage mistakes exit 2 with one line', async () => {

@@ -53,6 +53,15 @@ async function main(): Promise<void> {
     layerNormEps: 1e-6,
     seed: 0,
   });
+  // a fresh model trains at once: the constructor creates its weights
+  const fresh = new MaskedAutoencoder({ imgSize: 32, patchSize: 8, embedDim: 64, depth: 1, numHeads: 4, decoderEmbedDim: 32, decoderDepth: 1, decoderNumHeads: 4 });
+  const adam = tf.train.adam(1e-3);
+  const cost = adam.minimize(() => fresh.loss(imgs, { seed: 1 }), true);
+  if (!cost || !Number.isFinite((await cost.data())[0])) throw new Error('minimize on a fresh model');
+  tf.dispose(cost);
+  adam.dispose();
+  fresh.dispose();
+
   const out: MAEOutput = mae.forward(imgs, { maskRatio: 0.75, seed: 1 });
   const { loss, pred, mask, idsRestore, idsKeep, latent } = out;
   if (pred.shape[2] !== 8 * 8 * 3 || latent.shape[1] !== 5 || idsKeep.shape[1] !== 4) throw new Error('shapes');
@@ -94,8 +103,10 @@ async function main(): Promise<void> {
   } catch (e) {
     if (!(e instanceof MAEConfigError)) throw e;
   }
-  // presets construct without building weights
-  const presets = [maeVitBasePatch16(), maeVitLargePatch16(), maeVitHugePatch14()];
+  // presets construct without creating weights when asked to
+  const lazy = { deferBuild: true };
+  const presets = [maeVitBasePatch16(lazy), maeVitLargePatch16(lazy), maeVitHugePatch14(lazy)];
+  if (presets[2].trainableWeights.length !== 0) throw new Error('deferBuild');
   if (presets[2].config.patchSize !== 14) throw new Error('presets');
   console.log(`consumer ok: loss ${(await mae.loss(imgs, { seed: 1 }).data())[0].toFixed(4)}`);
 }

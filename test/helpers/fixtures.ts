@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { MaskedAutoencoder } from '../../src';
+import { MaskedAutoencoder, type MaskedAutoencoderArgs } from '../../src';
 
 export const FIXTURES_DIR = process.env.MAE_FIXTURES_DIR ?? fileURLToPath(new URL('../fixtures', import.meta.url));
 
@@ -43,8 +43,8 @@ export function epsOf(normLayer: unknown): number {
   return m ? Number(m[1]) : 1e-5; // nn.LayerNorm's own default
 }
 
-/** A model with a fixture's configuration (official names → camelCase). */
-export function modelFor(c: MAECase): MaskedAutoencoder {
+/** A model with a fixture's configuration (official names → camelCase), plus `extra` arguments. */
+export function modelFor(c: MAECase, extra: Partial<MaskedAutoencoderArgs> = {}): MaskedAutoencoder {
   const k = c.json.config as Record<string, number & boolean & [number, number]>;
   return new MaskedAutoencoder({
     imgSize: k.img_size,
@@ -60,6 +60,7 @@ export function modelFor(c: MAECase): MaskedAutoencoder {
     normPixLoss: k.norm_pix_loss,
     layerNormEps: epsOf(k.norm_layer),
     maskRatio: c.json.mask_ratio,
+    ...extra,
   });
 }
 

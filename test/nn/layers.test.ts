@@ -169,11 +169,59 @@ describe('dispose', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
-  it('a layer never used releases nothing and does not throw', () => {
+  it('a layer never used releases the weights its constructor created', () => {
     const before = tf.memory().numTensors;
     const m = cases.MaskedAutoencoder.make();
+    expect(m.dispose().numDisposedVariables).toBe(m.weights.length);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('a deferred layer never used releases nothing and does not throw', () => {
+    const before = tf.memory().numTensors;
+    const m = new MaskedAutoencoder({ imgSize: 8, patchSize: 4, embedDim: 8, depth: 1, numHeads: 2, decoderEmbedDim: 8, decoderDepth: 1, decoderNumHeads: 2, deferBuild: true });
     expect(m.dispose().numDisposedVariables).toBe(0);
     expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+describe('weights at construction', () => {
+  const tiny = { imgSize: 8, patchSize: 4, embedDim: 8, depth: 1, numHeads: 2, decoderEmbedDim: 8, decoderDepth: 1, decoderNumHeads: 2 };
+
+  for (const [name, c] of Object.entries(cases)) {
+    if (name === 'RandomMasking') continue; // no weights
+    it(`${name} has its trainable weights right after the constructor`, () => {
+      const layer = c.make();
+      expect(layer.built).toBe(true);
+      expect(layer.trainableWeights.length).toBeGreaterThan(0);
+      layer.dispose();
+    });
+  }
+
+  it('optimizer.minimize and tf.variableGrads work on a fresh model, with no forward first', async () => {
+    const x = imgs();
+    const mae = new MaskedAutoencoder(tiny);
+    const adam = tf.train.adam(1e-3);
+    const cost = adam.minimize(() => mae.loss(x, { seed: 1 }), true)!;
+    expect(Number.isFinite((await cost.data())[0])).toBe(true);
+    const { value, grads } = tf.variableGrads(() => mae.loss(x, { seed: 1 }));
+    const names = mae.trainableWeights.map((w) => (w.read() as tf.Variable).name);
+    expect(Object.keys(grads).sort()).toEqual([...names].sort());
+    tf.dispose([x, cost, value, ...Object.values(grads)]);
+    adam.dispose();
+    mae.dispose();
+  });
+
+  it('deferBuild leaves the weights to the first use, with the same seeded values', async () => {
+    const eager = new MaskedAutoencoder({ ...tiny, seed: 7 });
+    const lazy = new MaskedAutoencoder({ ...tiny, seed: 7, deferBuild: true });
+    expect(lazy.built).toBe(false);
+    expect(lazy.trainableWeights).toEqual([]);
+    lazy.ensureBuilt();
+    const [a, b] = [eager.getWeights(), lazy.getWeights()];
+    expect(b.length).toBe(a.length);
+    for (let i = 0; i < a.length; i++) await expectTensorsClose(b[i], a[i], { atol: 0 });
+    eager.dispose();
+    lazy.dispose();
   });
 });
 

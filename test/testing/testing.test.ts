@@ -151,6 +151,12 @@ describe('describeBackends', () => {
     await expect(Promise.resolve(hooks[0]())).rejects.toThrow(/backend webgpu is not registered \(registered: .*cpu.*\); import '@tensorflow\/tfjs-backend-webgpu'/);
   });
 
+  it("names tfjs-node for the 'tensorflow' backend (there is no @tensorflow/tfjs-backend-tensorflow)", async () => {
+    const hooks: (() => unknown)[] = [];
+    describeBackends(['tensorflow'], () => undefined, { describe: (_n, body) => body(), beforeAll: (fn) => hooks.push(fn) });
+    await expect(Promise.resolve(hooks[0]())).rejects.toThrow(/import '@tensorflow\/tfjs-node' \(or '@tensorflow\/tfjs-node-gpu'\)/);
+  });
+
   it('without a runner and without globals, says what to pass', () => {
     expect(() => describeBackends(['cpu'], () => undefined)).toThrow(/pass \{ describe, beforeAll \}/);
   });

@@ -20,13 +20,13 @@ it('300 steps: constant numTensors from step 2 on, finite losses, the loss falls
   const pixels = new Uint8Array(n * 8 * 8);
   for (let i = 0; i < pixels.length; i++) pixels[i] = Math.floor(rng.uniformIn(0, 256));
   const data = imageDataSource(pixels, undefined, { batchSize: 4, imageShape: [8, 8, 1], seed: 1, mean: 0.5, std: 0.29 });
+  const start = tf.memory().numTensors; // before the model: its constructor creates the weights
   const model = new MaskedAutoencoder({
     imgSize: 8, patchSize: 4, inChans: 1, embedDim: 8, depth: 1, numHeads: 2,
     decoderEmbedDim: 8, decoderDepth: 1, decoderNumHeads: 2, seed: 3,
   });
   const counts: number[] = [];
   const losses: number[] = [];
-  const start = tf.memory().numTensors;
   try {
     const result = await pretrain(model, data, {
       epochs: 38, // 38 × 8 batches = 304 steps

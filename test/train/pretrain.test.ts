@@ -60,6 +60,16 @@ describe('pretrain', () => {
     expect(a.epochLosses[0]).toBeCloseTo((a.losses[0] + a.losses[1] + a.losses[2] + a.losses[3]) / 4, 6);
   });
 
+  it('recompute: true gives the same loss curve (to float rounding) and leaks nothing; a non-boolean is refused', async () => {
+    const plain = await run();
+    const before = tf.memory().numTensors;
+    const re = await run({ recompute: true });
+    expect(tf.memory().numTensors).toBe(before);
+    expect(re.losses).toHaveLength(plain.losses.length);
+    re.losses.forEach((l, i) => expect(l).toBeCloseTo(plain.losses[i], 5));
+    await expect(run({ recompute: 'yes' as unknown as boolean })).rejects.toThrow(/pretrain recompute must be true or false, got "yes"/);
+  });
+
   it('resumed from an epoch-1 checkpoint, continues the uninterrupted curve bit for bit', async () => {
     const full = await run();
     const saved: TrainingCheckpoint[] = [];
