@@ -1,29 +1,27 @@
 /**
  * The model of a weights file, for every command that takes `--weights`:
- * the ONE place the CLI decides which model a file holds, so that the
- * config-carrying loader (io-config) can replace its internals.
- *
- * The config stored in the file's metadata wins (ours: `{ className, config }`
- * or the older flat constructor arguments); otherwise it is inferred from the
- * tensor shapes (official or HF names) plus the hints for what shapes cannot
- * tell (heads, normPixLoss), and a note says so. A hint that contradicts a
- * stored config is an error: a different model is never built silently.
+ * the one place the CLI turns a file into a model. The decision of which
+ * model a file holds is the library's (`resolveModelConfig`: the config
+ * stored in the file, else HF config, else names and shapes plus the hints
+ * for what shapes cannot tell); a hint that contradicts a stored config, or
+ * a file whose weights do not all fit, is an error: a different model is
+ * never built silently.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { ViTClassifier } from '../classify/ViTClassifier';
-import { ViTEncoder } from '../encode/ViTEncoder';
-import { HOST_ROWS, toTfTensors, type HostTensors } from '../io/hostTensor';
-import { inferConfig, type InferHints } from '../io/inferConfig';
-import { renameFromHF } from '../io/naming';
+import type { ViTClassifier } from '../classify/ViTClassifier';
+import type { ViTEncoder } from '../encode/ViTEncoder';
+import { toTfTensors, type HostTensors } from '../io/hostTensor';
+import type { InferHints } from '../io/inferConfig';
+import { buildModel, resolveModelConfig, type ModelClassName } from '../io/modelConfig';
 import { loadPretrained, type PretrainedReport } from '../io/releases';
-import { MaskedAutoencoder } from '../model/MaskedAutoencoder';
+import type { MaskedAutoencoder } from '../model/MaskedAutoencoder';
 import { CliError } from './args';
-import { loadWeightsFile, namingOf } from './weightsFile';
+import { loadWeightsFile } from './weightsFile';
 
 /** What a weights file holds. */
 export type ModelKind = 'mae' | 'encoder' | 'classifier';
 
-const CLASS_OF: Record<ModelKind, string> = { mae: 'MaskedAutoencoder', encoder: 'MAEViTEncoder', classifier: 'MAEViTClassifier' };
+const KIND_OF: Record<ModelClassName, ModelKind> = { MaskedAutoencoder: 'mae', MAEViTEncoder: 'encoder', MAEViTClassifier: 'classifier' };
 
 /** A model built from a weights file. */
 export interface LoadedModel {
@@ -32,7 +30,7 @@ export interface LoadedModel {
   /** The constructor arguments used. */
   config: Record<string, unknown>;
   /** Where the config came from. */
-  source: 'metadata' | 'inferred';
+  source: 'metadata' | 'hf-config' | 'inferred';
   /** The file's safetensors metadata (`{}` for a .pth). */
   metadata: Record<string, string>;
   /** One line per thing the user should know (inferred values, resampled tables). */
@@ -46,85 +44,40 @@ export interface LoadModelOptions extends InferHints {
   imgSize?: number;
 }
 
-/** The config stored in `metadata.config`, if any: `{ className, config }` or the flat constructor arguments. */
-function storedConfig(metadata: Record<string, string>, file: string, names: string[]): { kind: ModelKind; config: Record<string, unknown> } | undefined {
-  if (metadata.config === undefined) return undefined;
-  let parsed: Record<string, unknown>;
-  try {
-    parsed = JSON.parse(metadata.config) as Record<string, unknown>;
-  } catch {
-    throw new CliError(`${file}: the "config" metadata is not valid JSON`);
-  }
-  if (typeof parsed.className === 'string' && parsed.config && typeof parsed.config === 'object') {
-    const kind = (Object.keys(CLASS_OF) as ModelKind[]).find((k) => CLASS_OF[k] === parsed.className);
-    if (!kind) throw new CliError(`${file}: unknown model class ${JSON.stringify(parsed.className)} in the "config" metadata`);
-    return { kind, config: parsed.config as Record<string, unknown> };
-  }
-  const kind: ModelKind = names.includes('head.weight') ? 'classifier' : names.includes('decoder_embed.weight') ? 'mae' : 'encoder';
-  return { kind, config: parsed };
-}
-
-function checkHints(stored: Record<string, unknown>, hints: InferHints, file: string): void {
-  const pairs: [keyof InferHints, string, string][] = [
-    ['numHeads', 'numHeads', '--heads'],
-    ['decoderNumHeads', 'decoderNumHeads', '--decoder-heads'],
-    ['normPixLoss', 'normPixLoss', '--norm-pix'],
-  ];
-  for (const [hint, key, flagName] of pairs) {
-    const given = hints[hint];
-    if (given !== undefined && stored[key] !== undefined && stored[key] !== given) {
-      throw new CliError(`${flagName} ${given} contradicts ${file}, whose stored config says ${key} = ${JSON.stringify(stored[key])}; drop the flag`);
-    }
-  }
-}
-
-/** Official names (from HF if need be), without training-checkpoint optimiser state or a `module.` prefix. */
-function officialTensors(tensors: HostTensors): HostTensors {
-  const model = new Map([...tensors].filter(([n]) => !n.startsWith('optimizer.')));
-  return namingOf(model.keys()) === 'hf' ? new Map(renameFromHF(model, HOST_ROWS)) : model;
-}
+/** The model's weights of a file: a training checkpoint's optimiser state left out. */
+const modelTensors = (tensors: HostTensors): HostTensors => new Map([...tensors].filter(([n]) => !n.startsWith('optimizer.')));
 
 /** Reads `file` and builds the model it holds (see the module comment). The caller disposes `model`. */
 export async function loadModel(file: string, options: LoadModelOptions = {}): Promise<LoadedModel> {
   const { tensors: raw, metadata, notes: readNotes } = await loadWeightsFile(file);
-  const tensors = officialTensors(raw);
-  const names = [...tensors.keys()].map((n) => n.replace(/^module\./, ''));
-  const notes = [...readNotes];
+  const tensors = modelTensors(raw);
   const hints: InferHints = { numHeads: options.numHeads, decoderNumHeads: options.decoderNumHeads, normPixLoss: options.normPixLoss };
-  let resolved = storedConfig(metadata, file, names);
-  let source: LoadedModel['source'] = 'metadata';
-  if (resolved) checkHints(resolved.config, hints, file);
-  else {
-    const shapes = new Map([...tensors].map(([n, t]) => [n.replace(/^module\./, ''), t.shape]));
-    let inferred;
-    try {
-      inferred = inferConfig(shapes, hints);
-    } catch (e) {
-      throw new CliError(`${file}: ${e instanceof Error ? e.message : String(e)}`);
-    }
-    resolved = { kind: inferred.kind, config: inferred.config as Record<string, unknown> };
-    source = 'inferred';
-    const c = inferred.config;
-    notes.push(
-      `${file} stores no config; inferred from the shapes: ${c.embedDim} wide, ${c.depth} blocks, ${c.numHeads} heads` +
-        (inferred.kind === 'mae' ? `, decoder ${c.decoderEmbedDim} wide, ${c.decoderDepth} blocks, ${c.decoderNumHeads} heads` : '') +
-        ` (heads: the official presets' unless --heads/--decoder-heads; normPixLoss ${c.normPixLoss})`,
-    );
-  }
+  const resolved = resolveModelConfig({
+    file,
+    metadata,
+    shapes: new Map([...tensors].map(([n, t]) => [n, t.shape])),
+    hints,
+    hintNames: { numHeads: '--heads N', decoderNumHeads: '--decoder-heads N', normPixLoss: '--norm-pix' },
+  });
+  const kind = KIND_OF[resolved.className as ModelClassName];
+  if (kind === undefined) throw new CliError(`${file} holds a ${resolved.className}; expected a MaskedAutoencoder, MAEViTEncoder or MAEViTClassifier`);
+  const notes = [...readNotes];
+  if (resolved.source !== 'metadata') notes.push(`${file} stores no config; ${resolved.source === 'hf-config' ? 'from its config.json' : 'inferred from the names and shapes'}`, ...resolved.notes);
   const config = { ...resolved.config };
-  delete config.name;
-  delete config.trainable;
-  delete config.dtype;
-  if (options.imgSize !== undefined && JSON.stringify(config.imgSize) !== JSON.stringify(options.imgSize)) {
+  if (options.imgSize !== undefined && JSON.stringify(config.imgSize) !== JSON.stringify(options.imgSize) && JSON.stringify(config.imgSize) !== JSON.stringify([options.imgSize, options.imgSize])) {
     notes.push(`built for ${options.imgSize} px (the file's model: ${JSON.stringify(config.imgSize)}); position tables resampled`);
     config.imgSize = options.imgSize;
   }
-  const model =
-    resolved.kind === 'mae' ? new MaskedAutoencoder(config) : resolved.kind === 'encoder' ? new ViTEncoder(config) : new ViTClassifier(config);
+  const model = buildModel({ className: resolved.className, config }, file) as LoadedModel['model'];
   const tfTensors = toTfTensors(tensors);
   try {
-    const report = loadPretrained(model, tfTensors, { naming: 'official', strict: true });
-    return { kind: resolved.kind, model, config, source, metadata, notes, report };
+    const report = loadPretrained(model, tfTensors, { metadata, file });
+    const missing = [...report.missing, ...report.mismatched.map((m) => m.name)];
+    if (missing.length > 0) {
+      throw new CliError(`${file} does not fit the ${resolved.className} it describes: ${missing.length} weights missing or mis-shaped (${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', …' : ''})`);
+    }
+    for (const ignored of report.ignored) notes.push(`ignored ${ignored.name}: ${ignored.reason}`);
+    return { kind, model, config, source: resolved.source, metadata, notes, report };
   } catch (e) {
     model.dispose();
     throw e;

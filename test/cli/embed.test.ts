@@ -70,7 +70,10 @@ describe('tfjs-mae embed', () => {
     writeImageFolder(imgs, { classes: [], perClass: 2, size: 32 });
     const r = await run('embed', imgs, '--weights', path.join(FIXTURES_DIR, 'mae_tiny.pth'), '--heads', '4', '--decoder-heads', '4', '--out', out, '--pool', 'cls', '--backend', 'cpu');
     expect(r.err).toEqual([]);
-    expect(r.out[0]).toMatch(/^note: .*mae_tiny\.pth stores no config; inferred from the shapes: 64 wide, 2 blocks, 4 heads/);
+    expect(r.out[0]).toMatch(/^note: .*mae_tiny\.pth stores no config; inferred from the names and shapes$/);
+    const noHeads = await run('embed', imgs, '--weights', path.join(FIXTURES_DIR, 'mae_tiny.pth'), '--out', out, '--backend', 'cpu');
+    expect(noHeads.code).toBe(1);
+    expect(noHeads.err[0]).toMatch(/cannot infer numHeads: the encoder is 64 wide, .*; pass it \(--heads N\)$/);
     expect(decodeNpy(new Uint8Array(fs.readFileSync(out))).shape).toEqual([2, 64]);
     expect(fs.readFileSync(path.join(dir, 'official.csv'), 'utf8').trim().split('\n')[1]).toMatch(/img0\.png,,$/);
   });
