@@ -223,3 +223,38 @@ describe('the dispatcher', () => {
     expect(r.err).toEqual(['tfjs-mae: unknown flag --hedas for convert; did you mean --heads? (see tfjs-mae convert --help)']);
   });
 });
+
+describe('convert keeps the config', () => {
+  const example = path.join(__dirname, '../../examples/weights/mae-fmnist-tiny.safetensors');
+
+  it('--to tfjs of the example weights keeps their 4 heads and 4 decoder heads without flags', async () => {
+    const { loadModel } = await import('../../src/io/tfjsModel');
+    const { nodeFolderHandler } = await import('../../src/io/nodeFolder');
+    const outDir = path.join(dir, 'example-tfjs');
+    const r = await run('convert', example, outDir, '--to', 'tfjs');
+    expect(r.err).toEqual([]);
+    const model = (await loadModel(nodeFolderHandler(outDir))) as import('../../src').MaskedAutoencoder;
+    expect([model.config.numHeads, model.config.decoderNumHeads]).toEqual([4, 4]);
+    model.dispose();
+  });
+
+  it('--to hf and back keeps the config and recipe metadata', async () => {
+    const hf = path.join(dir, 'example.hf.safetensors');
+    const back = path.join(dir, 'example.back.safetensors');
+    expect((await run('convert', example, hf, '--to', 'hf')).code).toBe(0);
+    expect((await run('convert', hf, back)).code).toBe(0);
+    const meta = (f: string) => parseSafetensors(new Uint8Array(fs.readFileSync(f))).metadata;
+    const original = meta(example);
+    expect(original.config).toBeDefined();
+    for (const f of [hf, back]) {
+      expect(meta(f).config).toBe(original.config);
+      expect(meta(f).recipe).toBe(original.recipe);
+    }
+  });
+
+  it('--to tfjs with a hint that contradicts the stored config is refused', async () => {
+    const r = await run('convert', example, path.join(dir, 'x-tfjs'), '--to', 'tfjs', '--heads', '2');
+    expect(r.code).toBe(1);
+    expect(r.err[0]).toMatch(/^tfjs-mae: .*numHeads/);
+  });
+});

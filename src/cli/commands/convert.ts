@@ -3,10 +3,10 @@
  * file (official or HF names) → safetensors with the chosen names, or a tfjs
  * model folder.
  */
-import { writeFile } from 'node:fs/promises';
 import { type HostTensor, type HostTensors, HOST_ROWS } from '../../io/hostTensor';
 import { renameFromHF, renameToHF } from '../../io/naming';
 import { encodeSafetensors } from '../../io/safetensors';
+import { writeFileAtomic } from '../../node/atomicFile';
 import { flag } from '../args';
 import { defineCommand } from '../command';
 import { loadWeightsFile, namingOf } from '../weightsFile';
@@ -31,18 +31,23 @@ export const convert = defineCommand({
     normPix: flag.boolean({ help: 'the model was trained with norm_pix_loss (the shapes cannot tell)' }),
   },
   async run({ positionals: [input, output], flags }, io) {
-    const { tensors, notes } = await loadWeightsFile(input);
-    for (const note of notes) io.out(`note: ${note}`);
     if (flags.to === 'tfjs') {
       const { convertToTfjsFolder } = await import('./toTfjs');
       const hints = { numHeads: flags.heads, decoderNumHeads: flags.decoderHeads, normPixLoss: flags.normPix || undefined };
-      await convertToTfjsFolder(rename(tensors, 'official'), output, hints, io.out);
+      await convertToTfjsFolder(input, output, hints, io.out);
       return;
     }
+    const file = await loadWeightsFile(input);
+    for (const note of file.notes) io.out(`note: ${note}`);
+    // A training checkpoint converts to its model weights: no optimiser state, no training counters.
+    const tensors = new Map([...file.tensors].filter(([n]) => !n.startsWith('optimizer.')));
+    const { training: _t, weightsFormat: _w, ...metadata } = file.metadata;
+    void [_t, _w];
     const renamed = rename(tensors, flags.to);
     const widened = [...renamed.values()].filter((t: HostTensor) => t.sourceDtype !== 'F32' && t.sourceDtype !== 'I32').length;
-    const bytes = encodeSafetensors(renamed, { format: 'pt', converted_by: 'tfjs-mae', naming: flags.to });
-    await writeFile(output, bytes);
+    // The file's own metadata (config, recipe, ...) travels with the weights.
+    const bytes = encodeSafetensors(renamed, { ...metadata, format: 'pt', converted_by: 'tfjs-mae', naming: flags.to });
+    await writeFileAtomic(output, bytes);
     io.out(`wrote ${output}: ${renamed.size} tensors, ${flags.to} names${widened ? `, ${widened} converted to float32/int32` : ''}`);
   },
 });
