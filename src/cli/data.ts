@@ -7,9 +7,9 @@
  * pngjs, a devDependency), resized to the input size by nearest neighbour,
  * held in memory, one scalar mean/std; labels from first-level subfolders.
  */
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
-import type * as tf from '@tensorflow/tfjs-core';
+import * as tf from '@tensorflow/tfjs-core';
 import { imagesToTensor } from '../data/batches';
 import { imageDataSource } from '../train/data';
 import type { TrainDataSource } from '../train/data';
@@ -42,6 +42,9 @@ export interface OpenImageFolderOptions {
   inputSize: number;
   /** Channels fed to the model: 1 (grey) or 3 (RGB). */
   inChans: number;
+  /** Per-channel normalisation of evaluation batches; defaults to the stub's 0.45 / 0.225. */
+  mean?: number[];
+  std?: number[];
 }
 
 const MEAN = 0.45;
@@ -59,13 +62,28 @@ async function listPngs(dir: string): Promise<string[]> {
 
 /** Lists and decodes the images of `dir` (see the module comment). */
 export async function openImageFolder(dir: string, options: OpenImageFolderOptions): Promise<FolderImages> {
-  const { inputSize: s, inChans: c } = options;
   let paths: string[];
   try {
     paths = await listPngs(dir);
   } catch {
     throw new CliError(`cannot read the image folder ${JSON.stringify(dir)}`);
   }
+  return openFiles(dir, paths, options);
+}
+
+/** The given image files, in order, unlabelled (`root` is the current folder). */
+export async function openImageFiles(paths: string[], options: OpenImageFolderOptions): Promise<FolderImages> {
+  for (const path of paths) {
+    const info = await stat(path).catch(() => undefined);
+    if (!info?.isFile()) throw new CliError(`cannot read ${JSON.stringify(path)}: ${info ? 'not a file' : 'no such file'}`);
+  }
+  return openFiles('', paths, { ...options, unlabelled: true });
+}
+
+async function openFiles(dir: string, paths: string[], options: OpenImageFolderOptions & { unlabelled?: boolean }): Promise<FolderImages> {
+  const { inputSize: s, inChans: c } = options;
+  const evalMean = options.mean ?? Array(c).fill(MEAN);
+  const evalStd = options.std ?? Array(c).fill(STD);
   const { PNG } = await import('pngjs');
   const pixels: Uint8Array[] = [];
   const files: string[] = [];
@@ -74,6 +92,7 @@ export async function openImageFolder(dir: string, options: OpenImageFolderOptio
     let png: { width: number; height: number; data: Uint8Array };
     try {
       png = PNG.sync.read(await readFile(path));
+      if (png.width < 1) throw new Error('empty image');
     } catch (e) {
       skipped.push({ path, reason: e instanceof Error ? e.message : String(e) });
       continue;
@@ -92,7 +111,7 @@ export async function openImageFolder(dir: string, options: OpenImageFolderOptio
   }
   if (files.length === 0) throw new CliError(`no images in ${JSON.stringify(dir)}`);
   const firstDirs = files.map((f) => (f.includes(sep) ? f.split(sep)[0] : undefined));
-  const labelled = firstDirs.every((d) => d !== undefined);
+  const labelled = !options.unlabelled && firstDirs.every((d) => d !== undefined);
   const classes = labelled ? [...new Set(firstDirs as string[])].sort() : undefined;
   const labels = classes ? Int32Array.from(firstDirs as string[], (d) => classes.indexOf(d)) : undefined;
   const all = new Uint8Array(files.length * s * s * c);
@@ -102,8 +121,8 @@ export async function openImageFolder(dir: string, options: OpenImageFolderOptio
     files,
     labels,
     classes,
-    mean: Array(c).fill(MEAN),
-    std: Array(c).fill(STD),
+    mean: evalMean,
+    std: evalStd,
     skipped,
     trainSource: (batchSize, seed) => {
       if (batchSize > files.length) throw new CliError(`--batch-size ${batchSize} is more than the ${files.length} images of ${dir}`);
@@ -113,7 +132,10 @@ export async function openImageFolder(dir: string, options: OpenImageFolderOptio
       const end = Math.min(files.length, start + count);
       for (let i = start; i < end; i += batchSize) {
         const n = Math.min(batchSize, end - i);
-        const images = imagesToTensor(all.subarray(i * s * s * c, (i + n) * s * s * c), [n, s, s, c], { mean: MEAN, std: STD });
+        const images = tf.tidy(() => {
+          const raw = imagesToTensor(all.subarray(i * s * s * c, (i + n) * s * s * c), [n, s, s, c]); // [0, 1]
+          return tf.div(tf.sub(raw, tf.tensor1d(evalMean)), tf.tensor1d(evalStd)) as tf.Tensor4D;
+        });
         yield { images, labels: labels?.slice(i, i + n), indices: Int32Array.from({ length: n }, (_, k) => i + k) };
       }
     },

@@ -5,7 +5,6 @@
 import { readFile, stat } from 'node:fs/promises';
 import type { HostTensors } from '../io/hostTensor';
 import { parseWeights } from '../io/releases';
-import { parseSafetensors } from '../io/safetensors';
 import { detectNaming } from '../io/stateDict';
 import { CliError } from './args';
 
@@ -28,16 +27,12 @@ export async function loadWeightsFile(path: string): Promise<LoadedWeights> {
   }
   if (info.isDirectory()) throw new CliError(`${JSON.stringify(path)} is a folder; expected a .pth or .safetensors file`);
   const bytes = new Uint8Array(await readFile(path));
-  if (bytes.length > 8 && bytes[0] !== 0x50 && bytes[8] === 0x7b /* { */) {
-    const { tensors, metadata } = parseSafetensors(bytes);
-    return { format: 'safetensors', tensors, notes: [], metadata };
-  }
   const file = parseWeights(bytes);
   const format =
     file.format === 'safetensors'
       ? 'safetensors'
       : `PyTorch checkpoint (zip, ${file.wrapper === 'none' ? 'a bare state dict' : `state dict under '${file.wrapper}'`})`;
-  return { format, tensors: file.tensors, notes: file.warnings, metadata: {} };
+  return { format, tensors: file.tensors, notes: file.warnings, metadata: file.metadata };
 }
 
 /** `'hf'` when the names are HuggingFace's. */

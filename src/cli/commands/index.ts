@@ -4,5 +4,6 @@ import { convert } from './convert';
 import { embedCommand } from './embed';
 import { inspect } from './inspect';
 import { pretrainCommand } from './pretrain';
+import { reconstructCommand } from './reconstruct';
 
-export const COMMANDS: readonly Command[] = [inspect, convert, pretrainCommand, embedCommand] as unknown as readonly Command[];
+export const COMMANDS: readonly Command[] = [inspect, convert, pretrainCommand, reconstructCommand, embedCommand] as unknown as readonly Command[];

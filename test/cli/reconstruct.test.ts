@@ -1,0 +1,73 @@
+/** `tfjs-mae reconstruct`: the 4-column labelled figure, the model from the file, clear refusals. */
+import '@tensorflow/tfjs-backend-cpu';
+import * as tf from '@tensorflow/tfjs-core';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { PNG } from 'pngjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { main } from '../../src/cli/main';
+import { writeSafetensors } from '../../src/io/safetensors';
+import { weightsMetadata } from '../../src/io/modelConfig';
+import { MaskedAutoencoder } from '../../src/model/MaskedAutoencoder';
+import { writeImageFolder } from './imageFolder';
+
+async function run(...argv: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(argv, { out: (l) => out.push(...l.split('\n')), err: (l) => err.push(...l.split('\n')) });
+  return { code, out, err };
+}
+
+let dir: string;
+let images: string[];
+let weights: string;
+let encoderOnly: string;
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tfjs-mae-reconstruct-'));
+  images = writeImageFolder(path.join(dir, 'images'), { classes: [], perClass: 2, size: 16 });
+  const mae = new MaskedAutoencoder({ imgSize: 16, patchSize: 4, inChans: 3, embedDim: 32, depth: 1, numHeads: 2, decoderEmbedDim: 16, decoderDepth: 1, decoderNumHeads: 2, seed: 1 });
+  const dict = mae.stateDict();
+  weights = path.join(dir, 'tiny.safetensors');
+  fs.writeFileSync(weights, await writeSafetensors(dict, weightsMetadata(mae)));
+  encoderOnly = path.join(dir, 'encoder.safetensors');
+  const encoder = Object.fromEntries(Object.entries(dict).filter(([n]) => !/^(decoder|mask_token)/.test(n)));
+  fs.writeFileSync(encoderOnly, await writeSafetensors(encoder, { format: 'pt' }));
+  tf.dispose(Object.values(dict));
+  mae.dispose();
+});
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+describe('tfjs-mae reconstruct', () => {
+  it('draws one row per image, four columns; the original column is the image', async () => {
+    const out = path.join(dir, 'figure.png');
+    const r = await run('reconstruct', ...images, '--weights', weights, '--out', out, '--backend', 'cpu', '--seed', '3');
+    expect(r.err).toEqual([]);
+    expect(r.out.at(-1)).toMatch(/^wrote .*figure\.png: 2 images, mask ratio 0\.75, seed 3, loss \d+\.\d{4}$/);
+    const png = PNG.sync.read(fs.readFileSync(out));
+    // 16 px tiles at 10×, 4 px gaps: 4 columns; a 20 px title band and a 16 px label under each row.
+    expect([png.width, png.height]).toEqual([4 * 160 + 5 * 4, 20 + 2 * 160 + 3 * 4 + 2 * 16]);
+    const source = PNG.sync.read(fs.readFileSync(images[0]));
+    let worst = 0;
+    for (let y = 0; y < 16; y++) {
+      for (let x = 0; x < 16; x++) {
+        const at = ((20 + 4 + y * 10 + 5) * png.width + 4 + x * 10 + 5) * 4;
+        for (let c = 0; c < 3; c++) worst = Math.max(worst, Math.abs(png.data[at + c] - source.data[(y * 16 + x) * 4 + c]));
+      }
+    }
+    expect(worst).toBeLessThanOrEqual(1);
+  });
+
+  it('refuses encoder-only weights, a missing image, and a missing --out', async () => {
+    const a = await run('reconstruct', images[0], '--weights', encoderOnly, '--heads', '2', '--out', path.join(dir, 'x.png'), '--backend', 'cpu');
+    expect(a.code).toBe(1);
+    expect(a.err).toHaveLength(1);
+    expect(a.err[0]).toMatch(/holds an encoder only: reconstruction needs the decoder too/);
+    const b = await run('reconstruct', path.join(dir, 'nope.png'), '--weights', weights, '--out', path.join(dir, 'x.png'), '--backend', 'cpu');
+    expect(b.code).toBe(1);
+    expect(b.err[0]).toMatch(/^tfjs-mae: cannot read .*nope\.png/);
+    expect((await run('reconstruct', images[0], '--weights', weights)).err).toEqual(['tfjs-mae: reconstruct needs --out FILE.png']);
+  });
+});
