@@ -2,8 +2,10 @@
 import type { Command } from '../command';
 import { convert } from './convert';
 import { embedCommand } from './embed';
+import { finetuneCommand } from './finetune';
+import { linprobeCommand } from './linprobe';
 import { inspect } from './inspect';
 import { pretrainCommand } from './pretrain';
 import { reconstructCommand } from './reconstruct';
 
-export const COMMANDS: readonly Command[] = [inspect, convert, pretrainCommand, reconstructCommand, embedCommand] as unknown as readonly Command[];
+export const COMMANDS: readonly Command[] = [inspect, convert, pretrainCommand, reconstructCommand, embedCommand, finetuneCommand, linprobeCommand] as unknown as readonly Command[];

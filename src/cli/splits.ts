@@ -1,0 +1,25 @@
+/**
+ * The labelled train / val images of `finetune` and `linprobe`:
+ * `DATA_DIR/train` and `DATA_DIR/val` (class subfolders in each), as the
+ * official scripts read ImageNet.
+ */
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CliError } from './args';
+import { openImageFolder, type FolderImages, type OpenImageFolderOptions } from './data';
+
+/** The two labelled folders, with the same classes. */
+export async function openTrainVal(dataDir: string, options: OpenImageFolderOptions): Promise<{ train: FolderImages; val: FolderImages; classes: string[] }> {
+  const isDir = async (p: string) => (await stat(p).catch(() => undefined))?.isDirectory() === true;
+  const [trainDir, valDir] = [join(dataDir, 'train'), join(dataDir, 'val')];
+  if (!(await isDir(trainDir)) || !(await isDir(valDir))) {
+    throw new CliError(`${JSON.stringify(dataDir)} needs train/ and val/ subfolders, each with one subfolder per class (as ImageNet for the official scripts)`);
+  }
+  const train = await openImageFolder(trainDir, options);
+  const val = await openImageFolder(valDir, options);
+  if (!train.classes || !val.classes) throw new CliError(`${JSON.stringify(dataDir)}: train/ and val/ need one subfolder per class`);
+  if (JSON.stringify(train.classes) !== JSON.stringify(val.classes)) {
+    throw new CliError(`${JSON.stringify(dataDir)}: val/ has classes ${JSON.stringify(val.classes)}, train/ has ${JSON.stringify(train.classes)}`);
+  }
+  return { train, val, classes: train.classes };
+}
