@@ -6,7 +6,12 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CliError } from './args';
+import type { ViTEncoder } from '../encode/ViTEncoder';
+import type { MaskedAutoencoder } from '../model/MaskedAutoencoder';
+import type { CliIO } from './command';
 import { openImageFolder, type FolderImages, type OpenImageFolderOptions } from './data';
+import type { LoadedModel } from './model';
+import { trainedNormalisation } from './weightsFlags';
 
 /** The two labelled folders, with the same classes. */
 export async function openTrainVal(dataDir: string, options: OpenImageFolderOptions): Promise<{ train: FolderImages; val: FolderImages; classes: string[] }> {
@@ -22,4 +27,12 @@ export async function openTrainVal(dataDir: string, options: OpenImageFolderOpti
     throw new CliError(`${JSON.stringify(dataDir)}: val/ has classes ${JSON.stringify(val.classes)}, train/ has ${JSON.stringify(train.classes)}`);
   }
   return { train, val, classes: train.classes };
+}
+
+/** The encoder of `loaded` (an MAE's, or the file's own) and the train/val images sized and normalised for it. */
+export async function trainValFor(dataDir: string, loaded: LoadedModel, io: CliIO): Promise<{ encoder: ViTEncoder; train: FolderImages; val: FolderImages; classes: string[] }> {
+  const encoder = loaded.kind === 'mae' ? (loaded.model as MaskedAutoencoder).encoder : (loaded.model as ViTEncoder);
+  const sets = await openTrainVal(dataDir, { inputSize: encoder.imgSize[0], inChans: encoder.inChans, ...trainedNormalisation(loaded) });
+  io.out(`data: ${sets.train.files.length} train, ${sets.val.files.length} val images, ${sets.classes.length} classes`);
+  return { encoder, ...sets };
 }

@@ -8,17 +8,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main';
+import { run } from './run';
 import { parseSafetensors } from '../../src/io/safetensors';
 import { FIXTURES_DIR } from '../helpers/fixtures';
 import { Pickle, f32Bytes, makeCheckpoint } from '../io/torchBuilders';
-
-async function run(...argv: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(argv, { out: (l) => out.push(...l.split('\n')), err: (l) => err.push(...l.split('\n')) });
-  return { code, out, err };
-}
 
 const fixture = (name: string): string => path.join(FIXTURES_DIR, name);
 

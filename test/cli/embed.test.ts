@@ -5,23 +5,15 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main';
 import { openImageFolder } from '../../src/cli/data';
 import { extractFeatures } from '../../src/eval/features';
-import { writeSafetensors } from '../../src/io/safetensors';
 import { MaskedAutoencoder } from '../../src/model/MaskedAutoencoder';
 import { decodeNpy } from '../../src/node/npy';
 import { FIXTURES_DIR } from '../helpers/fixtures';
 import { writeImageFolder } from './imageFolder';
+import { run, writeTinyWeights, TINY_MAE } from './run';
 
-async function run(...argv: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(argv, { out: (l) => out.push(...l.split('\n')), err: (l) => err.push(...l.split('\n')) });
-  return { code, out, err };
-}
-
-const CONFIG = { imgSize: 16, patchSize: 4, inChans: 3, embedDim: 32, depth: 1, numHeads: 2, decoderEmbedDim: 16, decoderDepth: 1, decoderNumHeads: 2, seed: 3 };
+const CONFIG = { ...TINY_MAE, seed: 3 };
 let dir: string;
 let data: string;
 let weights: string;
@@ -31,14 +23,8 @@ beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tfjs-mae-embed-'));
   data = path.join(dir, 'images');
   writeImageFolder(data, { classes: ['cat', 'dog'], perClass: 3, size: 16 });
-  const mae = new MaskedAutoencoder(CONFIG);
-  const dict = mae.stateDict();
   weights = path.join(dir, 'tiny.safetensors');
-  const { name: _n, trainable: _t, dtype: _d, ...config } = mae.getConfig() as Record<string, unknown>;
-  void [_n, _t, _d];
-  fs.writeFileSync(weights, await writeSafetensors(dict, { format: 'pt', config: JSON.stringify({ className: 'MaskedAutoencoder', config }) }));
-  tf.dispose(Object.values(dict));
-  mae.dispose();
+  await writeTinyWeights(weights, 3);
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 

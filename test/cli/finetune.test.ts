@@ -5,18 +5,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main';
-import { writeSafetensors } from '../../src/io/safetensors';
-import { weightsMetadata } from '../../src/io/modelConfig';
-import { MaskedAutoencoder } from '../../src/model/MaskedAutoencoder';
 import { writeImageFolder } from './imageFolder';
-
-async function run(...argv: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(argv, { out: (l) => out.push(...l.split('\n')), err: (l) => err.push(...l.split('\n')) });
-  return { code, out, err };
-}
+import { run, writeTinyWeights } from './run';
 
 let dir: string;
 let data: string;
@@ -28,12 +18,8 @@ beforeAll(async () => {
   data = path.join(dir, 'data');
   writeImageFolder(path.join(data, 'train'), { classes: ['a', 'b'], perClass: 4, size: 16 });
   writeImageFolder(path.join(data, 'val'), { classes: ['a', 'b'], perClass: 2, size: 16 });
-  const mae = new MaskedAutoencoder({ imgSize: 16, patchSize: 4, inChans: 3, embedDim: 32, depth: 1, numHeads: 2, decoderEmbedDim: 16, decoderDepth: 1, decoderNumHeads: 2, seed: 1 });
-  const dict = mae.stateDict();
   weights = path.join(dir, 'tiny.safetensors');
-  fs.writeFileSync(weights, await writeSafetensors(dict, weightsMetadata(mae)));
-  tf.dispose(Object.values(dict));
-  mae.dispose();
+  await writeTinyWeights(weights, 1);
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 

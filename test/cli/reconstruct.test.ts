@@ -6,18 +6,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main';
-import { writeSafetensors } from '../../src/io/safetensors';
-import { weightsMetadata } from '../../src/io/modelConfig';
-import { MaskedAutoencoder } from '../../src/model/MaskedAutoencoder';
 import { writeImageFolder } from './imageFolder';
-
-async function run(...argv: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(argv, { out: (l) => out.push(...l.split('\n')), err: (l) => err.push(...l.split('\n')) });
-  return { code, out, err };
-}
+import { run, writeTinyWeights } from './run';
 
 let dir: string;
 let images: string[];
@@ -28,15 +18,10 @@ beforeAll(async () => {
   await tf.setBackend('cpu');
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tfjs-mae-reconstruct-'));
   images = writeImageFolder(path.join(dir, 'images'), { classes: [], perClass: 2, size: 16 });
-  const mae = new MaskedAutoencoder({ imgSize: 16, patchSize: 4, inChans: 3, embedDim: 32, depth: 1, numHeads: 2, decoderEmbedDim: 16, decoderDepth: 1, decoderNumHeads: 2, seed: 1 });
-  const dict = mae.stateDict();
   weights = path.join(dir, 'tiny.safetensors');
-  fs.writeFileSync(weights, await writeSafetensors(dict, weightsMetadata(mae)));
+  await writeTinyWeights(weights, 1);
   encoderOnly = path.join(dir, 'encoder.safetensors');
-  const encoder = Object.fromEntries(Object.entries(dict).filter(([n]) => !/^(decoder|mask_token)/.test(n)));
-  fs.writeFileSync(encoderOnly, await writeSafetensors(encoder, { format: 'pt' }));
-  tf.dispose(Object.values(dict));
-  mae.dispose();
+  await writeTinyWeights(encoderOnly, 1, (n) => !/^(decoder|mask_token)/.test(n));
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 

@@ -17,8 +17,8 @@ import { backendFlag, setupBackend } from '../backend';
 import { defineCommand } from '../command';
 import { stepReporter } from '../progress';
 import { appendLog, checkOutputDir } from '../runDir';
-import { openTrainVal } from '../splits';
-import { modelFromFlags, trainedNormalisation, weightsFlags } from '../weightsFlags';
+import { trainValFor } from '../splits';
+import { modelFromFlags, weightsFlags } from '../weightsFlags';
 
 export const finetuneCommand = defineCommand({
   name: 'finetune',
@@ -53,10 +53,7 @@ classifier as OUTPUT_DIR/checkpoint-best.safetensors (weights + config; --weight
     const loaded = await modelFromFlags('finetune', f, io, f.inputSize);
     let classifier: ViTClassifier | undefined;
     try {
-      const encoder = loaded.kind === 'mae' ? (loaded.model as MaskedAutoencoder).encoder : (loaded.model as ViTEncoder | ViTClassifier);
-      const norm = trainedNormalisation(loaded);
-      const { train, val, classes } = await openTrainVal(dataDir, { inputSize: encoder.imgSize[0], inChans: encoder.inChans, ...norm });
-      io.out(`data: ${train.files.length} train, ${val.files.length} val images, ${classes.length} classes`);
+      const { train, val, classes } = await trainValFor(dataDir, loaded, io);
       if (loaded.kind === 'classifier') {
         classifier = loaded.model as ViTClassifier;
         if (classifier.numClasses !== classes.length) throw new CliError(`${f.weights} is a ${classifier.numClasses}-class classifier; ${dataDir} has ${classes.length} classes`);

@@ -7,18 +7,15 @@
  */
 import { resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import type { ViTClassifier } from '../../classify/ViTClassifier';
-import type { ViTEncoder } from '../../encode/ViTEncoder';
 import { extractPooledFeatures } from '../../eval/features';
 import { linearProbe } from '../../eval/linearProbe';
-import type { MaskedAutoencoder } from '../../model/MaskedAutoencoder';
 import { CliError, flag } from '../args';
 import { backendFlag, setupBackend } from '../backend';
 import { defineCommand } from '../command';
 import type { FolderImages } from '../data';
 import { appendLog, checkOutputDir } from '../runDir';
-import { openTrainVal } from '../splits';
-import { modelFromFlags, trainedNormalisation, weightsFlags } from '../weightsFlags';
+import { trainValFor } from '../splits';
+import { modelFromFlags, weightsFlags } from '../weightsFlags';
 
 export const linprobeCommand = defineCommand({
   name: 'linprobe',
@@ -50,10 +47,7 @@ epoch and the final accuracy.`,
     const features: tf.Tensor[] = [];
     try {
       if (loaded.kind === 'classifier') throw new CliError(`${f.weights} is a classifier; linprobe needs pre-trained encoder weights (an MAE or encoder file)`);
-      const encoder = loaded.kind === 'mae' ? (loaded.model as MaskedAutoencoder).encoder : (loaded.model as ViTEncoder | ViTClassifier as ViTEncoder);
-      const norm = trainedNormalisation(loaded);
-      const { train, val, classes } = await openTrainVal(dataDir, { inputSize: encoder.imgSize[0], inChans: encoder.inChans, ...norm });
-      io.out(`data: ${train.files.length} train, ${val.files.length} val images, ${classes.length} classes`);
+      const { encoder, train, val, classes } = await trainValFor(dataDir, loaded, io);
       const featuresOf = async (set: FolderImages, name: string): Promise<tf.Tensor2D> => {
         const images = function* () {
           for (const b of set.evalBatches(f.featureBatchSize)) yield b.images;
