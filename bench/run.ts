@@ -13,6 +13,9 @@
  *   --no-train              inference (and the roof) only
  *   --json                  one JSON object per line instead of the table
  *   --profile [--by-shape]  per-kernel time of one step (tf.profile), no timing runs
+ *   --data                  also the data-pipeline line of each config: decode+augment images/s, and the
+ *                           step fed from an image folder against fed from tensors (needs sharp)
+ *   --data-dir DIR          the folder of images for --data        (default: synthetic 640×480 JPEGs)
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
@@ -39,6 +42,8 @@ interface Options {
   byShape: boolean;
   /** Recompute every block in the backward pass. */
   recompute: boolean;
+  data: boolean;
+  dataDir?: string;
 }
 
 function usage(message: string): never {
@@ -49,7 +54,8 @@ function usage(message: string): never {
 function parseArgs(argv: string[]): Options {
   const list: Record<'backend' | 'config' | 'variant', string[]> = { backend: [], config: [], variant: [] };
   const num: Record<'warmup' | 'steps' | 'repeats' | 'vitb-batch', number> = { warmup: 2, steps: 5, repeats: 5, 'vitb-batch': BATCH.vitb16 };
-  const flags = { infer: true, train: true, json: false, profile: false, byShape: false, recompute: false };
+  const flags = { infer: true, train: true, json: false, profile: false, byShape: false, recompute: false, data: false };
+  let dataDir: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const [key, inline] = arg.startsWith('--') ? arg.slice(2).split('=', 2) : [arg, undefined];
@@ -65,6 +71,8 @@ function parseArgs(argv: string[]): Options {
     else if (key === 'profile') flags.profile = true;
     else if (key === 'by-shape') flags.byShape = true;
     else if (key === 'recompute') flags.recompute = true;
+    else if (key === 'data') flags.data = true;
+    else if (key === 'data-dir') dataDir = value();
     else if (key !== '') usage(`unknown option ${arg}`);
   }
   const backends = list.backend.length ? list.backend : ['wasm'];
@@ -75,7 +83,7 @@ function parseArgs(argv: string[]): Options {
   for (const v of variants) if (v !== 'mae' && v !== 'mask_tokens') usage(`--variant must be mae or mask_tokens, got ${v}`);
   if (num.steps < 5 && !flags.profile) process.stderr.write('bench: note: fewer than 5 timed steps\n');
   const { 'vitb-batch': vitbBatch, ...rest } = num;
-  return { backends, configs: configs as ConfigName[], variants: variants as Variant[], vitbBatch, ...rest, ...flags };
+  return { backends, configs: configs as ConfigName[], variants: variants as Variant[], vitbBatch, ...rest, ...flags, dataDir };
 }
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
@@ -155,6 +163,26 @@ async function benchTrain(backend: string, config: ConfigName, o: Options, roof:
   return true;
 }
 
+/** The data-pipeline line of one config: decoding + augmentation alone, and the step fed from a folder vs from tensors. */
+async function benchData(backend: string, config: ConfigName, o: Options): Promise<void> {
+  const cfg = CONFIGS[config];
+  const batch = config === 'vitb16' ? o.vitbBatch : BATCH[config];
+  log(`[${backend}] ${config} data pipeline, batch ${batch}: ${o.warmup} warm-up + ${o.steps} timed pairs of steps (tensors, folder)`);
+  const { measureData } = await import('./data'); // sharp is loaded only for this line
+  const r = await measureData(cfg, batch, { warmup: o.warmup, steps: o.steps, dataDir: o.dataDir });
+  const line = {
+    kind: 'data', config, backend, batch, files: r.files,
+    decodeImagesPerSec: r3(r.decodeImagesPerSec),
+    stepSecTensors: r3(r.stepSecTensors), stepSecFolder: r3(r.stepSecFolder),
+    waitSec: r3(r.waitSec), waitFraction: r3(r.waitFraction), foreignCores: r3(r.foreignCores),
+  };
+  log(`  decode+augment ${line.decodeImagesPerSec} img/s; step from tensors ${line.stepSecTensors} s, from the folder ${line.stepSecFolder} s ` +
+    `(waiting for data ${(100 * r.waitFraction).toFixed(1)} %)`);
+  if (o.json) emit(line);
+  table.push([config, backend, 'data', String(batch), line.stepSecFolder.toFixed(3), `vs ${line.stepSecTensors.toFixed(3)}`,
+    `${line.decodeImagesPerSec.toFixed(0)} img/s`, '', `wait ${(100 * r.waitFraction).toFixed(1)}%`, '', '', line.foreignCores.toFixed(2)]);
+}
+
 /** Encoder-only inference of one config at its inference batch sizes. */
 async function benchInfer(backend: string, config: ConfigName, o: Options, roofGflops: number): Promise<void> {
   const cfg = CONFIGS[config];
@@ -184,6 +212,7 @@ async function benchBackend(backend: string, o: Options): Promise<void> {
     if (!ok) break;
   }
   for (const config of o.infer && ok ? o.configs : []) await benchInfer(backend, config, o, median(roof));
+  for (const config of o.data && ok ? o.configs : []) await benchData(backend, config, o);
   if (o.json) emit({ kind: 'roof', backend, n: 1024, gflops: r3(median(roof)), samples: roof.length, foreignCores: r3(first.foreignCores) });
 }
 

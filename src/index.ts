@@ -159,9 +159,10 @@ export { pretrain, maskNoiseSeed, trainableParams, type PretrainModel, type Pret
 export { trainLoop, type TrainLoopOptions, type TrainResult, type TrainLoopSpec } from './train/loop';
 export { imageDataSource, type TrainBatch, type TrainDataSource, type TrainData } from './train/data';
 // Async data sources (issue 14)
-export { type AnyBatch, type XsYsBatch, type DatasetLike, type BatchStream, type ImageDataSource } from './train/data';
+export { type AnyBatch, type XsYsBatch, type DatasetLike, type DatasetIterator, type BatchStream, type ImageDataSource } from './train/data';
 export { type PooledFeatures } from './eval/features';
 export { type LinearProbeImagesOptions } from './eval/linearProbe';
+export { checkSeed } from './data/rng';
 export { progressPrinter, formatStep, type StepInfo, type EpochInfo, type ProgressCallbacks, type ProgressPrinterArgs } from './train/progress';
 export { encodeCheckpoint, decodeCheckpoint, type TrainingCheckpoint } from './train/checkpoint';
 

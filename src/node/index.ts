@@ -15,3 +15,32 @@ export { nodeFolderHandler, MODEL_FILE, WEIGHTS_FILE } from 'tfjs-mae';
 export { writeFileAtomic, isAtomicTemp, type WriteFileAtomicOptions } from './atomicFile';
 export { encodePng, writePng } from './png';
 export { encodeNpy, decodeNpy, writeNpy } from './npy';
+
+// Image folders as training data (issue 14); decoding needs the optional peer dependency `sharp`.
+export {
+  listImageFolder,
+  splitImageFolder,
+  sniffImageFormat,
+  IMAGE_EXTENSIONS,
+  type ImageFolderListing,
+  type ListImageFolderOptions,
+  type SplitImageFolderOptions,
+  type ImageFolderSplit,
+  type BadImageFile,
+  type BadImageKind,
+  type ImageFormat,
+} from './imageFolder';
+export {
+  imageFolderSource,
+  imageFolderStats,
+  sampleSeed,
+  IMAGENET_MEAN,
+  IMAGENET_STD,
+  type ImageFolderSource,
+  type ImageFolderSourceOptions,
+  type ImageFolderBatch,
+  type ImageFolderSummary,
+  type ImageFolderStatsOptions,
+  type ChannelStats,
+} from './imageFolderSource';
+export { evalResizeShape, centreCropBox, type ImageTransform } from './transforms';

@@ -39,9 +39,15 @@ export type AnyBatch = TrainBatch | tf.Tensor | XsYsBatch;
  */
 export interface DatasetLike<T = AnyBatch> {
   /** A fresh iterator over the dataset's elements. */
-  iterator(): Promise<{ next(): Promise<IteratorResult<T>> }>;
+  iterator(): Promise<DatasetIterator<T>>;
   /** Number of elements (batches), when known. */
   size?: number | null;
+}
+
+/** The iterator of a {@link DatasetLike} (tfjs-data's `LazyIterator`). */
+export interface DatasetIterator<T = AnyBatch> {
+  /** The next element, or `done`. */
+  next(): Promise<IteratorResult<T>>;
 }
 
 /** The batches of one epoch: a sync or async iterable, or a Dataset. */
