@@ -1,39 +1,30 @@
 /**
- * Image folders for the commands: the ONE place the CLI reads training or
- * evaluation images, so the Node image-folder source (tfjs-mae/node) can
- * replace its internals.
- *
- * STUB until the image-folder source lands: PNG files only (decoded with
- * pngjs, a devDependency), resized to the input size by nearest neighbour,
- * held in memory, one scalar mean/std; labels from first-level subfolders.
+ * Image folders for the commands: the one place the CLI reads images, over
+ * tfjs-mae/node's image folders (listing by content, ImageFolder labels,
+ * sharp decoding, the official train / eval transforms, bad files named and
+ * skipped).
  */
-import { readdir, readFile, stat } from 'node:fs/promises';
-import { join, relative, sep } from 'node:path';
-import * as tf from '@tensorflow/tfjs-core';
-import { imagesToTensor } from '../data/batches';
-import { imageDataSource } from '../train/data';
-import type { TrainDataSource } from '../train/data';
+import { stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { IMAGENET_MEAN, IMAGENET_STD, imageFolderSource, listImageFolder, type BadImageFile, type ImageFolderListing, type ImageFolderSource } from '../node';
 import { CliError } from './args';
 
-/** A folder of images as the commands use it. */
+/** A folder (or a list) of images as the commands use it. */
 export interface FolderImages {
-  /** The folder given. */
+  /** The folder given (`''` for a list of files). */
   root: string;
-  /** Image paths relative to `root`, in the order of `labels` and of {@link evalBatches}. */
-  files: string[];
-  /** Class index per file, when the folder has class subfolders. */
-  labels?: Int32Array;
-  /** Class names (sorted subfolder names), index = label. */
+  listing: ImageFolderListing;
+  /** Class names (sorted subfolder names), index = label; undefined when unlabelled. */
   classes?: string[];
-  /** The normalisation of the pixels in [0, 1]: `(x − mean) / std`, per channel. */
+  /** The per-channel normalisation of pixels in [0, 1]: `(x − mean) / std`. */
   mean: number[];
   std: number[];
-  /** Files skipped as unreadable, with the reason. */
-  skipped: { path: string; reason: string }[];
-  /** Training batches (shuffled per epoch, seeded), `[B, S, S, C]`; a pure function of (epoch, startBatch). */
-  trainSource(batchSize: number, seed: number): TrainDataSource;
-  /** Evaluation images in file order, `[B, S, S, C]` batches (with `labels`, `indices`). */
-  evalBatches(batchSize: number, start?: number, count?: number): Iterable<{ images: tf.Tensor; labels?: Int32Array; indices: Int32Array }>;
+  /** Training batches: RandomResizedCrop + flip, seeded per (seed, epoch, index); exact resume. */
+  trainSource(batchSize: number, seed: number): ImageFolderSource;
+  /** Evaluation batches in file order: resize to size/0.875 and centre crop; bad files skipped (rows carry `indices`). */
+  evalSource(batchSize: number): ImageFolderSource;
+  /** Every bad file met so far (listing and decoding), each once. */
+  badFiles(): BadImageFile[];
 }
 
 /** Options of {@link openImageFolder}. */
@@ -42,102 +33,66 @@ export interface OpenImageFolderOptions {
   inputSize: number;
   /** Channels fed to the model: 1 (grey) or 3 (RGB). */
   inChans: number;
-  /** Per-channel normalisation of evaluation batches; defaults to the stub's 0.45 / 0.225. */
+  /** Per-channel normalisation; defaults to ImageNet's (3 channels) or 0.5 / 0.5 (1 channel). */
   mean?: number[];
   std?: number[];
+  /** Stop at the first bad file instead of skipping it. Defaults to false. */
+  strict?: boolean;
+  /** Told about each bad file once (the CLI prints a line). */
+  onBadFile?: (file: BadImageFile) => void;
 }
 
-const MEAN = 0.45;
-const STD = 0.225;
-
-async function listPngs(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) out.push(...(await listPngs(path)));
-    else if (/\.png$/i.test(entry.name)) out.push(path);
-  }
-  return out.sort();
+function checkChannels(c: number): 1 | 3 {
+  if (c !== 1 && c !== 3) throw new CliError(`image folders give 1 or 3 channels; the model wants ${c}`);
+  return c;
 }
 
-/** Lists and decodes the images of `dir` (see the module comment). */
+function folderImages(root: string, listing: ImageFolderListing, o: OpenImageFolderOptions): FolderImages {
+  const channels = checkChannels(o.inChans);
+  const mean = o.mean ?? (channels === 3 ? [...IMAGENET_MEAN] : [0.5]);
+  const std = o.std ?? (channels === 3 ? [...IMAGENET_STD] : [0.5]);
+  const seen = new Map<string, BadImageFile>(listing.skipped.map((b) => [b.path, b]));
+  const onBadFile = (file: BadImageFile): void => {
+    if (seen.has(file.path)) return;
+    seen.set(file.path, file);
+    o.onBadFile?.(file);
+  };
+  const common = { size: o.inputSize, channels, mean, std, strict: o.strict, onBadFile } as const;
+  return {
+    root,
+    listing,
+    classes: listing.labels ? listing.classes : undefined,
+    mean,
+    std,
+    trainSource: (batchSize, seed) => {
+      if (batchSize > listing.paths.length) throw new CliError(`--batch-size ${batchSize} is more than the ${listing.paths.length} images of ${root}`);
+      return imageFolderSource(listing, { ...common, batchSize, seed, transform: 'train' });
+    },
+    evalSource: (batchSize) => imageFolderSource(listing, { ...common, batchSize, transform: 'eval' }),
+    badFiles: () => [...seen.values()],
+  };
+}
+
+/** Lists the images of `dir` (recursively; first-level subfolders = classes). */
 export async function openImageFolder(dir: string, options: OpenImageFolderOptions): Promise<FolderImages> {
-  let paths: string[];
-  try {
-    paths = await listPngs(dir);
-  } catch {
-    throw new CliError(`cannot read the image folder ${JSON.stringify(dir)}`);
-  }
-  return openFiles(dir, paths, options);
+  if (!(await stat(dir).catch(() => undefined))?.isDirectory()) throw new CliError(`${JSON.stringify(dir)} is not a folder of images`);
+  const listing = await listImageFolder(dir, { strict: options.strict, onBadFile: (b) => options.onBadFile?.(b) });
+  if (listing.paths.length === 0) throw new CliError(`no images (JPEG, PNG or WebP) in ${JSON.stringify(dir)}`);
+  return folderImages(dir, listing, options);
 }
 
-/** The given image files, in order, unlabelled (`root` is the current folder). */
+/** The given image files, in order, unlabelled. */
 export async function openImageFiles(paths: string[], options: OpenImageFolderOptions): Promise<FolderImages> {
   for (const path of paths) {
     const info = await stat(path).catch(() => undefined);
     if (!info?.isFile()) throw new CliError(`cannot read ${JSON.stringify(path)}: ${info ? 'not a file' : 'no such file'}`);
   }
-  return openFiles('', paths, { ...options, unlabelled: true });
+  const listing: ImageFolderListing = { root: '', paths: paths.map((p) => resolve(p)), classes: [], classToIndex: {}, skipped: [] };
+  return folderImages('', listing, options);
 }
 
-async function openFiles(dir: string, paths: string[], options: OpenImageFolderOptions & { unlabelled?: boolean }): Promise<FolderImages> {
-  const { inputSize: s, inChans: c } = options;
-  const evalMean = options.mean ?? Array(c).fill(MEAN);
-  const evalStd = options.std ?? Array(c).fill(STD);
-  const { PNG } = await import('pngjs');
-  const pixels: Uint8Array[] = [];
-  const files: string[] = [];
-  const skipped: FolderImages['skipped'] = [];
-  for (const path of paths) {
-    let png: { width: number; height: number; data: Uint8Array };
-    try {
-      png = PNG.sync.read(await readFile(path));
-      if (png.width < 1) throw new Error('empty image');
-    } catch (e) {
-      skipped.push({ path, reason: e instanceof Error ? e.message : String(e) });
-      continue;
-    }
-    const img = new Uint8Array(s * s * c);
-    for (let y = 0; y < s; y++) {
-      for (let x = 0; x < s; x++) {
-        const src = (Math.floor((y * png.height) / s) * png.width + Math.floor((x * png.width) / s)) * 4;
-        const dst = (y * s + x) * c;
-        if (c === 1) img[dst] = Math.round((png.data[src] + png.data[src + 1] + png.data[src + 2]) / 3);
-        else for (let k = 0; k < c; k++) img[dst + k] = png.data[src + k];
-      }
-    }
-    pixels.push(img);
-    files.push(relative(dir, path));
-  }
-  if (files.length === 0) throw new CliError(`no images in ${JSON.stringify(dir)}`);
-  const firstDirs = files.map((f) => (f.includes(sep) ? f.split(sep)[0] : undefined));
-  const labelled = !options.unlabelled && firstDirs.every((d) => d !== undefined);
-  const classes = labelled ? [...new Set(firstDirs as string[])].sort() : undefined;
-  const labels = classes ? Int32Array.from(firstDirs as string[], (d) => classes.indexOf(d)) : undefined;
-  const all = new Uint8Array(files.length * s * s * c);
-  pixels.forEach((p, i) => all.set(p, i * p.length));
-  return {
-    root: dir,
-    files,
-    labels,
-    classes,
-    mean: evalMean,
-    std: evalStd,
-    skipped,
-    trainSource: (batchSize, seed) => {
-      if (batchSize > files.length) throw new CliError(`--batch-size ${batchSize} is more than the ${files.length} images of ${dir}`);
-      return imageDataSource(all, labels, { batchSize, seed, imageShape: [s, s, c], mean: MEAN, std: STD });
-    },
-    *evalBatches(batchSize, start = 0, count = files.length - start) {
-      const end = Math.min(files.length, start + count);
-      for (let i = start; i < end; i += batchSize) {
-        const n = Math.min(batchSize, end - i);
-        const images = tf.tidy(() => {
-          const raw = imagesToTensor(all.subarray(i * s * s * c, (i + n) * s * s * c), [n, s, s, c]); // [0, 1]
-          return tf.div(tf.sub(raw, tf.tensor1d(evalMean)), tf.tensor1d(evalStd)) as tf.Tensor4D;
-        });
-        yield { images, labels: labels?.slice(i, i + n), indices: Int32Array.from({ length: n }, (_, k) => i + k) };
-      }
-    },
-  };
+/** The first batch of a source's epoch 0 (the rest is not decoded). The caller disposes its tensors. */
+export async function firstBatch(source: ImageFolderSource): Promise<Awaited<ReturnType<ImageFolderSource['batches']> extends AsyncIterable<infer B> ? B : never> | undefined> {
+  for await (const batch of source.batches(0, 0)) return batch;
+  return undefined;
 }

@@ -23,6 +23,7 @@ export async function openTrainVal(dataDir: string, options: OpenImageFolderOpti
   const train = await openImageFolder(trainDir, options);
   const val = await openImageFolder(valDir, options);
   if (!train.classes || !val.classes) throw new CliError(`${JSON.stringify(dataDir)}: train/ and val/ need one subfolder per class`);
+  if (!train.classes || !val.classes) throw new CliError(`${JSON.stringify(dataDir)}: train/ and val/ need one subfolder per class`);
   if (JSON.stringify(train.classes) !== JSON.stringify(val.classes)) {
     throw new CliError(`${JSON.stringify(dataDir)}: val/ has classes ${JSON.stringify(val.classes)}, train/ has ${JSON.stringify(train.classes)}`);
   }
@@ -32,7 +33,7 @@ export async function openTrainVal(dataDir: string, options: OpenImageFolderOpti
 /** The encoder of `loaded` (an MAE's, or the file's own) and the train/val images sized and normalised for it. */
 export async function trainValFor(dataDir: string, loaded: LoadedModel, io: CliIO): Promise<{ encoder: ViTEncoder; train: FolderImages; val: FolderImages; classes: string[] }> {
   const encoder = loaded.kind === 'mae' ? (loaded.model as MaskedAutoencoder).encoder : (loaded.model as ViTEncoder);
-  const sets = await openTrainVal(dataDir, { inputSize: encoder.imgSize[0], inChans: encoder.inChans, ...trainedNormalisation(loaded) });
-  io.out(`data: ${sets.train.files.length} train, ${sets.val.files.length} val images, ${sets.classes.length} classes`);
+  const sets = await openTrainVal(dataDir, { inputSize: encoder.imgSize[0], inChans: encoder.inChans, ...trainedNormalisation(loaded), onBadFile: (b) => io.out(`skipped ${b.path}: ${b.reason}`) });
+  io.out(`data: ${sets.train.listing.paths.length} train, ${sets.val.listing.paths.length} val images, ${sets.classes.length} classes`);
   return { encoder, ...sets };
 }

@@ -43,10 +43,9 @@ describe('tfjs-mae embed', () => {
     // The same numbers as the library on the same images with the same model.
     const mae = new MaskedAutoencoder(CONFIG);
     const folder = await openImageFolder(data, { inputSize: 16, inChans: 3 });
-    const [batch] = folder.evalBatches(6);
-    const expected = await extractFeatures(mae.encoder, batch.images);
+    const expected = await extractFeatures(mae.encoder, folder.evalSource(6));
     expect(Array.from(values)).toEqual(Array.from(await expected.data()));
-    tf.dispose([expected, batch.images]);
+    tf.dispose(expected);
     mae.dispose();
   });
 

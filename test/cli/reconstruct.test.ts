@@ -7,6 +7,8 @@ import * as path from 'node:path';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeImageFolder } from './imageFolder';
+import { firstBatch, openImageFiles } from '../../src/cli/data';
+import { disposeBatch } from '../../src/train/data';
 import { run, writeTinyWeights } from './run';
 
 let dir: string;
@@ -34,12 +36,19 @@ describe('tfjs-mae reconstruct', () => {
     const png = PNG.sync.read(fs.readFileSync(out));
     // 16 px tiles at 10×, 4 px gaps: 4 columns; a 20 px title band and a 16 px label under each row.
     expect([png.width, png.height]).toEqual([4 * 160 + 5 * 4, 20 + 2 * 160 + 3 * 4 + 2 * 16]);
-    const source = PNG.sync.read(fs.readFileSync(images[0]));
+    // The image as the CLI feeds it (eval transform: resize to 16/0.875, centre crop), back in [0, 255].
+    const data = await openImageFiles([images[0]], { inputSize: 16, inChans: 3 });
+    const batch = (await firstBatch(data.evalSource(1)))!;
+    const fed = await batch.images.data();
+    disposeBatch(batch);
     let worst = 0;
     for (let y = 0; y < 16; y++) {
       for (let x = 0; x < 16; x++) {
         const at = ((20 + 4 + y * 10 + 5) * png.width + 4 + x * 10 + 5) * 4;
-        for (let c = 0; c < 3; c++) worst = Math.max(worst, Math.abs(png.data[at + c] - source.data[(y * 16 + x) * 4 + c]));
+        for (let c = 0; c < 3; c++) {
+          const pixel = Math.round(255 * Math.min(1, Math.max(0, fed[(y * 16 + x) * 3 + c] * data.std[c] + data.mean[c])));
+          worst = Math.max(worst, Math.abs(png.data[at + c] - pixel));
+        }
       }
     }
     expect(worst).toBeLessThanOrEqual(1);

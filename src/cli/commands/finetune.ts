@@ -62,7 +62,7 @@ classifier as OUTPUT_DIR/checkpoint-best.safetensors (weights + config; --weight
       }
       const source = train.trainSource(f.batchSize, f.seed);
       const stepsPerEpoch = Math.floor(source.batchesPerEpoch! / f.accumIter);
-      if (stepsPerEpoch < 1) throw new UsageError(`--batch-size ${f.batchSize} × --accum-iter ${f.accumIter} is more than the ${train.files.length} training images`);
+      if (stepsPerEpoch < 1) throw new UsageError(`--batch-size ${f.batchSize} × --accum-iter ${f.accumIter} is more than the ${train.listing.paths.length} training images`);
       if (f.warmupEpochs >= f.epochs) throw new UsageError(`--warmup-epochs ${f.warmupEpochs} must be less than --epochs ${f.epochs}`);
       const ruleLr = (f.blr * f.batchSize * f.accumIter) / 256;
       const lr = f.lr ?? ruleLr;
@@ -88,10 +88,7 @@ classifier as OUTPUT_DIR/checkpoint-best.safetensors (weights + config; --weight
         },
         onEpoch: async (info) => {
           reporter.end();
-          const images = function* () {
-            for (const b of val.evalBatches(f.batchSize)) yield b.images;
-          };
-          const top1 = 100 * (await evaluateClassifier(model, images(), val.labels!, { batchSize: f.batchSize }));
+          const top1 = 100 * (await evaluateClassifier(model, val.evalSource(f.batchSize), undefined, { batchSize: f.batchSize }));
           const improved = top1 > best;
           if (improved) {
             best = top1;
@@ -104,7 +101,7 @@ classifier as OUTPUT_DIR/checkpoint-best.safetensors (weights + config; --weight
           io.out(`[finetune] epoch ${info.epoch + 1}/${info.epochs} train_loss ${info.meanLoss.toFixed(4)} top-1 ${top1.toFixed(2)}% (best ${best.toFixed(2)}%${improved ? ', saved' : ''})`);
         },
       });
-      io.out(`done: best top-1 ${best.toFixed(2)}% on ${val.files.length} val images; ${join(outputDir, 'checkpoint-best.safetensors')}`);
+      io.out(`done: best top-1 ${best.toFixed(2)}% on ${val.listing.paths.length} val images; ${join(outputDir, 'checkpoint-best.safetensors')}`);
     } finally {
       if (classifier !== loaded.model) classifier?.dispose();
       loaded.model.dispose();

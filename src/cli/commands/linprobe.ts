@@ -48,19 +48,18 @@ epoch and the final accuracy.`,
     try {
       if (loaded.kind === 'classifier') throw new CliError(`${f.weights} is a classifier; linprobe needs pre-trained encoder weights (an MAE or encoder file)`);
       const { encoder, train, val, classes } = await trainValFor(dataDir, loaded, io);
-      const featuresOf = async (set: FolderImages, name: string): Promise<tf.Tensor2D> => {
-        const images = function* () {
-          for (const b of set.evalBatches(f.featureBatchSize)) yield b.images;
-        };
+      const featuresOf = async (set: FolderImages, name: string): Promise<{ x: tf.Tensor2D; y: tf.Tensor1D }> => {
         const t0 = Date.now();
-        const out = (await extractPooledFeatures(encoder, images(), { pools: [f.pool], batchSize: f.featureBatchSize }))[f.pool]!;
-        features.push(out);
-        io.out(`features of ${name}: [${out.shape.join(', ')}] in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-        return out;
+        const out = await extractPooledFeatures(encoder, set.evalSource(f.featureBatchSize), { pools: [f.pool], batchSize: f.featureBatchSize });
+        const x = out[f.pool]!;
+        features.push(x, ...(out.labels ? [out.labels] : []));
+        if (!out.labels) throw new CliError(`${set.root}: no labels (one subfolder per class expected)`);
+        io.out(`features of ${name}: [${x.shape.join(', ')}] in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+        return { x, y: out.labels };
       };
-      const trainFeatures = await featuresOf(train, 'train');
-      const valFeatures = await featuresOf(val, 'val');
-      const result = await linearProbe(trainFeatures, train.labels!, valFeatures, val.labels!, {
+      const trainSet = await featuresOf(train, 'train');
+      const valSet = await featuresOf(val, 'val');
+      const result = await linearProbe(trainSet.x, trainSet.y, valSet.x, valSet.y, {
         numClasses: classes.length,
         epochs: f.epochs,
         batchSize: f.batchSize,
@@ -74,7 +73,7 @@ epoch and the final accuracy.`,
       });
       const top1 = 100 * result.accuracy;
       await appendLog(outputDir, { epoch: f.epochs - 1, test_acc1: top1, train_acc1: 100 * result.trainAccuracy });
-      io.out(`top-1 ${top1.toFixed(2)}% on ${val.files.length} val images (train ${(100 * result.trainAccuracy).toFixed(2)}%)`);
+      io.out(`top-1 ${top1.toFixed(2)}% on ${val.listing.paths.length} val images (train ${(100 * result.trainAccuracy).toFixed(2)}%)`);
     } finally {
       tf.dispose(features);
       loaded.model.dispose();

@@ -16,7 +16,8 @@ import { writePng } from '../../node/png';
 import { CliError, UsageError, flag, type FlagValues } from '../args';
 import { backendFlag, setupBackend } from '../backend';
 import { defineCommand, type CliIO } from '../command';
-import { openImageFolder, type FolderImages } from '../data';
+import { firstBatch, openImageFolder, type FolderImages } from '../data';
+import { disposeBatch } from '../../train/data';
 import { reconstructionFigure } from '../figure';
 import { stepReporter } from '../progress';
 import { appendLog, checkOutputDir, checkpointName, newestCheckpoint, readLog, truncateLog } from '../runDir';
@@ -48,6 +49,7 @@ const flags = {
   seed: flag.integer({ default: 0, min: 0, max: 2 ** 32 - 1, help: 'seed of the init, data order, augmentation and masks' }),
   outputDir: flag.string({ default: './output_dir', metavar: 'DIR', help: 'log.txt, checkpoints and figures go here' }),
   saveEvery: flag.integer({ default: 20, min: 1, metavar: 'N', help: 'save a checkpoint every N epochs (and after the last)' }),
+  strict: flag.boolean({ help: 'stop at the first unreadable image instead of skipping it (skipped files are named)' }),
   resume: flag.string({ metavar: 'FILE|auto', help: 'continue from a checkpoint; auto = the newest in --output-dir (a fresh run if none)' }),
   backend: backendFlag,
 };
@@ -151,12 +153,14 @@ function checkpointBytes(ckpt: TrainingCheckpoint, metadata: Record<string, stri
 }
 
 async function writeFigures(model: MaskedAutoencoder, data: FolderImages, dir: string, epoch: number, seed: number): Promise<void> {
-  const [batch] = data.evalBatches(8, 0, 8);
-  try {
-    const { image } = await reconstructionFigure(model, batch.images, { seed, mean: data.mean, std: data.std });
-    await writePng(join(dir, `reconstruction-${epoch}.png`), image);
-  } finally {
-    batch.images.dispose();
+  const batch = await firstBatch(data.evalSource(Math.min(8, data.listing.paths.length)));
+  if (batch) {
+    try {
+      const { image } = await reconstructionFigure(model, batch.images, { seed, mean: data.mean, std: data.std });
+      await writePng(join(dir, `reconstruction-${epoch}.png`), image);
+    } finally {
+      disposeBatch(batch);
+    }
   }
   const log = await readLog(dir);
   const x = log.map((r) => r.epoch);
@@ -179,9 +183,8 @@ async function train(model: MaskedAutoencoder, { dataDir, outputDir, r, resumed,
   const c = model.config;
   const inputSize = c.imgSize[0];
   if (c.imgSize[1] !== inputSize) throw new UsageError(`--model-config: square images only, got imgSize ${JSON.stringify(c.imgSize)}`);
-  const data = await openImageFolder(dataDir, { inputSize, inChans: c.inChans });
-  io.out(`data: ${data.files.length} images in ${dataDir}${data.skipped.length ? `, ${data.skipped.length} skipped` : ''}`);
-  for (const s of data.skipped) io.out(`skipped ${s.path}: ${s.reason}`);
+  const data = await openImageFolder(dataDir, { inputSize, inChans: c.inChans, strict: r.strict, onBadFile: (b) => io.out(`skipped ${b.path}: ${b.reason}`) });
+  io.out(`data: ${data.listing.paths.length} images in ${dataDir}${data.classes ? ` (${data.classes.length} class folders; labels not used)` : ''}`);
   const source = data.trainSource(r.batchSize, r.seed);
   const stepsPerEpoch = Math.floor(source.batchesPerEpoch! / r.accumIter);
   if (stepsPerEpoch < 1) throw new UsageError(`--accum-iter ${r.accumIter} needs at least ${r.accumIter} batches of ${r.batchSize} per epoch; ${dataDir} gives ${source.batchesPerEpoch}`);
@@ -258,7 +261,10 @@ async function train(model: MaskedAutoencoder, { dataDir, outputDir, r, resumed,
       io.out(`interrupted at step ${result.step}/${totalSteps}; continue with --resume auto (or --resume ${lastSaved})`);
       return 130;
     }
-    io.out(`done: ${result.step} steps in ${result.seconds.toFixed(1)} s; ${data.skipped.length} files skipped; output in ${outputDir}`);
+    const summary = source.summary();
+    const reasons = Object.entries(summary.reasons).map(([k, n]) => `${n} ${k}`).join(', ');
+    io.out(`done: ${result.step} steps in ${result.seconds.toFixed(1)} s; ${summary.read} images read, ${summary.skipped} files skipped${reasons ? ` (${reasons})` : ''}; output in ${outputDir}`);
+    for (const b of summary.badFiles) io.out(`  skipped ${b.path}: ${b.reason}`);
     return 0;
   } finally {
     process.off('SIGINT', onSigint);

@@ -9,7 +9,8 @@ import { writePng } from '../../node/png';
 import { CliError, UsageError, flag } from '../args';
 import { backendFlag, setupBackend } from '../backend';
 import { defineCommand } from '../command';
-import { openImageFiles } from '../data';
+import { firstBatch, openImageFiles } from '../data';
+import { disposeBatch } from '../../train/data';
 import { reconstructionFigure } from '../figure';
 import { modelFromFlags, trainedNormalisation, weightsFlags } from '../weightsFlags';
 
@@ -45,9 +46,13 @@ model's prediction is shown in pixels with the visible patches' statistics.`,
       const { mean, std } = trainedNormalisation(loaded) ?? IMAGENET;
       const c = model.config.inChans;
       const norm = { mean: mean.length === c ? mean : Array(c).fill(mean[0]), std: std.length === c ? std : Array(c).fill(std[0]) };
-      const data = await openImageFiles(images, { inputSize: model.config.imgSize[0], inChans: c, ...norm });
-      if (data.skipped.length > 0) throw new CliError(`cannot read ${data.skipped[0].path}: ${data.skipped[0].reason}`);
-      const [batch] = data.evalBatches(images.length);
+      const bad: string[] = [];
+      const data = await openImageFiles(images, { inputSize: model.config.imgSize[0], inChans: c, ...norm, onBadFile: (b) => bad.push(`${b.path}: ${b.reason}`) });
+      const batch = await firstBatch(data.evalSource(images.length));
+      if (bad.length > 0 || !batch) {
+        if (batch) disposeBatch(batch);
+        throw new CliError(`cannot read ${bad[0] ?? images[0]}`);
+      }
       try {
         const { image, loss } = await reconstructionFigure(model, batch.images, {
           seed: f.seed,
@@ -58,7 +63,7 @@ model's prediction is shown in pixels with the visible patches' statistics.`,
         await writePng(f.out, image);
         io.out(`wrote ${f.out}: ${images.length} image${images.length > 1 ? 's' : ''}, mask ratio ${f.maskRatio ?? model.config.maskRatio}, seed ${f.seed}, loss ${loss.toFixed(4)}`);
       } finally {
-        batch.images.dispose();
+        disposeBatch(batch);
       }
     } finally {
       loaded.model.dispose();
