@@ -220,6 +220,23 @@ export {
   type RandomHorizontalFlipArgs,
 } from './data/augment';
 
+// Fine-tuning and linear-probing recipes (mixup/cutmix, label smoothing, augmentations, LARS)
+export { mixupCutmix, mixupTargets, sampleMixup, type MixupCutmixArgs, type MixupParams, type MixupResult } from './data/mixup';
+export { softTargetCrossEntropy } from './eval/metrics';
+export { randomErasing, sampleErasing, type RandomErasingArgs } from './data/randomErasing';
+export {
+  randAugment,
+  randAugmentOp,
+  sampleRandAugment,
+  RAND_AUGMENT_OPS,
+  type RandAugmentArgs,
+  type RandAugmentOp,
+  type RandAugmentOpName,
+} from './data/randAugment';
+export { FINETUNE_RECIPE, type FinetuneRecipe, type FinetuneRegularisers, type FinetuneMixup } from './eval/finetuneRecipe';
+export { LARS, type LARSArgs } from './train/lars';
+export { LINPROBE_RECIPE, type LinprobeRecipe, type LinearProbeOptimizerOptions } from './eval/linearProbeRecipe';
+
 // Visualisation
 export { denormalizeNormPix, type NormPixStats, type DenormalizeNormPixArgs } from './viz/normPix';
 export {

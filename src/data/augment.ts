@@ -52,7 +52,7 @@ const CROP_STREAM = 0x63726f70;
 const FLIP_STREAM = 0x666c6970;
 
 /** Python's `round` (half to even) for non-negative numbers, as torchvision uses it. */
-function roundHalfEven(x: number): number {
+export function roundHalfEven(x: number): number {
   const f = Math.floor(x);
   const d = x - f;
   if (d > 0.5) return f + 1;

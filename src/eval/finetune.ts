@@ -1,8 +1,8 @@
 /**
  * End-to-end fine-tuning of a pre-trained encoder as a classifier (official
- * `main_finetune.py` + `engine_finetune.py`, without mixup, cutmix, label
- * smoothing or RandAugment): `ViTClassifier.fromMAE`, AdamW with layer-wise
- * lr decay, warmup-cosine per iteration, cross-entropy; and its evaluation.
+ * `main_finetune.py` + `engine_finetune.py`): `ViTClassifier.fromMAE`, AdamW
+ * with layer-wise lr decay, warmup-cosine per iteration, cross-entropy, and
+ * the recipe's regularisers as options (`finetuneRecipe.ts`); and its evaluation.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { MAEConfigError, MAEInputError, describe } from '../errors';
@@ -16,11 +16,12 @@ import { batchImages, batchLabels, disposeBatch, type TrainData } from '../train
 import { trainLoop, type TrainLoopOptions, type TrainResult } from '../train/loop';
 import { trainableParams } from '../train/pretrain';
 import type { ParamGroup } from '../train/types';
-import { countCorrect, crossEntropy, hostLabels, type Labels } from './metrics';
+import { countCorrect, hostLabels, type Labels } from './metrics';
 import { batchesOf, type FeatureImages } from './features';
+import { checkRegularisers, regularisedLoss, type FinetuneRegularisers } from './finetuneRecipe';
 
 /** Options of {@link finetune}: the loop's (`epochs` required), the classifier's and the optimiser's. */
-export interface FinetuneOptions extends TrainLoopOptions {
+export interface FinetuneOptions extends TrainLoopOptions, FinetuneRegularisers {
   /** Number of classes. Required unless `source` is already a `ViTClassifier`. */
   numClasses?: number;
   /** Layer-wise lr decay: layer `i` of `depth + 1` gets `lr × layerDecay^(depth + 1 − i)`. Defaults to 0.75. */
@@ -42,7 +43,13 @@ export interface FinetuneOptions extends TrainLoopOptions {
    * Fashion-MNIST reference keeps the sin-cos table fixed). Defaults to `false`.
    */
   trainPosEmbed?: boolean;
-  /** Stochastic depth of the last block. Defaults to 0. */
+  /**
+   * Stochastic depth (drop path) on every block's two residual branches,
+   * timm's rule: block i of `depth` gets `dropPath · i / (depth − 1)`, the
+   * last block `dropPath`. With a `ViTClassifier` source, must equal its own
+   * `dropPath` (set it when building the classifier). Defaults to 0 (the
+   * official recipe: 0.1 for ViT-B, 0.2 for ViT-L, 0.3 for ViT-H).
+   */
   dropPath?: number;
   /**
    * Recompute every block in the backward pass (activation checkpointing,
@@ -83,6 +90,7 @@ export async function finetune(
   options: FinetuneOptions,
 ): Promise<FinetuneResult> {
   const o = options ?? ({} as FinetuneOptions);
+  checkRegularisers(o);
   for (const name of ['weightDecay', 'eps', 'headInitStd'] as const) {
     const v = o[name];
     if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v < 0)) {
@@ -92,6 +100,9 @@ export async function finetune(
   const recompute = o.recompute === undefined ? undefined : flag('finetune recompute', o.recompute);
   let classifier: ViTClassifier;
   if (source instanceof ViTClassifier) {
+    if (o.dropPath !== undefined && o.dropPath !== source.dropPath) {
+      throw new MAEConfigError(`finetune dropPath: expected the classifier's own ${source.dropPath} (build the ViTClassifier with dropPath), got ${describe(o.dropPath)}`);
+    }
     classifier = source;
   } else {
     if (o.numClasses === undefined) throw new MAEConfigError('finetune numClasses: expected a positive integer, got undefined');
@@ -121,9 +132,13 @@ export async function finetune(
           if (!(labels instanceof tf.Tensor) || labels.rank !== 1 || labels.shape[0] !== images.shape[0]) {
             throw new MAEInputError(`data batch labels: expected a [${images.shape[0]}] int tensor with the images, got ${describe(labels)}`);
           }
-          const { logits, features } = classifier.forward(images, { training: true, seed: mixSeed(seed, index), recompute });
-          features.dispose();
-          return crossEntropy(logits, labels);
+          const stepSeed = mixSeed(seed, index);
+          const forward = (x: tf.Tensor) => {
+            const { logits, features } = classifier.forward(x, { training: true, seed: stepSeed, recompute });
+            features.dispose();
+            return logits;
+          };
+          return regularisedLoss(images, labels, forward, { ...o, numClasses: classifier.numClasses }, stepSeed);
         },
       },
       data,

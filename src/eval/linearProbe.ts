@@ -2,30 +2,31 @@
  * Linear probing on frozen features: `BatchNorm1d(D, affine=False)` →
  * `Linear(D, K)`, trained with AdamW and cross-entropy (the probe of the
  * Fashion-MNIST reference recipe, after the official `main_linprobe.py`
- * head, with AdamW instead of LARS).
+ * head, with AdamW instead of LARS); `optimizer: 'lars'` is the official
+ * optimiser (`linearProbeRecipe.ts`).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { MAEConfigError, MAEInputError, describe } from '../errors';
 import { LinearProbeHead } from '../classify/LinearProbeHead';
-import { AdamW } from '../train/adamw';
 import { mixSeed, permutation, checkSeed } from '../data/rng';
 import { trainableParams } from '../train/pretrain';
 import { classCount, countCorrect, crossEntropy, hostLabels, type Labels } from './metrics';
+import { checkProbeOptimizer, probeLr, probeOptimizer, type LinearProbeOptimizerOptions, type ProbeOptimizer } from './linearProbeRecipe';
 import { extractPooledFeatures, type FeatureEncoder, type FeatureImages, type FeaturePool } from './features';
 
 /** Options of {@link linearProbe}; the defaults are the reference recipe. */
-export interface LinearProbeOptions {
+export interface LinearProbeOptions extends LinearProbeOptimizerOptions {
   /** Number of classes K. Defaults to `max(label) + 1` over both label sets. */
   numClasses?: number;
   /** Passes over the training features. Defaults to 10. */
   epochs?: number;
   /** Features per step; the last partial batch of an epoch is kept (a last batch of 1 is skipped: batch norm needs 2). Defaults to 256. */
   batchSize?: number;
-  /** Constant AdamW learning rate. Defaults to 1e-3. */
+  /** Constant learning rate. Defaults to 1e-3 for AdamW, `0.1 × batchSize / 256` for LARS. */
   lr?: number;
   /** AdamW `[β1, β2]`. Defaults to `[0.9, 0.999]`. */
   betas?: [number, number];
-  /** AdamW weight decay. Defaults to 0. */
+  /** Weight decay (AdamW: decoupled; LARS: on the weight only). Defaults to 0. */
   weightDecay?: number;
   /** Batch-norm epsilon. Defaults to 1e-6. */
   bnEps?: number;
@@ -154,12 +155,13 @@ async function probeFeatures(
   const head = new LinearProbeHead({ inFeatures: d, numClasses, eps: o.bnEps, momentum: o.momentum, initStd: o.initStd, seed: mixSeed(o.seed, 0x68656164) });
   const trainY = tf.tensor1d(yTrain, 'int32');
   const testY = tf.tensor1d(yTest, 'int32');
-  let optimizer: AdamW | undefined;
+  let optimizer: ProbeOptimizer | undefined;
   try {
     head.ensureBuilt();
-    optimizer = new AdamW([{ params: trainableParams(head.stateEntries()), weightDecay: o.weightDecay }], { lr: o.lr, betas: o.betas, eps: 1e-8 });
+    optimizer = probeOptimizer(trainableParams(head.stateEntries()), o);
     const vars = optimizer.variables;
     const epochLosses: number[] = [];
+    let step = 0;
     for (let epoch = 0; epoch < o.epochs; epoch++) {
       const order = permutation(n, mixSeed(o.seed, epoch));
       let total = tf.scalar(0);
@@ -175,7 +177,7 @@ async function probeFeatures(
             }),
           vars,
         );
-        optimizer.step(grads, o.lr);
+        optimizer.step(grads, probeLr(o, step++));
         const next = tf.tidy(() => tf.add(total, tf.mul(value, rows.length)) as tf.Scalar);
         tf.dispose([total, value, idx, ...Object.values(grads)]);
         total = next;
@@ -222,7 +224,9 @@ function features2d(x: tf.Tensor, name: string): [number, number] {
   return [x.shape[0], x.shape[1] as number];
 }
 
-type Resolved = Required<Omit<LinearProbeOptions, 'numClasses' | 'onEpoch'>> & Pick<LinearProbeOptions, 'numClasses' | 'onEpoch'>;
+type Resolved = Required<Omit<LinearProbeOptions, 'numClasses' | 'onEpoch' | keyof LinearProbeOptimizerOptions>> &
+  Pick<LinearProbeOptions, 'numClasses' | 'onEpoch'> &
+  LinearProbeOptimizerOptions;
 
 function checkOptions(o: LinearProbeOptions): Resolved {
   if (o == null || typeof o !== 'object') throw new MAEConfigError(`options: expected an object, got ${describe(o)}`);
@@ -246,12 +250,15 @@ function checkOptions(o: LinearProbeOptions): Resolved {
   if (o.momentum !== undefined && (typeof o.momentum !== 'number' || !(o.momentum >= 0 && o.momentum <= 1))) {
     throw new MAEConfigError(`linearProbe momentum: expected a number in [0, 1], got ${describe(o.momentum)}`);
   }
+  const batchSize = o.batchSize ?? 256;
+  const defaultLr = checkProbeOptimizer(o, batchSize);
   return {
+    ...o,
     numClasses: o.numClasses,
     onEpoch: o.onEpoch,
     epochs: o.epochs ?? 10,
-    batchSize: o.batchSize ?? 256,
-    lr: o.lr ?? 1e-3,
+    batchSize,
+    lr: o.lr ?? defaultLr,
     betas: o.betas ?? [0.9, 0.999],
     weightDecay: o.weightDecay ?? 0,
     bnEps: o.bnEps ?? 1e-6,

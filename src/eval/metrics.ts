@@ -24,6 +24,22 @@ export function crossEntropy(logits: tf.Tensor, labels: tf.Tensor): tf.Scalar {
   });
 }
 
+/**
+ * Mean cross-entropy against soft targets (timm `SoftTargetCrossEntropy`):
+ * `mean_i(Σ_k −targets_ik · log_softmax(logits_i)_k)`. With smoothed one-hot
+ * targets it equals timm's `LabelSmoothingCrossEntropy`.
+ *
+ * @param logits `[B, K]`
+ * @param targets `[B, K]` float32, rows summing to 1 (e.g. from `mixupCutmix`)
+ * @returns a scalar
+ */
+export function softTargetCrossEntropy(logits: tf.Tensor, targets: tf.Tensor): tf.Scalar {
+  if (!(targets instanceof tf.Tensor) || !tf.util.arraysEqual(targets.shape, logits.shape)) {
+    throw new MAEInputError(`targets: expected a [B, K] tensor shaped like the logits ${describe(logits.shape)}, got ${describe(targets instanceof tf.Tensor ? targets.shape : targets)}`);
+  }
+  return tf.tidy(() => tf.neg(tf.mean(tf.sum(tf.mul(targets, tf.logSoftmax(logits)), 1))) as tf.Scalar);
+}
+
 /** How many rows of `logits [B, K]` have their largest value at `labels [B]`: an int32 scalar. */
 export function countCorrect(logits: tf.Tensor, labels: tf.Tensor): tf.Scalar {
   return tf.tidy(() => tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), tf.cast(labels, 'int32')), 'int32')) as tf.Scalar);

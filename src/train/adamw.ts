@@ -12,7 +12,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { CheckpointError, MAEConfigError, MAEInputError, describe } from '../errors';
-import { NamedParam, NamedTensors, ParamGroup, namedEntries } from './types';
+import type { NamedTensors, ParamGroup } from './types';
+import { ParamSlots, nonNegative, type ParamSlot } from './paramSlots';
 
 /** Options of `AdamW`; defaults are torch's. */
 export interface AdamWArgs {
@@ -50,10 +51,7 @@ export interface AdamWState {
 }
 
 /** One parameter with its group settings and moments (created at its first gradient). */
-interface Slot {
-  param: NamedParam;
-  weightDecay: number;
-  lrScale: number;
+interface Slot extends ParamSlot {
   step: number;
   m?: tf.Variable;
   v?: tf.Variable;
@@ -90,8 +88,7 @@ export class AdamW {
   readonly eps: number;
   /** Default weight decay of groups that do not set one. */
   readonly weightDecay: number;
-  private readonly slots: Slot[] = [];
-  private readonly byKey = new Map<string, Slot>();
+  private readonly params: ParamSlots<Slot>;
   private stepCount = 0;
   private disposed = false;
 
@@ -104,15 +101,16 @@ export class AdamW {
     [this.beta1, this.beta2] = betas;
     this.eps = nonNegative(eps, 'AdamW eps');
     this.weightDecay = nonNegative(weightDecay, 'AdamW weightDecay');
-    if (!Array.isArray(groups)) {
-      throw new MAEConfigError(`AdamW groups: expected an array of parameter groups, got ${describe(groups)}`);
-    }
-    groups.forEach((group, gi) => this.addGroup(group, gi));
+    this.params = new ParamSlots(groups, 'AdamW', this.weightDecay, (slot) => ({ ...slot, step: 0 }));
+  }
+
+  private get slots(): Slot[] {
+    return this.params.slots;
   }
 
   /** The optimised variables in group order, e.g. the `varList` of `tf.variableGrads`. */
   get variables(): tf.Variable[] {
-    return this.slots.map((s) => s.param.variable);
+    return this.params.variables;
   }
 
   /** `step` calls so far. */
@@ -130,7 +128,7 @@ export class AdamW {
   step(grads: NamedTensors, lr: number = this.lr): void {
     this.assertLive('step');
     nonNegative(lr, 'AdamW.step lr', MAEInputError);
-    const updates = this.match(grads);
+    const updates = this.params.match(grads);
     this.stepCount += 1;
     for (const [slot, grad] of updates) this.update(slot, grad, lr);
   }
@@ -173,56 +171,6 @@ export class AdamW {
   dispose(): void {
     this.slots.forEach(resetSlot);
     this.disposed = true;
-  }
-
-  private addGroup(group: ParamGroup, gi: number): void {
-    const where = `AdamW groups[${gi}]`;
-    if (group == null || !Array.isArray(group.params)) {
-      throw new MAEConfigError(`${where}.params: expected an array of { name, variable }, got ${describe(group)}`);
-    }
-    const weightDecay = nonNegative(group.weightDecay ?? this.weightDecay, `${where}.weightDecay`);
-    const lrScale = nonNegative(group.lrScale ?? 1, `${where}.lrScale`);
-    for (const param of group.params) {
-      const name = param?.name;
-      if (typeof name !== 'string' || name === '' || !(param.variable instanceof tf.Variable)) {
-        throw new MAEConfigError(`${where}.params: expected { name: string, variable: tf.Variable }, got ${describe(param)}`);
-      }
-      if (param.variable.dtype !== 'float32') {
-        throw new MAEConfigError(`${where} parameter "${name}": expected a float32 variable, got ${param.variable.dtype}`);
-      }
-      if (this.slots.some((s) => s.param.variable === param.variable)) {
-        throw new MAEConfigError(`${where} parameter "${name}": expected each variable once, got it a second time`);
-      }
-      const slot: Slot = { param, weightDecay, lrScale, step: 0 };
-      for (const key of new Set([name, param.variable.name])) {
-        if (this.byKey.has(key)) {
-          throw new MAEConfigError(`${where} parameter "${name}": expected unique names, got "${key}" twice`);
-        }
-        this.byKey.set(key, slot);
-      }
-      this.slots.push(slot);
-    }
-  }
-
-  /** Pairs each gradient with its parameter, checking every key and shape before any update. */
-  private match(grads: NamedTensors): [Slot, tf.Tensor][] {
-    const seen = new Map<Slot, tf.Tensor>();
-    for (const [key, grad] of namedEntries(grads, 'AdamW.step grads')) {
-      const slot = this.byKey.get(key);
-      if (slot == null) {
-        throw new MAEInputError(`AdamW.step grads: expected parameter or variable names of the optimiser, got unknown "${key}"`);
-      }
-      if (seen.has(slot)) {
-        throw new MAEInputError(`AdamW.step grads: expected one gradient per parameter, got two for "${slot.param.name}"`);
-      }
-      if (!tf.util.arraysEqual(grad.shape, slot.param.variable.shape)) {
-        throw new MAEInputError(
-          `AdamW.step grads["${key}"]: expected shape ${describe(slot.param.variable.shape)}, got ${describe(grad.shape)}`,
-        );
-      }
-      seen.set(slot, grad);
-    }
-    return [...seen];
   }
 
   private update(slot: Slot, grad: tf.Tensor, baseLr: number): void {
@@ -286,11 +234,4 @@ function resetSlot(slot: Slot): void {
 
 function isCount(x: unknown): x is number {
   return Number.isInteger(x) && (x as number) >= 0;
-}
-
-function nonNegative(x: number, what: string, ErrorClass = MAEConfigError): number {
-  if (typeof x !== 'number' || !Number.isFinite(x) || x < 0) {
-    throw new ErrorClass(`${what}: expected a finite number >= 0, got ${describe(x)}`);
-  }
-  return x;
 }

@@ -26,7 +26,7 @@ afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 describe('tfjs-mae finetune', () => {
   it('prints top-1 per epoch, keeps the best classifier, writes log.txt', async () => {
     const out = path.join(dir, 'ft');
-    const r = await run('finetune', data, '--weights', weights, '--epochs', '2', '--warmup-epochs', '1', '--batch-size', '4', '--backend', 'cpu', '--output-dir', out);
+    const r = await run('finetune', data, '--weights', weights, '--epochs', '2', '--warmup-epochs', '1', '--batch-size', '4', '--mixup', '0.8', '--cutmix', '1.0', '--backend', 'cpu', '--output-dir', out);
     expect(r.err).toEqual([]);
     expect(r.code).toBe(0);
     expect(r.out.filter((l) => /^\[finetune\] epoch \d\/2 train_loss \d+\.\d{4} top-1 \d+\.\d{2}% \(best/.test(l))).toHaveLength(2);
@@ -43,7 +43,7 @@ describe('tfjs-mae finetune', () => {
 describe('tfjs-mae linprobe', () => {
   it('extracts features once and prints the top-1', async () => {
     const out = path.join(dir, 'lp');
-    const r = await run('linprobe', data, '--weights', weights, '--epochs', '3', '--batch-size', '4', '--backend', 'cpu', '--output-dir', out);
+    const r = await run('linprobe', data, '--weights', weights, '--epochs', '3', '--batch-size', '4', '--optimizer', 'lars', '--backend', 'cpu', '--output-dir', out);
     expect(r.err).toEqual([]);
     expect(r.code).toBe(0);
     expect(r.out).toContain('features of train: [8, 32] in ' + r.out.find((l) => l.startsWith('features of train'))!.split(' in ')[1]);

@@ -29,8 +29,27 @@ function clusters(n: number, d: number, k: number, seed: number, spread = 0.3) {
   return { x: tf.tensor2d(x, [n, d]), y, raw: x };
 }
 
-/** The probe in float64, written from the torch definitions (BatchNorm1d, Linear, cross-entropy, AdamW). */
-function probeFloat64(x: Float32Array, y: Int32Array, n: number, d: number, k: number, w0: Float32Array, epochs: number, batch: number, seed: number) {
+/** One optimiser step in float64 on the probe's weight W `[d·k]` and bias b (step t, 1-based). */
+type Float64Step = (W: number[], gW: number[], b: number[], gb: number[], t: number) => void;
+
+/** util/lars.py in float64 (trust ratio and weight decay on the 2-D weight only), constant lr. */
+function larsFloat64(lr: number, momentum = 0.9, eta = 0.001, wd = 0): Float64Step {
+  let muW: number[] | undefined;
+  let mub: number[] | undefined;
+  const norm = (v: number[]) => Math.sqrt(v.reduce((a, x) => a + x * x, 0));
+  return (W, gW, b, gb) => {
+    const dW = gW.map((g, i) => g + wd * W[i]);
+    const [pn, dn] = [norm(W), norm(dW)];
+    const q = pn > 0 && dn > 0 ? (eta * pn) / dn : 1;
+    muW = dW.map((g, i) => momentum * (muW?.[i] ?? 0) + q * g);
+    mub = gb.map((g, i) => momentum * (mub?.[i] ?? 0) + g);
+    muW.forEach((m, i) => (W[i] -= lr * m));
+    mub.forEach((m, i) => (b[i] -= lr * m));
+  };
+}
+
+/** The probe in float64, written from the torch definitions (BatchNorm1d, Linear, cross-entropy, AdamW or `update`). */
+function probeFloat64(x: Float32Array, y: Int32Array, n: number, d: number, k: number, w0: Float32Array, epochs: number, batch: number, seed: number, update?: Float64Step) {
   const W = Array.from(w0); // [d, k] (ours: in × out)
   const b = new Array(k).fill(0);
   const mW = W.map(() => 0), vW = W.map(() => 0), mb = b.map(() => 0), vb = b.map(() => 0);
@@ -73,8 +92,12 @@ function probeFloat64(x: Float32Array, y: Int32Array, n: number, d: number, k: n
           p[i] -= (lr / (1 - b1 ** t)) * (m[i] / (Math.sqrt(v[i]) / Math.sqrt(1 - b2 ** t) + eps));
         }
       };
-      adam(W, gW, mW, vW);
-      adam(b, gb, mb, vb);
+      if (update) {
+        update(W, gW, b, gb, t);
+      } else {
+        adam(W, gW, mW, vW);
+        adam(b, gb, mb, vb);
+      }
     }
     losses.push(total / n);
   }
@@ -113,6 +136,30 @@ describeBackends(['cpu', 'wasm'], () => {
     expect(got.trainAccuracy).toBeCloseTo(want.trainAccuracy, 6);
     data.x.dispose();
   });
+
+  it("optimizer 'lars': matches a float64 util/lars.py probe step for step, with the default lr 0.1 × batch / 256", async () => {
+    const n = 50, d = 5, k = 3;
+    const data = clusters(n, d, k, 4, 2.5);
+    const head = new LinearProbeHead({ inFeatures: d, numClasses: k, seed: mixSeed(0, 0x68656164) });
+    head.ensureBuilt();
+    const w0 = (await head.linear.kernel.read().data()) as Float32Array;
+    head.dispose();
+    const want = probeFloat64(data.raw, data.y, n, d, k, w0, 4, 16, 0, larsFloat64((0.1 * 16) / 256));
+    const before = tf.memory().numTensors;
+    const got = await linearProbe(data.x, data.y, data.x, data.y, { epochs: 4, batchSize: 16, optimizer: 'lars' });
+    expect(tf.memory().numTensors).toBe(before);
+    got.epochLosses.forEach((l, i) => expect(Math.abs(l - want.losses[i])).toBeLessThan(2e-5));
+    expect(got.trainAccuracy).toBeCloseTo(want.trainAccuracy, 6);
+    // A schedule sets each step's lr (0-based steps over the run): lr 0 leaves the loss of one full batch flat.
+    const flat = await linearProbe(data.x, data.y, data.x, data.y, { epochs: 2, batchSize: n, optimizer: 'lars', schedule: () => 0 });
+    expect(flat.epochLosses[1]).toBeCloseTo(flat.epochLosses[0], 5);
+    // And it learns separable clusters, with an lr as large as the official run's (0.1 × 16384 / 256 = 6.4):
+    // the trust ratio moves the weight by at most about lr·η/(1 − momentum) of its norm per step.
+    const sep = clusters(600, 16, 4, 1);
+    const r = await linearProbe(sep.x, sep.y, sep.x, sep.y, { epochs: 10, batchSize: 64, optimizer: 'lars', lr: 10 });
+    expect(r.accuracy).toBeGreaterThanOrEqual(0.99);
+    tf.dispose([data.x, sep.x]);
+  });
 }, { describe, beforeAll }, 'linearProbe');
 
 describe('linearProbe arguments', () => {
@@ -123,6 +170,8 @@ describe('linearProbe arguments', () => {
     await expect(linearProbe(x, [0, 1, 0], x, [0, 1, 0, 1])).rejects.toThrow(/trainLabels: expected 4 labels/);
     await expect(linearProbe(x, [0, 1, 0, 1.5], x, [0, 1, 0, 1])).rejects.toThrow(MAEInputError);
     await expect(linearProbe(x, [0, 1, 0, 1], x, [0, 1, 0, 1], { epochs: 0 })).rejects.toThrow(MAEConfigError);
+    await expect(linearProbe(x, [0, 1, 0, 1], x, [0, 1, 0, 1], { optimizer: 'sgd' as never })).rejects.toThrow(/optimizer: expected 'adamw' or 'lars'/);
+    await expect(linearProbe(x, [0, 1, 0, 1], x, [0, 1, 0, 1], { schedule: () => NaN })).rejects.toThrow(/schedule: expected a finite lr >= 0 at step 0/);
     await expect(linearProbe(x, [0, 1, 0, 2], x, [0, 1, 0, 1], { numClasses: 2 })).rejects.toThrow(/below numClasses 2/);
     await expect(linearProbe(tf.zeros([4]) as tf.Tensor, [0, 1, 0, 1], x, [0, 1, 0, 1])).rejects.toThrow(/trainFeatures: expected a float32 tensor \[N, D\]/);
     tf.dispose([x, x2]);

@@ -25,6 +25,9 @@ import {
   denormalizeNormPix,
   extractPooledFeatures,
   finetune,
+  FINETUNE_RECIPE,
+  RAND_AUGMENT_OPS,
+  randAugmentOp,
   imageDataSource,
   interpolatePosEmbed,
   linearProbe,
@@ -188,6 +191,26 @@ const scenarios: Record<string, () => unknown> = {
     const r = await finetune(mae, data, { epochs: 1, numClasses: 2, lr: 1e-3, progress: false });
     r.classifier.dispose();
     mae.dispose();
+  },
+  'linear probe with LARS (the official recipe)': async () => {
+    const train = tf.randomNormal([6, 4], 0, 1, 'float32', 1);
+    const test = tf.randomNormal([4, 4], 0, 1, 'float32', 2);
+    await linearProbe(train, [0, 1, 0, 1, 0, 1], test, [0, 1, 1, 0], { epochs: 2, batchSize: 4, optimizer: 'lars' });
+    tf.dispose([train, test]);
+  },
+  'finetune with every regulariser (FINETUNE_RECIPE)': async () => {
+    const mae = new MaskedAutoencoder(tinyArgs);
+    const { images, labels } = uint8Images(8);
+    const data = imageDataSource(images, labels, { batchSize: 4, imageShape: [8, 8, 1] });
+    const randAugment = { ...FINETUNE_RECIPE.randAugment, prob: 1 };
+    const r = await finetune(mae, data, { ...FINETUNE_RECIPE, randAugment, randomErasing: 1, epochs: 1, numClasses: 2, lr: 1e-3, progress: false });
+    r.classifier.dispose();
+    mae.dispose();
+  },
+  'every RandAugment op': () => {
+    const x = tf.randomUniform([1, 8, 8, 3], 0, 255, 'float32', 1) as tf.Tensor4D;
+    for (const name of RAND_AUGMENT_OPS) tf.dispose(randAugmentOp(x, { name, arg: name.includes('Increasing') && name !== 'PosterizeIncreasing' && name !== 'SolarizeIncreasing' ? 1.5 : 0.2 }, [120, 110, 100]));
+    x.dispose();
   },
   'augmentations': () => {
     const x = tf.randomUniform([2, 8, 8, 1], 0, 1, 'float32', 1) as tf.Tensor4D;

@@ -9,7 +9,9 @@
  *   computes with the same weights, images and mask seed on the cpu backend;
  * - the loss of a fixed image with fixed mask noise equals Node's to 1e-4;
  * - the mask-ratio slider changes the number of masked patches; "New mask"
- *   draws another mask; the backend select switches backend (wasm case).
+ *   draws another mask; the backend select switches backend (wasm case);
+ * - the page is cross-origin isolated, and `?threads=2` runs wasm on 2
+ *   threads (the same losses as Node's).
  *
  * Screenshots: `test-output/browser/<backend>.png`.
  * Environment: `CHROMIUM_PATH` (default `/usr/bin/chromium`),
@@ -63,6 +65,7 @@ type MaeApi = {
   maskedCount(): number | undefined;
   last(): { seed: number; maskRatio: number; numPatches: number; forwardMs: number; backend: string } | null;
   idle(): Promise<void>;
+  threads(): { running?: number; requested: number; planned: number; cores: number; isolated: boolean; note: string };
 };
 declare global {
   interface Window {
@@ -242,6 +245,33 @@ for (const backend of BACKENDS) {
       assert.ok(Number.isFinite(ms) && ms > 0);
       await page.screenshot({ path: join(SHOTS, `${backend}-new-mask.png`), fullPage: true });
 
+      assert.deepEqual(pageErrors, [], 'uncaught errors in the page');
+    } finally {
+      await context.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+}
+
+if (BACKENDS.includes('wasm')) {
+  test('wasm on 2 threads in a cross-origin isolated page', async (t) => {
+    const { context, dir } = await launch([]);
+    try {
+      const page = context.pages()[0] ?? (await context.newPage());
+      const pageErrors: string[] = [];
+      page.on('pageerror', (e) => pageErrors.push(e.message));
+      await page.goto(`${server.url}?backend=wasm&threads=2`);
+      await page.evaluate(() => window.__mae.ready);
+      assert.equal(await page.evaluate(() => self.crossOriginIsolated), true, 'the page is not cross-origin isolated');
+      assert.equal(await page.evaluate(() => window.__mae.backend()), 'wasm');
+      const threads = await page.evaluate(() => window.__mae.threads());
+      t.diagnostic(`threads: ${JSON.stringify(threads)}; shown: ${await page.textContent('#threads-count')}`);
+      assert.equal(threads.running, Math.min(2, threads.cores), 'wasm threads running');
+      for (let k = 0; k < LOSS_CASES.length; k++) {
+        const c = LOSS_CASES[k];
+        const got = await page.evaluate(([i, s, r]) => window.__mae.lossFor(i, s, r), [c.index, c.seed, c.maskRatio] as const);
+        assert.ok(Math.abs(got - expectedLosses[k]) <= LOSS_ATOL, `loss ${got} on ${threads.running} threads differs from Node's ${expectedLosses[k]}`);
+      }
       assert.deepEqual(pageErrors, [], 'uncaught errors in the page');
     } finally {
       await context.close();

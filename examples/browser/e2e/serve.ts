@@ -1,8 +1,12 @@
-/** A minimal static file server for the built demo, bound to 127.0.0.1 (tests only). */
+/**
+ * A minimal static file server for the built demo, bound to 127.0.0.1 (tests
+ * only), cross-origin isolated as the dev server and `vite preview` are.
+ */
 import { createServer, type Server } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import type { AddressInfo } from 'node:net';
+import { CROSS_ORIGIN_ISOLATION_HEADERS } from '../isolation';
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -30,7 +34,11 @@ export async function serveStatic(root: string): Promise<StaticServer> {
     }
     readFile(file).then(
       (bytes) => {
-        res.writeHead(200, { 'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream', 'Cache-Control': 'no-store' });
+        res.writeHead(200, {
+          ...CROSS_ORIGIN_ISOLATION_HEADERS,
+          'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream',
+          'Cache-Control': 'no-store',
+        });
         res.end(bytes);
       },
       () => res.writeHead(404).end(),

@@ -1,6 +1,7 @@
 /** The page: controls → {@link Demo} → canvas; plus `window.__mae` for the end-to-end tests. */
 import { BACKENDS, Demo, type BackendName, type Rendered } from './demo';
 import { FMNIST_CLASSES } from './model';
+import { maxThreads, planWasmThreads, requestedThreads, wasmThreads } from './threads';
 
 const $ = <T extends HTMLElement>(id: string): T => {
   const el = document.getElementById(id);
@@ -18,6 +19,10 @@ const status = $<HTMLDivElement>('status');
 
 const ROWS = ['original', 'masked input', 'reconstruction', 'reconstruction + visible'];
 const PER_PAGE = 8;
+
+// Before any backend starts: the wasm backend takes its thread count once.
+const threadPlan = planWasmThreads(requestedThreads());
+const threadsSelect = $<HTMLSelectElement>('threads');
 
 const demo = new Demo();
 let seed = 0;
@@ -68,6 +73,7 @@ function draw(r: Rendered): void {
   $('forward-ms').textContent = `${r.forwardMs.toFixed(1)} ms`;
   $('forward-median').textContent = `(${r.indices.length} images; median ${median.toFixed(1)} ms over the last ${forwardTimes.length})`;
   $('backend-name').textContent = r.backend;
+  showThreads();
   $('masked-count').textContent = `${r.maskedCount} of ${r.numPatches}`;
   $('loss').textContent = r.loss.toFixed(4);
 }
@@ -137,6 +143,24 @@ newMaskButton.addEventListener('click', () => {
 });
 imagesSelect.addEventListener('change', () => void requestRender());
 backendSelect.addEventListener('change', () => void switchBackend(backendSelect.value as BackendName).catch(() => undefined));
+
+function showThreads(): void {
+  const running = wasmThreads();
+  $('threads-count').textContent = running === undefined ? `${threadPlan.planned} (wasm not started)` : String(running);
+  const isolation = threadPlan.isolated ? 'cross-origin isolated' : 'not cross-origin isolated';
+  $('threads-note').textContent = `(asked ${threadPlan.requested}; ${threadPlan.cores} logical cores; ${isolation}${threadPlan.note ? `; ${threadPlan.note}` : ''})`;
+}
+
+for (let n = 1; n <= Math.max(maxThreads(), threadPlan.planned); n++) threadsSelect.add(new Option(String(n), String(n)));
+threadsSelect.value = String(threadPlan.planned);
+threadsSelect.addEventListener('change', () => {
+  // the wasm backend cannot change its pool once started: reload on wasm with the new count
+  const params = new URLSearchParams(location.search);
+  params.set('threads', threadsSelect.value);
+  params.set('backend', 'wasm');
+  location.search = params.toString();
+});
+showThreads();
 
 if (!('gpu' in navigator)) {
   const option = backendSelect.querySelector<HTMLOptionElement>('option[value="webgpu"]');
@@ -208,5 +232,7 @@ const api = {
   last: () => (last ? { ...last, picture: { width: last.picture.width, height: last.picture.height } } : null),
   /** Resolves when no forward pass is pending. */
   idle,
+  /** Threads of the wasm backend (`undefined` before it started), and what the page asked for. */
+  threads: () => ({ running: wasmThreads(), ...threadPlan }),
 };
 (window as unknown as { __mae: typeof api }).__mae = api;

@@ -22,15 +22,15 @@ export const linprobeCommand = defineCommand({
   summary: 'linear probe of frozen encoder features: DATA_DIR/train → top-1 on DATA_DIR/val (official main_linprobe.py)',
   description: `
 The probe is BatchNorm (no affine) + Linear on the pooled features, trained with AdamW at a
-constant lr (the library's reference recipe; LARS as in the official script is not available
-here yet). Prints the loss per epoch and the top-1 on val; OUTPUT_DIR/log.txt gets one line per
+constant lr (the library's reference recipe) or LARS (--optimizer lars, as main_linprobe.py). Prints the loss per epoch and the top-1 on val; OUTPUT_DIR/log.txt gets one line per
 epoch and the final accuracy.`,
   positionals: [{ name: 'DATA_DIR', help: 'a folder with train/ and val/, one subfolder per class in each' }],
   flags: {
     ...weightsFlags,
     batchSize: flag.integer({ default: 256, min: 2, help: 'features per probe step' }),
     epochs: flag.integer({ default: 10, min: 1, help: 'passes over the training features' }),
-    lr: flag.number({ default: 1e-3, min: 0, help: 'AdamW lr of the probe' }),
+    optimizer: flag.choice(['adamw', 'lars'] as const, { default: 'adamw', help: "the probe's optimiser: adamw (the reference recipe of docs/results.md) or lars (main_linprobe.py)" }),
+    lr: flag.number({ min: 0, help: 'lr of the probe (default: 1e-3 with adamw, 0.1 × batch-size / 256 with lars)' }),
     weightDecay: flag.number({ default: 0, min: 0, help: 'AdamW weight decay of the probe' }),
     pool: flag.choice(['mean', 'cls'] as const, { default: 'mean', help: "features: mean of the patch tokens (MAE's global_pool) or the cls token" }),
     inputSize: flag.integer({ min: 1, help: "image side (default: the model's)" }),
@@ -63,11 +63,12 @@ epoch and the final accuracy.`,
         numClasses: classes.length,
         epochs: f.epochs,
         batchSize: f.batchSize,
-        lr: f.lr,
+        optimizer: f.optimizer,
+        ...(f.lr === undefined ? {} : { lr: f.lr }),
         weightDecay: f.weightDecay,
         seed: f.seed,
         onEpoch: async ({ epoch, loss }) => {
-          await appendLog(outputDir, { train_loss: loss, train_lr: f.lr, epoch });
+          await appendLog(outputDir, { train_loss: loss, epoch });
           io.out(`[linprobe] epoch ${epoch + 1}/${f.epochs} train_loss ${loss.toFixed(4)}`);
         },
       });
