@@ -255,3 +255,9 @@ export {
   type RenderReconstructionsArgs,
 } from './viz/reconstruction';
 
+
+// Recomputation (activation checkpointing): the per-call option of MAEDecoder.forwardMasked
+export type { RecomputeOption } from './decode/MAEDecoder';
+// The first hour (issue 13): run reports, figures on a canvas
+export { MIN_LR_SUM, formatRunInfo, type RunInfo } from './train/runInfo';
+export { toCanvas, type DrawableCanvas } from './viz/canvas';

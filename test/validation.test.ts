@@ -43,6 +43,7 @@ describe('configuration errors (MAEConfigError)', () => {
     ['a patch size given as a string', { ...tiny, patchSize: '8' as unknown as number }, /^patchSize must be a positive integer, got "8"$/],
     ['NaN heads', { ...tiny, numHeads: NaN }, /^numHeads must be a positive integer, got NaN$/],
     ['mlpRatio 0', { ...tiny, mlpRatio: 0 }, /^mlpRatio must be a finite number > 0, got 0$/],
+    ['a fractional seed', { ...tiny, seed: 1.5 }, /^seed must be an integer ≥ 0 \(the same seed gives the same result\), got 1\.5$/],
     ['recompute given as a string', { ...tiny, recompute: 'true' as unknown as boolean }, /^recompute must be true or false, got "true"$/],
     ['imgSize with three numbers', { ...tiny, imgSize: [16, 16, 16] as unknown as [number, number] }, /^imgSize must be a positive integer or \[height, width\], got \[16, 16, 16\]$/],
   ];
@@ -73,7 +74,7 @@ describe('input errors (MAEInputError)', () => {
 
   const table: Array<[string, () => tf.Tensor[], (t: tf.Tensor[]) => unknown, RegExp]> = [
     ['rank-3 images', () => [tf.zeros([16, 16, 3])], ([x]) => mae.forward(x), /^imgs must have rank 4 \(\[N, H, W, C\] \(NHWC\)\), got shape \[16, 16, 3\]$/],
-    ['NCHW images', () => [tf.zeros([2, 3, 16, 16])], ([x]) => mae.forward(x), /^imgs must have height = 16 \(axis 1\), got shape \[2, 3, 16, 16\]$/],
+    ['NCHW images', () => [tf.zeros([2, 3, 16, 16])], ([x]) => mae.forward(x), /^imgs must be NHWC \[N, 16, 16, 3\], got shape \[2, 3, 16, 16\], which is NCHW \(channels first, PyTorch's layout\): pass tf\.transpose\(imgs, \[0, 2, 3, 1\]\)$/],
     ['wrong size', () => [tf.zeros([2, 24, 24, 3])], ([x]) => mae.forward(x), /^imgs must have height = 16 \(axis 1\), got shape \[2, 24, 24, 3\]$/],
     ['wrong channels', () => [tf.zeros([2, 16, 16, 1])], ([x]) => mae.forward(x), /^imgs must have channels = 3 \(axis 3\), got shape \[2, 16, 16, 1\]$/],
     ['int32 pixels', () => [tf.zeros([2, 16, 16, 3], 'int32')], ([x]) => mae.forward(x), /^imgs must be float32, got int32; convert with tf\.div\(tf\.cast\(imgs, 'float32'\), 255\)/],
@@ -100,6 +101,23 @@ describe('input errors (MAEInputError)', () => {
       expect((error as Error).message).toMatch(message);
     });
   }
+});
+
+it('a fractional per-call seed is a MAEConfigError (forward, loss, masking, classifier), without leaks', async () => {
+  const { ViTClassifier } = await import('../src');
+  const mae = new MaskedAutoencoder({ ...tiny, seed: 0 });
+  const clf = ViTClassifier.fromMAE(mae, { numClasses: 2 });
+  const x = tf.zeros([2, 16, 16, 3]);
+  const before = tf.memory().numTensors;
+  const message = /^seed must be an integer ≥ 0 \(the same seed gives the same result\), got 1\.5$/;
+  expect(() => mae.forward(x, { seed: 1.5 })).toThrow(message);
+  expect(() => mae.loss(x, { seed: 1.5 })).toThrow(message);
+  expect(() => new RandomMasking().sample(2, [2, 2], { seed: 1.5 })).toThrow(message);
+  expect(() => clf.forward(x, { training: true, seed: 1.5 })).toThrow(MAEConfigError);
+  expect(tf.memory().numTensors).toBe(before);
+  tf.dispose(x);
+  clf.dispose();
+  mae.dispose();
 });
 
 it('a per-call maskRatio of 1 is a MAEConfigError, without leaks', () => {

@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { serialization } from '@tensorflow/tfjs-core';
 import type { LayerVariable } from '@tensorflow/tfjs-layers';
 import { MAEInputError, describe } from '../errors';
-import { positiveInt, positiveNumber, tensorOfRank } from '../util/validate';
+import { positiveInt, positiveNumber, tensorOfRank, optionalSeed } from '../util/validate';
 import { MAELayer, type BaseLayerArgs, type StateEntry } from '../nn/MAELayer';
 import { Linear } from '../nn/Linear';
 import { childSeed, ones, zeros } from '../nn/init';
@@ -80,7 +80,7 @@ export class LinearProbeHead extends MAELayer {
     this.eps = positiveNumber('LinearProbeHead.eps', args.eps ?? 1e-6);
     this.momentum = checkRate('LinearProbeHead.momentum', args.momentum ?? 0.1);
     this.initStd = positiveNumber('LinearProbeHead.initStd', args.initStd ?? 0.01);
-    this.seed = args.seed ?? undefined;
+    this.seed = optionalSeed('seed', args.seed);
     this.linear = this.track(new Linear({ deferBuild: true, inFeatures: this.inFeatures, units: this.numClasses, seed: childSeed(this.seed, 0) }));
     this.buildUnlessDeferred(args);
   }

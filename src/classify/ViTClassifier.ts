@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { serialization } from '@tensorflow/tfjs-core';
 import { CheckpointError, MAEConfigError, describe } from '../errors';
-import { positiveInt, positiveNumber } from '../util/validate';
+import { optionalSeed, positiveInt, positiveNumber } from '../util/validate';
 import type { MAELayer, StateEntry } from '../nn/MAELayer';
 import { LayerNorm } from '../nn/LayerNorm';
 import { Linear } from '../nn/Linear';
@@ -295,6 +295,7 @@ export class ViTClassifier extends ViTBackbone {
   } {
     this.ensureBuilt();
     const x0 = this.patchEmbed.checkImages(imgs);
+    optionalSeed('seed', options.seed);
     const training = options.training === true;
     const recompute = options.recompute ?? this.recompute;
     const hiddenStates: tf.Tensor3D[] = [];

@@ -46,34 +46,7 @@ function notInstalled(e: unknown, pkg: string): boolean {
 export async function setupBackend(choice: BackendChoice, importer: Importer = importPackage): Promise<string> {
   // tfjs-core's "looks like you are running TensorFlow.js in Node.js" banner is not for CLI users.
   tf.env().set('PROD', true);
-  const before = processHandlers();
-  try {
-    return await selectBackend(choice, importer);
-  } finally {
-    dropNewHandlers(before);
-  }
-}
-
-type ProcessEvent = 'uncaughtException' | 'unhandledRejection';
-const EVENTS: ProcessEvent[] = ['uncaughtException', 'unhandledRejection'];
-
-function processHandlers(): Map<ProcessEvent, Function[]> {
-  return new Map(EVENTS.map((e) => [e, process.listeners(e as 'uncaughtException')]));
-}
-
-/**
- * The wasm backend's emscripten module adds `uncaughtException` and
- * `unhandledRejection` handlers that rethrow; Node then prints the source
- * line of the throw, i.e. the whole minified one-line bundle (~39 KB), before
- * the message. The CLI removes them: its own handlers (bin.ts) print one line.
- */
-function dropNewHandlers(before: Map<ProcessEvent, Function[]>): void {
-  for (const event of EVENTS) {
-    const old = before.get(event)!;
-    for (const listener of process.listeners(event as 'uncaughtException')) {
-      if (!old.includes(listener)) process.removeListener(event, listener as (...args: unknown[]) => void);
-    }
-  }
+  return selectBackend(choice, importer);
 }
 
 async function selectBackend(choice: BackendChoice, importer: Importer): Promise<string> {

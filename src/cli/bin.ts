@@ -1,5 +1,10 @@
 #!/usr/bin/env node
+import { removeWasmRethrowHandlers } from '../node/wasmErrors';
 import { main } from './main';
+
+// The wasm backend's emscripten glue rethrows every uncaught error from its own
+// handler, and Node then prints the glue's one-line source (39 KB) first.
+removeWasmRethrowHandlers();
 
 // Anything that escapes main (a timer, a stray promise) still ends in one line, not a stack
 // (or, from the wasm backend's bundle, 39 KB of minified source); --verbose shows the stack.

@@ -4,7 +4,7 @@ import { repeatToken } from '../nn/tokens';
 import { serialization } from '@tensorflow/tfjs-core';
 import type { LayerVariable } from '@tensorflow/tfjs-layers';
 import { MAEInputError, describe } from '../errors';
-import { divisible, flag, nonNegativeInt, pair, positiveInt, positiveNumber, tensorOfRank } from '../util/validate';
+import { divisible, flag, nonNegativeInt, pair, positiveInt, positiveNumber, tensorOfRank, optionalSeed } from '../util/validate';
 import { MAELayer, type BaseLayerArgs, type StateEntry } from '../nn/MAELayer';
 import { LayerNorm } from '../nn/LayerNorm';
 import { Linear } from '../nn/Linear';
@@ -172,7 +172,7 @@ export class MAEDecoder extends MAELayer {
     this.decoderNumHeads = positiveInt('decoderNumHeads', args.decoderNumHeads ?? 16);
     this.mlpRatio = positiveNumber('mlpRatio', args.mlpRatio ?? 4);
     this.layerNormEps = positiveNumber('layerNormEps', args.layerNormEps ?? 1e-6);
-    this.seed = args.seed ?? undefined;
+    this.seed = optionalSeed('seed', args.seed);
     this.recompute = flag('recompute', args.recompute ?? false);
     const dd = this.decoderEmbedDim;
     divisible('decoderEmbedDim', dd, this.decoderNumHeads, 'decoderNumHeads must split it evenly');

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { serialization } from '@tensorflow/tfjs-core';
 import type { LayerVariable } from '@tensorflow/tfjs-layers';
 import { repeatToken } from '../nn/tokens';
-import { divisible, flag, nonNegativeInt, positiveInt, positiveNumber } from '../util/validate';
+import { divisible, flag, nonNegativeInt, positiveInt, positiveNumber, optionalSeed } from '../util/validate';
 import { MAELayer, type BaseLayerArgs, type StateEntry } from '../nn/MAELayer';
 import { TransformerBlock, type TransformerBlockArgs } from '../nn/TransformerBlock';
 import { childSeed, normal, type Initializer } from '../nn/init';
@@ -93,7 +93,7 @@ export abstract class ViTBackbone extends MAELayer {
 
   protected constructor(args: ViTBackboneArgs, spec: ViTTrunkSpec) {
     super(args);
-    this.seed = args.seed ?? undefined;
+    this.seed = optionalSeed('seed', args.seed);
     this.recompute = flag('recompute', args.recompute ?? false);
     // validates imgSize, patchSize, inChans, embedDim (and their divisibility)
     this.patchEmbed = this.track(

@@ -1,7 +1,7 @@
 /** The MAE encoder: a ViT that sees only the visible patches (official `forward_encoder`). */
 import * as tf from '@tensorflow/tfjs-core';
 import { serialization } from '@tensorflow/tfjs-core';
-import { divisible, maskRatio as checkRatio } from '../util/validate';
+import { divisible, maskRatio as checkRatio, optionalSeed } from '../util/validate';
 import type { StateEntry } from '../nn/MAELayer';
 import { LayerNorm } from '../nn/LayerNorm';
 import { zeros } from '../nn/init';
@@ -162,6 +162,7 @@ export class ViTEncoder extends ViTBackbone {
   forward(imgs: tf.Tensor, options: EncoderOptions = {}): EncoderOutput {
     this.ensureBuilt();
     const x = this.patchEmbed.checkImages(imgs); // [N, H, W, C]
+    optionalSeed('seed', options.seed);
     const sample = this.sampleMask(x.shape[0], options);
     try {
       const visible = this.embedKept(x, sample); // [N, lenKeep, D]

@@ -43,7 +43,7 @@ function asBytes(data: tf.io.WeightData): Uint8Array {
  * and the weights in `weights.bin`.
  *
  * ```ts
- * import { nodeFolderHandler } from 'tfjs-mae/node'; // or the path of this module
+ * import { nodeFolderHandler } from 'tfjs-mae/node';
  * await saveModel(mae, nodeFolderHandler('out/mae'));
  * const again = await loadModel(nodeFolderHandler('out/mae'));
  * ```

@@ -2,7 +2,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { serialization } from '@tensorflow/tfjs-core';
 import { MAEInputError, describe } from '../errors';
-import { maskRatio as checkRatio, positiveInt, tensorOfRank } from '../util/validate';
+import { maskRatio as checkRatio, optionalSeed, positiveInt, tensorOfRank } from '../util/validate';
 import { MAELayer, type BaseLayerArgs, type StateEntry } from '../nn/MAELayer';
 import { argsortRows } from '../nn/ops';
 import {
@@ -64,6 +64,7 @@ export class RandomMasking extends MAELayer implements MaskingStrategy {
    */
   sample(n: number, gridHW: [number, number] | number, options: MaskingOptions = {}): MaskSample {
     positiveInt('n', n);
+    optionalSeed('seed', options.seed);
     const ratio = checkRatio('maskRatio', options.maskRatio ?? this.maskRatio);
     const l = typeof gridHW === 'number' ? positiveInt('numPatches', gridHW) : this.lenKeep(gridHW, 0);
     const lenKeep = lenKeepFor(l, ratio);

@@ -19,7 +19,7 @@ export interface MaskingOptions {
 }
 
 /** Which patches are kept, and how to undo the shuffle. The caller owns (and disposes) the tensors. */
-export interface MaskSample {
+export type MaskSample = {
   /**
    * `[N, lenKeep]` int32: indices of the kept patches. The order is the
    * strategy's: increasing noise for {@link RandomMasking}, patch order for
@@ -34,13 +34,13 @@ export interface MaskSample {
   idsRestore: tf.Tensor2D;
   /** `[N, L]` float32: 1 = removed, 0 = kept, in patch order. */
   mask: tf.Tensor2D;
-}
+};
 
 /** The visible tokens and the {@link MaskSample} that chose them. */
-export interface MaskResult extends MaskSample {
+export type MaskResult = MaskSample & {
   /** `[N, lenKeep, D]`: the kept tokens in `idsKeep` order (differentiable). */
   visible: tf.Tensor3D;
-}
+};
 
 /**
  * A strategy as configuration: `{ type, ...constructor args }`, e.g.

@@ -1,7 +1,7 @@
 /** The whole MAE: encoder, decoder and loss (official `MaskedAutoencoderViT`). */
 import * as tf from '@tensorflow/tfjs-core';
 import { serialization } from '@tensorflow/tfjs-core';
-import { pair, knownKeys } from '../util/validate';
+import { pair, knownKeys, optionalSeed } from '../util/validate';
 import { MAELayer, type BaseLayerArgs, type StateEntry } from '../nn/MAELayer';
 import { childSeed } from '../nn/init';
 import { ViTEncoder, type EncoderOptions, type ViTEncoderArgs } from '../encode/ViTEncoder';
@@ -150,6 +150,7 @@ export class MaskedAutoencoder extends MAELayer {
   constructor(args: MaskedAutoencoderArgs = {}) {
     super(args);
     knownKeys('MaskedAutoencoder', args, MAE_KEYS);
+    const seed = optionalSeed('seed', args.seed);
     this.encoder = this.track(
       new ViTEncoder({
         deferBuild: true,
@@ -163,7 +164,7 @@ export class MaskedAutoencoder extends MAELayer {
         layerNormEps: args.layerNormEps,
         maskRatio: args.maskRatio,
         masking: args.masking,
-        seed: childSeed(args.seed ?? undefined, 0),
+        seed: childSeed(seed, 0),
         recompute: args.recompute,
       }),
     );
@@ -180,7 +181,7 @@ export class MaskedAutoencoder extends MAELayer {
         decoderNumHeads: args.decoderNumHeads,
         mlpRatio: args.mlpRatio,
         layerNormEps: args.layerNormEps,
-        seed: childSeed(args.seed ?? undefined, 1),
+        seed: childSeed(seed, 1),
         recompute: args.recompute,
       }),
     );
@@ -200,7 +201,7 @@ export class MaskedAutoencoder extends MAELayer {
       layerNormEps: e.layerNormEps,
       maskRatio: e.maskRatio,
       masking: typeof e.masking.toConfig === 'function' ? maskingConfigOf(e.masking) : e.masking,
-      seed: args.seed ?? undefined,
+      seed,
       recompute: e.recompute,
     };
     // (the encoder has already checked that its masking can realise maskRatio on this grid)

@@ -1,7 +1,7 @@
 /** Multi-head self-attention with a fused qkv projection (timm `Attention`). */
 import * as tf from '@tensorflow/tfjs-core';
 import { serialization } from '@tensorflow/tfjs-core';
-import { divisible, positiveInt } from '../util/validate';
+import { divisible, positiveInt, optionalSeed } from '../util/validate';
 import { MAELayer, type BaseLayerArgs, type StateEntry } from './MAELayer';
 import { Linear } from './Linear';
 import { childSeed } from './init';
@@ -56,7 +56,7 @@ export class Attention extends MAELayer {
     this.numHeads = positiveInt('Attention.numHeads', args.numHeads);
     divisible('Attention.dim', this.dim, this.numHeads, 'numHeads must split it evenly');
     this.qkvBias = args.qkvBias ?? true;
-    this.seed = args.seed ?? undefined;
+    this.seed = optionalSeed('seed', args.seed);
     this.qkv = this.track(
       new Linear({ deferBuild: true, inFeatures: this.dim, units: 3 * this.dim, useBias: this.qkvBias, seed: childSeed(this.seed, 0) }),
     );

@@ -2,7 +2,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { serialization } from '@tensorflow/tfjs-core';
 import type { LayerVariable } from '@tensorflow/tfjs-layers';
-import { positiveInt } from '../util/validate';
+import { positiveInt, optionalSeed } from '../util/validate';
 import { MAELayer, type BaseLayerArgs, type StateEntry } from './MAELayer';
 import { linear } from './ops';
 import { xavierUniform, zeros } from './init';
@@ -45,7 +45,7 @@ export class Linear extends MAELayer {
     this.inFeatures = positiveInt('Linear.inFeatures', args.inFeatures);
     this.units = positiveInt('Linear.units', args.units);
     this.useBias = args.useBias ?? true;
-    this.seed = args.seed ?? undefined;
+    this.seed = optionalSeed('seed', args.seed);
     this.buildUnlessDeferred(args);
   }
 

@@ -1,7 +1,7 @@
 /** The transformer MLP: Linear → exact GELU → Linear (timm `Mlp`). */
 import * as tf from '@tensorflow/tfjs-core';
 import { serialization } from '@tensorflow/tfjs-core';
-import { positiveInt } from '../util/validate';
+import { positiveInt, optionalSeed } from '../util/validate';
 import { MAELayer, type BaseLayerArgs, type StateEntry } from './MAELayer';
 import { Linear } from './Linear';
 import { childSeed } from './init';
@@ -36,7 +36,7 @@ export class Mlp extends MAELayer {
     super(args);
     this.dim = positiveInt('Mlp.dim', args.dim);
     this.hidden = positiveInt('Mlp.hidden', args.hidden);
-    this.seed = args.seed ?? undefined;
+    this.seed = optionalSeed('seed', args.seed);
     this.fc1 = this.track(new Linear({ deferBuild: true, inFeatures: this.dim, units: this.hidden, seed: childSeed(this.seed, 0) }));
     this.fc2 = this.track(new Linear({ deferBuild: true, inFeatures: this.hidden, units: this.dim, seed: childSeed(this.seed, 1) }));
     this.buildUnlessDeferred(args);

@@ -1,7 +1,7 @@
 /** The pre-norm ViT block shared by encoder, decoder and classifier (timm 0.3.2 `Block`). */
 import * as tf from '@tensorflow/tfjs-core';
 import { serialization } from '@tensorflow/tfjs-core';
-import { positiveInt, positiveNumber } from '../util/validate';
+import { positiveInt, positiveNumber, optionalSeed } from '../util/validate';
 import { MAELayer, type BaseLayerArgs, type StateEntry } from './MAELayer';
 import { Attention } from './Attention';
 import { LayerNorm } from './LayerNorm';
@@ -105,7 +105,7 @@ export class TransformerBlock extends MAELayer {
     this.mlpRatio = positiveNumber('TransformerBlock.mlpRatio', args.mlpRatio ?? 4);
     this.qkvBias = args.qkvBias ?? true;
     this.layerNormEps = positiveNumber('TransformerBlock.layerNormEps', args.layerNormEps ?? 1e-6);
-    this.seed = args.seed ?? undefined;
+    this.seed = optionalSeed('seed', args.seed);
     this.dropPath = checkRate('TransformerBlock.dropPath', args.dropPath ?? 0);
     this.dropRate = checkRate('TransformerBlock.dropRate', args.dropRate ?? 0);
     const hidden = Math.trunc(this.dim * this.mlpRatio);

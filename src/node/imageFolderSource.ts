@@ -71,7 +71,7 @@ export interface ImageFolderSourceOptions {
   maxPixels?: number;
   /** Stop at the first bad file with a `DataError` naming it. Defaults to `false`. */
   strict?: boolean;
-  /** Called once for each bad file met. Defaults to a one-line `console.warn`. */
+  /** Called once for each bad file met, as found (batches decode concurrently, so not always in file order). Defaults to a one-line `console.warn`. */
   onBadFile?: (file: BadImageFile) => void;
 }
 

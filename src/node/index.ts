@@ -44,3 +44,5 @@ export {
   type ChannelStats,
 } from './imageFolderSource';
 export { evalResizeShape, centreCropBox, type ImageTransform } from './transforms';
+// The first hour (issue 13): Node's own error output with the wasm backend
+export { removeWasmRethrowHandlers } from './wasmErrors';

@@ -36,7 +36,12 @@ export function encodeNpy(data: Float32Array, shape: readonly number[]): Uint8Ar
 }
 
 /** Reads back a float32 `.npy` written by {@link encodeNpy} (C order, `<f4`); throws on anything else. */
-export function decodeNpy(bytes: Uint8Array, name = 'bytes'): { data: Float32Array; shape: number[] } {
+export function decodeNpy(bytes: Uint8Array, name = 'bytes'): {
+  /** The values, C order. */
+  data: Float32Array;
+  /** The array's shape. */
+  shape: number[];
+} {
   if (bytes.length < 10 || !MAGIC.every((b, i) => bytes[i] === b) || bytes[6] !== 1) throw new MAEError(`${name}: not a version 1 .npy file`);
   const headerLength = new DataView(bytes.buffer, bytes.byteOffset).getUint16(8, true);
   const header = new TextDecoder().decode(bytes.subarray(10, 10 + headerLength));

@@ -2,8 +2,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { serialization } from '@tensorflow/tfjs-core';
 import type { LayerVariable } from '@tensorflow/tfjs-layers';
-import { MAEConfigError } from '../errors';
-import { dimEquals, floatTensor, pair, positiveInt, tensorOfRank } from '../util/validate';
+import { MAEConfigError, MAEInputError, describe } from '../errors';
+import { dimEquals, floatTensor, pair, positiveInt, tensorOfRank, optionalSeed } from '../util/validate';
 import { MAELayer, type BaseLayerArgs, type StateEntry } from '../nn/MAELayer';
 import { linear } from '../nn/ops';
 import { childSeed, uniform, xavierUniform } from '../nn/init';
@@ -58,7 +58,7 @@ export class PatchEmbed extends MAELayer {
     this.patchSize = positiveInt('patchSize', args.patchSize);
     this.inChans = positiveInt('inChans', args.inChans ?? 3);
     this.embedDim = positiveInt('embedDim', args.embedDim);
-    this.seed = args.seed ?? undefined;
+    this.seed = optionalSeed('seed', args.seed);
     const [hh, ww] = this.imgSize;
     const p = this.patchSize;
     if (hh % p !== 0 || ww % p !== 0) {
@@ -81,11 +81,25 @@ export class PatchEmbed extends MAELayer {
   /** Checks that `imgs` is float32 `[N, H, W, C]` with this layer's size and channels. */
   checkImages(imgs: unknown, name = 'imgs'): tf.Tensor4D {
     const x = tensorOfRank(name, imgs, 4, '[N, H, W, C] (NHWC)');
+    this.refuseNCHW(name, x);
     dimEquals(name, x, 1, this.imgSize[0], 'height');
     dimEquals(name, x, 2, this.imgSize[1], 'width');
     dimEquals(name, x, 3, this.inChans, 'channels');
     floatTensor(name, x);
     return x as tf.Tensor4D;
+  }
+
+  /** A `[N, C, H, W]` tensor (PyTorch's layout) gets an error that says so and how to convert. */
+  private refuseNCHW(name: string, x: tf.Tensor): void {
+    const [, a, b, c] = x.shape;
+    const [h, w] = this.imgSize;
+    const nhwc = a === h && b === w && c === this.inChans;
+    if (!nhwc && a === this.inChans && b === h && c === w) {
+      throw new MAEInputError(
+        `${name} must be NHWC [N, ${h}, ${w}, ${this.inChans}], got shape ${describe(x.shape)}, which is NCHW ` +
+          `(channels first, PyTorch's layout): pass tf.transpose(${name}, [0, 2, 3, 1])`,
+      );
+    }
   }
 
   /** `imgs`: `[N, H, W, C]` → `[N, L, D]`. */

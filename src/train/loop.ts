@@ -23,6 +23,7 @@ import { checkCheckpoint, type TrainingCheckpoint } from './checkpoint';
 import { progressPrinter, type EpochInfo, type ProgressCallbacks, type StepInfo } from './progress';
 import { batchImages, checkData, disposeBatch, epochBatches, resolveBatchesPerEpoch, type AnyBatch, type BatchIterator, type TrainData } from './data';
 import type { ParamGroup } from './types';
+import { runInfo, type RunInfoArgs } from './runInfo';
 
 /** Options every training loop takes (`pretrain`, `finetune`). */
 export interface TrainLoopOptions extends ProgressCallbacks {
@@ -183,7 +184,10 @@ export async function trainLoop(spec: TrainLoopSpec, data: TrainData, options: T
       const bad = values.findIndex((v) => !Number.isFinite(v));
       if (bad >= 0) {
         throw new TrainingError(
-          `${label}: the loss of step ${items[bad].step} (epoch ${items[bad].epoch}) is ${values[bad]}; stopped (lower the lr, clip gradients or resume from a checkpoint)`,
+          `${label}: the loss of step ${items[bad].step} (epoch ${items[bad].epoch}) is ${values[bad]}; stopped ` +
+            (items[bad].step === 0
+              ? '(before any update: check the images for NaN or Inf values, and the initial weights)'
+              : '(lower the lr, clip gradients or resume from a checkpoint)'),
         );
       }
       const t = now();
@@ -231,7 +235,12 @@ export async function trainLoop(spec: TrainLoopSpec, data: TrainData, options: T
           const item: Pending = { step, epoch, stepInEpoch: s, loss, lr: 0, images };
           pending.push(item); // from here on the loss is disposed with the pending list
           try {
-            schedule ??= defaultSchedule(o, totalSteps, spec.blr * ((batchSize * accum) / 256), label);
+            if (schedule === undefined || step === firstStep) {
+              // the first step of this call: the batch size is known now
+              const ruleLr = spec.blr * ((batchSize * accum) / 256);
+              schedule ??= defaultSchedule(o, totalSteps, ruleLr, label);
+              await announceRun(spec, o, printer, { schedule, totalSteps, firstStep, effectiveBatch: batchSize * accum, baseLr: o.lr ?? ruleLr });
+            }
             const lr = (item.lr = schedule(step));
             if (typeof lr !== 'number' || !Number.isFinite(lr) || lr < 0) {
               throw new MAEConfigError(`${label} schedule: expected a finite lr >= 0 at step ${step}, got ${describe(lr)}`);
@@ -328,6 +337,19 @@ async function runStep(
     accumulator?.dispose();
     throw err;
   }
+}
+
+/** Reports the run's lr (and a warning when it is too small to train) to the printer and `onStart`. */
+async function announceRun(
+  spec: TrainLoopSpec,
+  o: TrainLoopOptions,
+  printer: ProgressCallbacks | undefined,
+  a: Pick<RunInfoArgs, 'schedule' | 'totalSteps' | 'firstStep' | 'effectiveBatch' | 'baseLr'>,
+): Promise<void> {
+  const source = o.schedule !== undefined ? 'schedule' : o.lr !== undefined ? 'lr' : 'rule';
+  const info = runInfo({ ...a, label: spec.label, blr: spec.blr, source });
+  await printer?.onStart?.(info);
+  await o.onStart?.(info);
 }
 
 function defaultSchedule(o: TrainLoopOptions, totalSteps: number, scaled: number, label: string): (step: number) => number {

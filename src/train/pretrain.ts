@@ -93,6 +93,7 @@ export async function pretrain(model: PretrainModel, data: TrainData, options: P
   });
   const maskRatio = o.maskRatio;
   const recompute = o.recompute === undefined ? {} : { recompute: flag('pretrain recompute', o.recompute) };
+  const onStep = warnOnUnnormalisedLoss(o.onStep);
   return trainLoop(
     {
       label: 'pretrain',
@@ -107,6 +108,35 @@ export async function pretrain(model: PretrainModel, data: TrainData, options: P
       },
     },
     data,
-    options,
+    { ...o, onStep },
   );
+}
+
+/**
+ * Above this first-step loss the images are almost certainly not normalised:
+ * normalised images (mean 0, std 1) start near 1–3 (2.7 for the Fashion-MNIST
+ * recipe), while 0–255 floats start near 1e4.
+ */
+export const UNNORMALISED_LOSS = 100;
+
+let warnedUnnormalised = false;
+
+/**
+ * Wraps `onStep`: the first reported loss of a run (already read back by the
+ * loop, so no extra device read) is checked once per process against
+ * {@link UNNORMALISED_LOSS}, with a `console.warn` when above.
+ */
+function warnOnUnnormalisedLoss(onStep: PretrainOptions['onStep']): PretrainOptions['onStep'] {
+  let first = true;
+  return (info) => {
+    if (first && !warnedUnnormalised && info.loss > UNNORMALISED_LOSS) {
+      warnedUnnormalised = true;
+      console.warn(
+        `[pretrain] warning: the loss of the first step is ${info.loss.toPrecision(4)} (normalised images start near 1–3): ` +
+          `the images look unnormalised (0–255 values?). Feed (x / 255 − mean) / std, e.g. imageDataSource(images, labels, { mean, std, ... }).`,
+      );
+    }
+    first = false;
+    return onStep?.(info);
+  };
 }

@@ -2,6 +2,7 @@
  * The progress reports of a training loop, and a default one-line printer
  * for Node. Browser-safe: without a `process.stdout` the printer is a no-op.
  */
+import { formatRunInfo, type RunInfo } from './runInfo';
 
 /** What a training loop reports after each optimiser step. */
 export interface StepInfo {
@@ -41,8 +42,17 @@ export interface EpochInfo {
   seconds: number;
 }
 
-/** Callbacks that receive the reports; either may return a promise, which the loop awaits. */
+/** Callbacks that receive the reports; each may return a promise, which the loop awaits. */
 export interface ProgressCallbacks {
+  /**
+   * Called once per call of the loop, before its first optimiser step (once
+   * the first batch has given the batch size): the schedule's peak lr, where
+   * it comes from (the official rule, the `lr` option or a `schedule`), the
+   * sum of the lr over the run, and a warning when that sum is too small to
+   * move the weights. The default printer prints it; `progress: false`
+   * silences it. Defaults to none.
+   */
+  onStart?: (info: RunInfo) => void | Promise<void>;
   /** Called once per optimiser step, in order, when its loss has been read back (every `readLossEvery` steps); awaited. Defaults to none. */
   onStep?: (info: StepInfo) => void | Promise<void>;
   /** Called after each epoch (awaited). Defaults to none. */
@@ -103,6 +113,11 @@ export function progressPrinter(args: ProgressPrinterArgs = {}): Required<Progre
   const out = stdout();
   let open = false; // a rewritable line is on screen
   return {
+    onStart(info) {
+      if (out === undefined) return;
+      out.write(`${label} ${formatRunInfo(info)}\n`);
+      if (info.warning) out.write(`${label} warning: ${info.warning}\n`);
+    },
     onStep(info) {
       if (out === undefined) return;
       const line = `${label} ${formatStep(info)}`;

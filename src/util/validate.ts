@@ -26,6 +26,19 @@ export function positiveNumber(name: string, value: unknown): number {
   return value;
 }
 
+/**
+ * An optional seed: `undefined` (or `null`) draws at random, otherwise an
+ * integer ≥ 0 (a fractional seed would silently give unrelated streams).
+ */
+export function optionalSeed(name: string, value: unknown): number | undefined {
+  if (value === undefined || value === null) return undefined;
+  // Not only safe integers: seeds derived for sub-layers and sub-calls (childSeed) grow past 2^53.
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+    throw new MAEConfigError(`${name} must be an integer ≥ 0 (the same seed gives the same result), got ${describe(value)}`);
+  }
+  return value;
+}
+
 /** `value` must be `true` or `false` (a switch). */
 export function flag(name: string, value: unknown): boolean {
   if (typeof value !== 'boolean') throw new MAEConfigError(`${name} must be true or false, got ${describe(value)}`);

@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { MAEConfigError, MAEInputError, describe } from '../errors';
 import { unpatchify } from '../patch/patchify';
 import type { MAEOutput } from '../model/MaskedAutoencoder';
+import { GLYPH_HEIGHT, drawText, textWidth } from './font';
 
 /** Pixels of an image, row-major RGBA, 4 bytes per pixel. */
 export interface RgbaImage {
@@ -47,12 +48,21 @@ export interface ImageGridArgs {
   gap?: number;
   /** `[r, g, b]` of the gaps, 0–255. Defaults to white. */
   background?: [number, number, number];
+  /**
+   * One label per row, drawn left of it in a built-in 5×7 font (lowercase
+   * letters, digits, space, `-`; other characters are blank), black on a light
+   * background, white on a dark one; 2× for tiles 56 px high or more.
+   * Defaults to none.
+   */
+  labels?: string[];
 }
 
 /** Options of {@link reconstructionGrid}. */
-export interface ReconstructionGridArgs extends ReconstructionRowsArgs, ImageGridArgs {
+export interface ReconstructionGridArgs extends ReconstructionRowsArgs, Omit<ImageGridArgs, 'labels'> {
   /** Which rows, top to bottom. Defaults to all four: original, masked, reconstruction, pasted. */
   rows?: ReconstructionRow[];
+  /** Row labels: `true` for the row names (`original`, `masked`, ...), or your own, one per row. Defaults to none. */
+  labels?: boolean | string[];
 }
 
 /**
@@ -150,15 +160,31 @@ export async function imageGrid(rows: tf.Tensor[], args: ImageGridArgs = {}): Pr
   const bg = args.background ?? [255, 255, 255];
   const th = h * scale;
   const tw = w * scale;
-  const width = n * tw + (n + 1) * gap;
+  const labels = args.labels;
+  if (labels !== undefined && (!Array.isArray(labels) || labels.length !== rows.length || !labels.every((l) => typeof l === 'string'))) {
+    throw new MAEConfigError(`labels: expected ${rows.length} strings (one per row), got ${describe(labels)}`);
+  }
+  const labelScale = th >= 56 ? 2 : 1;
+  const labelWidth = labels ? Math.max(...labels.map((l) => textWidth(l, labelScale))) + gap : 0; // left column
+  const width = labelWidth + n * tw + (n + 1) * gap;
   const height = rows.length * th + (rows.length + 1) * gap;
   const data = new Uint8ClampedArray(width * height * 4);
   for (let i = 0; i < width * height; i++) data.set([bg[0], bg[1], bg[2], 255], 4 * i);
+  const ink: [number, number, number] = bg[0] + bg[1] + bg[2] < 3 * 128 ? [255, 255, 255] : [0, 0, 0];
+  labels?.forEach((label, r) => {
+    const y = gap + r * (th + gap) + Math.max(0, Math.floor((th - GLYPH_HEIGHT * labelScale) / 2));
+    if (th >= GLYPH_HEIGHT * labelScale) drawText(data, width, label, gap, y, labelScale, ink);
+  });
   for (let r = 0; r < rows.length; r++) {
     const values = await rows[r].data();
+    const nan = values.findIndex((v) => Number.isNaN(v));
+    if (nan >= 0) {
+      const at = Math.floor(nan / (h * w * c));
+      throw new MAEInputError(`rows[${r}]: image ${at} holds NaN values (check the images, and the prediction of the model that drew them)`);
+    }
     for (let k = 0; k < n; k++) {
       const y0 = gap + r * (th + gap);
-      const x0 = gap + k * (tw + gap);
+      const x0 = labelWidth + gap + k * (tw + gap);
       for (let y = 0; y < th; y++) {
         for (let x = 0; x < tw; x++) {
           const src = ((k * h + Math.floor(y / scale)) * w + Math.floor(x / scale)) * c;
@@ -194,7 +220,8 @@ export async function reconstructionGrid(
     if (unknown !== undefined || order.length === 0) {
       throw new MAEConfigError(`rows: expected names among original, masked, reconstruction, pasted, got ${describe(order)}`);
     }
-    return await imageGrid(order.map((r) => rows[r]), args);
+    const labels = args.labels === true ? order : args.labels === false ? undefined : args.labels;
+    return await imageGrid(order.map((r) => rows[r]), { ...args, labels });
   } finally {
     tf.dispose(Object.values(rows));
   }

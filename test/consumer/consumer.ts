@@ -26,6 +26,7 @@ import {
   type MAEOutput,
 } from 'tfjs-mae';
 import { expectNoLeaks, expectTensorsClose } from 'tfjs-mae/testing';
+import { nodeFolderHandler } from 'tfjs-mae/node'; // the import the TSDoc shows
 
 async function main(): Promise<void> {
   await tf.setBackend('cpu');
@@ -53,6 +54,8 @@ async function main(): Promise<void> {
     layerNormEps: 1e-6,
     seed: 0,
   });
+  if (typeof nodeFolderHandler !== 'function') throw new Error('tfjs-mae/node');
+
   // a fresh model trains at once: the constructor creates its weights
   const fresh = new MaskedAutoencoder({ imgSize: 32, patchSize: 8, embedDim: 64, depth: 1, numHeads: 4, decoderEmbedDim: 32, decoderDepth: 1, decoderNumHeads: 4 });
   const adam = tf.train.adam(1e-3);

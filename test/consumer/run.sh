@@ -8,6 +8,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$root"
 tarball=$(npm pack --silent --pack-destination "$work" | tail -n 1)
+node "$root/test/consumer/readme-links.mjs" "$work/$tarball"
 tfjs=$(node -p "require('@tensorflow/tfjs-core/package.json').version")
 ts=$(node -p "require('typescript/package.json').version")
 cd "$work"

@@ -21,6 +21,7 @@ import {
   readFixture,
   type Runner,
 } from '../../src/testing';
+import { RandomMasking, type MaskResult, type MaskSample } from '../../src';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -101,6 +102,35 @@ describe('expectNoLeaks', () => {
       kept = [tf.scalar(1)];
     })).rejects.toThrow(/operation leaked 1 tensor/);
     tf.dispose(kept);
+  });
+
+  it("with warmup, an optimiser's first-step state (Adam's moments) is not a leak; later steps are checked", async () => {
+    const { MaskedAutoencoder } = await import('../../src');
+    const mae = new MaskedAutoencoder({ imgSize: 8, patchSize: 4, inChans: 1, embedDim: 8, depth: 1, numHeads: 2, decoderEmbedDim: 8, decoderDepth: 1, decoderNumHeads: 2, seed: 1 });
+    const imgs = tf.randomNormal([2, 8, 8, 1], 0, 1, 'float32', 1);
+    const step = () => tf.train.adam(1e-3);
+    const first = step();
+    await expect(expectNoLeaks(() => first.minimize(() => mae.loss(imgs, { seed: 1 }), false))).rejects.toThrow(
+      new RegExp(`leaked ${2 * mae.trainableWeights.length} tensor`),
+    );
+    first.dispose();
+    const opt = step();
+    await expectNoLeaks(() => opt.minimize(() => mae.loss(imgs, { seed: 1 }), false), { warmup: 1, name: 'adam step' });
+    let kept: tf.Tensor[] = [];
+    await expect(expectNoLeaks(() => void kept.push(tf.scalar(1)), { warmup: 2, name: 'grows' })).rejects.toThrow(/^grows leaked 1 tensor/);
+    tf.dispose(kept);
+    kept = [];
+    opt.dispose();
+    imgs.dispose();
+    mae.dispose();
+  });
+
+  it('tf.tidy accepts the sample and output objects (type check: they are tensor containers)', () => {
+    const masking = new RandomMasking();
+    const s: MaskSample = tf.tidy(() => masking.sample(2, [2, 2], { seed: 1 }));
+    const r: MaskResult = tf.tidy(() => masking.mask(tf.zeros([2, 4, 3]), { seed: 1 }));
+    expect(s.mask.shape).toEqual([2, 4]);
+    tf.dispose([s.idsKeep, s.idsRestore, s.mask, r.idsKeep, r.idsRestore, r.mask, r.visible]);
   });
 
   it('on throw: rethrows the original error when nothing leaked', async () => {

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-layers'; // registers the gradients in Node
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { CheckpointError, MAEConfigError, TrainingError } from '../../src/errors';
 import { MaskedAutoencoder } from '../../src/model/MaskedAutoencoder';
 import { pretrain, maskNoiseSeed, type PretrainOptions } from '../../src/train/pretrain';
@@ -10,6 +10,7 @@ import { imageDataSource } from '../../src/train/data';
 import { decodeCheckpoint, encodeCheckpoint, type TrainingCheckpoint } from '../../src/train/checkpoint';
 import { warmupCosine } from '../../src/train/schedule';
 import type { StepInfo } from '../../src/train/progress';
+import { MIN_LR_SUM, type RunInfo } from '../../src/train/runInfo';
 import { readSafetensors } from '../../src/io/safetensors';
 import { Rng } from '../../src/data/rng';
 
@@ -130,6 +131,75 @@ describe('pretrain', () => {
     expect(infos.every((i) => i.imagesPerSec > 0 && i.etaSec >= 0 && i.totalSteps === 8)).toBe(true);
     expect(infos[7].etaSec).toBe(0);
     expect(epochs).toEqual([0, 1]);
+  });
+
+  it('announces the lr and its rule once, before the first step, and warns when the lrs sum too small to train', async () => {
+    const starts: RunInfo[] = [];
+    let stepsBeforeStart = -1;
+    let steps = 0;
+    await run({ lr: undefined, onStart: (i) => void (starts.push(i), (stepsBeforeStart = steps)), onStep: () => void steps++ });
+    expect(starts).toHaveLength(1);
+    expect(stepsBeforeStart).toBe(0);
+    const [rule] = starts;
+    expect(rule.peakLr).toBeCloseTo((1.5e-4 * 4) / 256, 12);
+    expect(rule.lrRule).toBe('official rule blr × batch / 256 = 0.00015 × 4 / 256');
+    expect(rule).toMatchObject({ totalSteps: 8, firstStep: 0, effectiveBatch: 4 });
+    expect(rule.lrSum).toBeLessThan(MIN_LR_SUM);
+    expect(rule.warning).toMatch(/pretrain: the learning rates of the 8 steps sum to .*below 0\.0005.*barely change the weights.*pass lr/);
+
+    const chosen: RunInfo[] = [];
+    await run({ onStart: (i) => void chosen.push(i) }); // lr 5e-3
+    expect(chosen[0].peakLr).toBeCloseTo(5e-3, 12);
+    expect(chosen[0].lrRule).toBe('the lr option');
+    expect(chosen[0].warning).toBeUndefined();
+  });
+
+  it('prints the start line and the warning through the progress printer (silenced by progress: false)', async () => {
+    const out: string[] = [];
+    const stdout = process.stdout as unknown as { isTTY?: boolean };
+    const tty = stdout.isTTY;
+    stdout.isTTY = false;
+    const spy = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => (out.push(String(s)), true));
+    try {
+      await run({ lr: undefined, progress: true });
+      const printed = out.length;
+      await run({ lr: undefined, progress: false });
+      expect(out).toHaveLength(printed);
+    } finally {
+      spy.mockRestore();
+      stdout.isTTY = tty;
+    }
+    expect(out[0]).toBe('[pretrain] 8 steps of 4 images, peak lr 2.34e-6 (official rule blr × batch / 256 = 0.00015 × 4 / 256)\n');
+    expect(out[1]).toMatch(/^\[pretrain\] warning: pretrain: the learning rates of the 8 steps sum to/);
+  });
+
+  it('a NaN loss at the first step points at the images', async () => {
+    const nanData = () => [{ images: tf.fill([4, 8, 8, 1], NaN) }];
+    const model = tinyMae();
+    try {
+      await expect(pretrain(model, nanData, { epochs: 1, batchesPerEpoch: 1, lr: 1e-3, progress: false })).rejects.toThrow(
+        /the loss of step 0 \(epoch 0\) is NaN; stopped \(before any update: check the images for NaN or Inf values/,
+      );
+    } finally {
+      model.dispose();
+    }
+  });
+
+  it('warns once when the first loss says the images are not normalised (0–255 values)', async () => {
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    const raw = () => imageDataSource(images(), undefined, { batchSize: 4, imageShape: [8, 8, 1], seed: 5, mean: 0, std: 1 / 255 });
+    try {
+      for (let i = 0; i < 2; i++) {
+        const model = tinyMae();
+        await pretrain(model, raw(), { epochs: 1, lr: 1e-3, progress: false });
+        model.dispose();
+      }
+      await run(); // normalised: no warning either
+      expect(warn).toHaveBeenCalledTimes(1);
+      expect(String(warn.mock.calls[0][0])).toMatch(/the loss of the first step is .* the images look unnormalised \(0–255 values\?\)/);
+    } finally {
+      warn.mockRestore();
+    }
   });
 
   it('learns: the loss falls over epochs', async () => {

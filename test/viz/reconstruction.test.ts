@@ -5,6 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { MAEConfigError, MAEInputError } from '../../src/errors';
 import { denormalize, imageGrid, reconstructionGrid, renderReconstructions } from '../../src/viz/reconstruction';
 import { patchify } from '../../src/patch/patchify';
+import { toCanvas } from '../../src/viz/canvas';
 import { MaskedAutoencoder } from '../../src/model/MaskedAutoencoder';
 
 beforeAll(async () => {
@@ -76,6 +77,83 @@ describe('reconstructionGrid', () => {
     await expect(imageGrid([])).rejects.toThrow(MAEInputError);
     expect(tf.memory().numTensors).toBe(before + 1); // the zeros([2, 4, 5]) above
     tf.dispose([images, pred, mask]);
+  });
+});
+
+describe('row labels', () => {
+  it("labels: true writes each row's name in a left column (5×7 font, 2× for tall tiles); the tiles move right", async () => {
+    const images = tf.zeros([1, 8, 8, 1]);
+    const pred = tf.zeros([1, 4, 16]);
+    const mask = tf.tensor2d([[1, 0, 0, 1]]);
+    const plain = await reconstructionGrid(images, pred, mask, { patchSize: 4, scale: 8, gap: 2 });
+    const labelled = await reconstructionGrid(images, pred, mask, { patchSize: 4, scale: 8, gap: 2, labels: true });
+    tf.dispose([images, pred, mask]);
+    // the widest name, 'reconstruction' (14 characters): (14 · 6 − 1) · 2 px, then a gap
+    expect(labelled.width - plain.width).toBe((14 * 6 - 1) * 2 + 2);
+    expect(labelled.height).toBe(plain.height);
+    const dark = (img: typeof labelled, x0: number, x1: number, y0: number, y1: number) => {
+      let n = 0;
+      for (let y = y0; y < y1; y++) for (let x = x0; x < x1; x++) if (img.data[(y * img.width + x) * 4] === 0) n++;
+      return n;
+    };
+    const rowTop = (r: number) => 2 + r * (64 + 2);
+    for (let r = 0; r < 4; r++) expect(dark(labelled, 0, 168, rowTop(r), rowTop(r) + 64)).toBeGreaterThan(20); // ink in every row's label
+    expect(dark(plain, 0, 2, 0, plain.height)).toBe(0);
+    // the tiles themselves are unchanged, shifted right by the label column
+    const shift = labelled.width - plain.width;
+    for (const [x, y] of [[2, 2], [40, 100], [60, 250]]) {
+      const a = (y * plain.width + x) * 4;
+      const b = (y * labelled.width + x + shift) * 4;
+      expect(Array.from(labelled.data.slice(b, b + 4))).toEqual(Array.from(plain.data.slice(a, a + 4)));
+    }
+  });
+
+  it('takes your own labels (one per row), white on a dark background, and checks their count', async () => {
+    const rows = [tf.zeros([1, 4, 4, 1]), tf.ones([1, 4, 4, 1])];
+    const img = await imageGrid(rows, { labels: ['in', 'out'], background: [0, 0, 0], scale: 2, gap: 1 });
+    expect(img.width).toBe((3 * 6 - 1) + 1 + 8 + 2); // the widest label, 'out', a gap, then the tile with its two gaps
+    let white = 0;
+    for (let y = 0; y < img.height; y++) for (let x = 0; x < 12; x++) if (img.data[(y * img.width + x) * 4] === 255) white++;
+    expect(white).toBeGreaterThan(10);
+    await expect(imageGrid(rows, { labels: ['only one'] })).rejects.toThrow(/^labels: expected 2 strings \(one per row\)/);
+    tf.dispose(rows);
+  });
+});
+
+describe('toCanvas', () => {
+  const image = { data: new Uint8ClampedArray([255, 0, 0, 255, 0, 255, 0, 255]), width: 2, height: 1 };
+
+  it('puts the pixels on the given canvas, resized to the picture', () => {
+    const put: unknown[] = [];
+    const g = globalThis as { ImageData?: unknown };
+    const saved = g.ImageData;
+    g.ImageData = class {
+      constructor(readonly data: Uint8ClampedArray, readonly width: number, readonly height: number) {}
+    };
+    try {
+      const canvas = { width: 0, height: 0, getContext: (kind: string) => (kind === '2d' ? { putImageData: (...a: unknown[]) => put.push(a) } : null) };
+      const out = toCanvas(image, canvas as unknown as HTMLCanvasElement);
+      expect(out).toBe(canvas);
+      expect([canvas.width, canvas.height]).toEqual([2, 1]);
+      const [data, x, y] = put[0] as [{ data: Uint8ClampedArray; width: number; height: number }, number, number];
+      expect([Array.from(data.data), data.width, data.height, x, y]).toEqual([Array.from(image.data), 2, 1, 0, 0]);
+    } finally {
+      g.ImageData = saved;
+    }
+  });
+
+  it('without a DOM (Node) says to write a PNG instead; a malformed image is refused', () => {
+    expect(() => toCanvas(image)).toThrow(/toCanvas needs a DOM or OffscreenCanvas .* writePng from tfjs-mae\/node/);
+    expect(() => toCanvas({ ...image, width: 3 })).toThrow(/^image: expected \{ data, width, height \} with width·height·4 bytes/);
+  });
+});
+
+describe('imageGrid', () => {
+  it('refuses NaN pixels (it reads them back anyway) instead of drawing them black', async () => {
+    const row = tf.tensor4d([0.5, NaN, 0.5, 0.5, 0.1, 0.2, 0.3, 0.4], [2, 2, 2, 1]);
+    await expect(imageGrid([row])).rejects.toThrow(MAEInputError);
+    await expect(imageGrid([row])).rejects.toThrow(/^rows\[0\]: image 0 holds NaN values/);
+    row.dispose();
   });
 });
 
