@@ -92,6 +92,9 @@ classifier as OUTPUT_DIR/checkpoint-best.safetensors (weights + config; --weight
         ...(f.aa === 'none' ? {} : { randAugment: { numOps: 2, magnitude: 9, magnitudeStd: 0.5, mean: train.mean, std: train.std } }),
         seed: f.seed,
         progress: false,
+        onStart: (info) => {
+          if (info.warning) io.out(`warning: ${info.warning}`);
+        },
         onStep: (info: StepInfo) => {
           lrs.push(info.lr);
           reporter.step(info);

@@ -233,6 +233,9 @@ async function train(model: MaskedAutoencoder, { dataDir, outputDir, r, resumed,
       maskRatio: r.maskRatio,
       seed: r.seed,
       progress: false,
+      onStart: (info) => {
+        if (info.warning) io.out(`warning: ${info.warning}`);
+      },
       resume: resumed?.checkpoint,
       signal: controller.signal,
       checkpointEvery: r.saveEvery,
