@@ -11,6 +11,8 @@ import { columns, flagUsage, positionalUsage } from './args';
 export interface CliIO {
   out(line: string): void;
   err(line: string): void;
+  /** `out` is a terminal: progress may rewrite one line in place. Defaults to false. */
+  tty?: boolean;
 }
 
 /** One command of `tfjs-mae`. */

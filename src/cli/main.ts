@@ -29,7 +29,7 @@ export function usage(): string {
   ].join('\n');
 }
 
-const defaultIO: CliIO = { out: (l) => console.log(l), err: (l) => console.error(l) };
+const defaultIO: CliIO = { out: (l) => console.log(l), err: (l) => console.error(l), tty: process.stdout.isTTY === true };
 
 /** Runs the CLI with `argv` (without `node` and the script); returns the exit code. */
 export async function main(argv: string[], io: CliIO = defaultIO): Promise<number> {

@@ -78,6 +78,12 @@ export interface TrainLoopOptions extends ProgressCallbacks {
   stopAfterEpoch?: number;
   /** Continue a run from this checkpoint: weights, optimiser, step, seed. Defaults to a fresh run. */
   resume?: TrainingCheckpoint;
+  /**
+   * Stop early when this signal is aborted (e.g. on Ctrl-C): the step under
+   * way finishes, then `save` (when set) receives a checkpoint of the steps
+   * done, which `resume` continues exactly, even mid-epoch. Defaults to none.
+   */
+  signal?: AbortSignal;
 }
 
 /** What a training loop returns. */
@@ -92,6 +98,8 @@ export interface TrainResult {
   step: number;
   /** Wall time of this call, seconds. */
   seconds: number;
+  /** `true` when `signal` stopped the run early. */
+  stopped?: boolean;
 }
 
 /** What a particular loop (pre-training, fine-tuning) plugs into {@link trainLoop}. */
@@ -219,6 +227,7 @@ export async function trainLoop(spec: TrainLoopSpec, data: TrainData, options: T
       const lossStart = losses.length;
       try {
         for (let s = firstInEpoch; s < stepsPerEpoch; s++, step++) {
+          if (o.signal?.aborted) break;
           const { loss, grads, images, batchSize } = await runStep(spec, it, vars, accumulator, {
             accum,
             epoch,
@@ -258,6 +267,11 @@ export async function trainLoop(spec: TrainLoopSpec, data: TrainData, options: T
         }
       } finally {
         await it.return?.();
+      }
+      if (o.signal?.aborted && step < (epoch + 1) * stepsPerEpoch) {
+        await flush();
+        await o.save?.(await makeCheckpoint(entries, spec.metadata, optimizer, { step, epoch, seed, stepsPerEpoch, accumSteps: accum }));
+        return { losses, firstStep, epochLosses, step, seconds: now() - t0, stopped: true };
       }
       const epochSteps = losses.slice(lossStart);
       const meanLoss = epochSteps.reduce((a, b) => a + b, 0) / Math.max(epochSteps.length, 1);

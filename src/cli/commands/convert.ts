@@ -20,7 +20,8 @@ const HINT_FLAGS = { numHeads: '--heads N', decoderNumHeads: '--decoder-heads N'
 
 /** The file's tensors under `to` names, not read yet (q/k/v split or merged as each is loaded). */
 function rename(index: WeightsIndex, to: 'official' | 'hf'): Array<[string, LazyHostTensor]> {
-  const lazy = index.lazy();
+  // A training checkpoint converts to its model weights: no optimiser state.
+  const lazy = index.lazy().filter(([name]) => !name.startsWith('optimizer.'));
   const official = namingOf(index.tensors.keys()) === 'hf' ? renameFromHF(lazy, LAZY_ROWS) : lazy;
   return to === 'hf' ? renameToHF(official, LAZY_ROWS) : official;
 }
@@ -64,7 +65,9 @@ export const convert = defineCommand({
     normPix: flag.boolean({ help: 'the model was trained with norm_pix_loss, for files without a stored config' }),
   },
   async run({ positionals: [input, output], flags }, io) {
-    await withWeightsFile(input, async ({ index, notes, metadata }) => {
+    await withWeightsFile(input, async ({ index, notes, metadata: stored }) => {
+      const { training: _t, weightsFormat: _w, ...metadata } = stored; // a checkpoint's counters stay behind
+      void [_t, _w];
       for (const note of notes) io.out(`note: ${note}`);
       const hints: ConfigHints = { numHeads: flags.heads, decoderNumHeads: flags.decoderHeads, normPixLoss: flags.normPix || undefined };
       if (flags.to === 'tfjs') {
@@ -74,7 +77,7 @@ export const convert = defineCommand({
         await convertToTfjsFolder({ file: input, official, metadata, hints, hintNames: HINT_FLAGS }, output, io.out);
         return;
       }
-      const shapes = new Map([...index.tensors].map(([n, t]) => [n, t.shape]));
+      const shapes = new Map([...index.tensors].filter(([n]) => !n.startsWith('optimizer.')).map(([n, t]) => [n, t.shape]));
       const config = configToEmbed(input, shapes, metadata, hints, io.out);
       // Streamed: the header from the shapes, then one tensor at a time; every metadata key is kept.
       const renamed = rename(index, flags.to);

@@ -1,0 +1,98 @@
+/**
+ * Image folders for the commands: the one place the CLI reads images, over
+ * tfjs-mae/node's image folders (listing by content, ImageFolder labels,
+ * sharp decoding, the official train / eval transforms, bad files named and
+ * skipped).
+ */
+import { stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { IMAGENET_MEAN, IMAGENET_STD, imageFolderSource, listImageFolder, type BadImageFile, type ImageFolderListing, type ImageFolderSource } from '../node';
+import { CliError } from './args';
+
+/** A folder (or a list) of images as the commands use it. */
+export interface FolderImages {
+  /** The folder given (`''` for a list of files). */
+  root: string;
+  listing: ImageFolderListing;
+  /** Class names (sorted subfolder names), index = label; undefined when unlabelled. */
+  classes?: string[];
+  /** The per-channel normalisation of pixels in [0, 1]: `(x − mean) / std`. */
+  mean: number[];
+  std: number[];
+  /** Training batches: RandomResizedCrop + flip, seeded per (seed, epoch, index); exact resume. */
+  trainSource(batchSize: number, seed: number): ImageFolderSource;
+  /** Evaluation batches in file order: resize to size/0.875 and centre crop; bad files skipped (rows carry `indices`). */
+  evalSource(batchSize: number): ImageFolderSource;
+  /** Every bad file met so far (listing and decoding), each once. */
+  badFiles(): BadImageFile[];
+}
+
+/** Options of {@link openImageFolder}. */
+export interface OpenImageFolderOptions {
+  /** Side of the square images fed to the model. */
+  inputSize: number;
+  /** Channels fed to the model: 1 (grey) or 3 (RGB). */
+  inChans: number;
+  /** Per-channel normalisation; defaults to ImageNet's (3 channels) or 0.5 / 0.5 (1 channel). */
+  mean?: number[];
+  std?: number[];
+  /** Stop at the first bad file instead of skipping it. Defaults to false. */
+  strict?: boolean;
+  /** Told about each bad file once (the CLI prints a line). */
+  onBadFile?: (file: BadImageFile) => void;
+}
+
+function checkChannels(c: number): 1 | 3 {
+  if (c !== 1 && c !== 3) throw new CliError(`image folders give 1 or 3 channels; the model wants ${c}`);
+  return c;
+}
+
+function folderImages(root: string, listing: ImageFolderListing, o: OpenImageFolderOptions): FolderImages {
+  const channels = checkChannels(o.inChans);
+  const mean = o.mean ?? (channels === 3 ? [...IMAGENET_MEAN] : [0.5]);
+  const std = o.std ?? (channels === 3 ? [...IMAGENET_STD] : [0.5]);
+  const seen = new Map<string, BadImageFile>(listing.skipped.map((b) => [b.path, b]));
+  const onBadFile = (file: BadImageFile): void => {
+    if (seen.has(file.path)) return;
+    seen.set(file.path, file);
+    o.onBadFile?.(file);
+  };
+  const common = { size: o.inputSize, channels, mean, std, strict: o.strict, onBadFile } as const;
+  return {
+    root,
+    listing,
+    classes: listing.labels ? listing.classes : undefined,
+    mean,
+    std,
+    trainSource: (batchSize, seed) => {
+      if (batchSize > listing.paths.length) throw new CliError(`--batch-size ${batchSize} is more than the ${listing.paths.length} images of ${root}`);
+      return imageFolderSource(listing, { ...common, batchSize, seed, transform: 'train' });
+    },
+    evalSource: (batchSize) => imageFolderSource(listing, { ...common, batchSize, transform: 'eval' }),
+    badFiles: () => [...seen.values()],
+  };
+}
+
+/** Lists the images of `dir` (recursively; first-level subfolders = classes). */
+export async function openImageFolder(dir: string, options: OpenImageFolderOptions): Promise<FolderImages> {
+  if (!(await stat(dir).catch(() => undefined))?.isDirectory()) throw new CliError(`${JSON.stringify(dir)} is not a folder of images`);
+  const listing = await listImageFolder(dir, { strict: options.strict, onBadFile: (b) => options.onBadFile?.(b) });
+  if (listing.paths.length === 0) throw new CliError(`no images (JPEG, PNG or WebP) in ${JSON.stringify(dir)}`);
+  return folderImages(dir, listing, options);
+}
+
+/** The given image files, in order, unlabelled. */
+export async function openImageFiles(paths: string[], options: OpenImageFolderOptions): Promise<FolderImages> {
+  for (const path of paths) {
+    const info = await stat(path).catch(() => undefined);
+    if (!info?.isFile()) throw new CliError(`cannot read ${JSON.stringify(path)}: ${info ? 'not a file' : 'no such file'}`);
+  }
+  const listing: ImageFolderListing = { root: '', paths: paths.map((p) => resolve(p)), classes: [], classToIndex: {}, skipped: [] };
+  return folderImages('', listing, options);
+}
+
+/** The first batch of a source's epoch 0 (the rest is not decoded). The caller disposes its tensors. */
+export async function firstBatch(source: ImageFolderSource): Promise<Awaited<ReturnType<ImageFolderSource['batches']> extends AsyncIterable<infer B> ? B : never> | undefined> {
+  for await (const batch of source.batches(0, 0)) return batch;
+  return undefined;
+}

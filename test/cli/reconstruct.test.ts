@@ -1,0 +1,67 @@
+/** `tfjs-mae reconstruct`: the 4-column labelled figure, the model from the file, clear refusals. */
+import '@tensorflow/tfjs-backend-cpu';
+import * as tf from '@tensorflow/tfjs-core';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { PNG } from 'pngjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeImageFolder } from './imageFolder';
+import { firstBatch, openImageFiles } from '../../src/cli/data';
+import { disposeBatch } from '../../src/train/data';
+import { run, writeTinyWeights } from './run';
+
+let dir: string;
+let images: string[];
+let weights: string;
+let encoderOnly: string;
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tfjs-mae-reconstruct-'));
+  images = writeImageFolder(path.join(dir, 'images'), { classes: [], perClass: 2, size: 16 });
+  weights = path.join(dir, 'tiny.safetensors');
+  await writeTinyWeights(weights, 1);
+  encoderOnly = path.join(dir, 'encoder.safetensors');
+  await writeTinyWeights(encoderOnly, 1, (n) => !/^(decoder|mask_token)/.test(n));
+});
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+describe('tfjs-mae reconstruct', () => {
+  it('draws one row per image, four columns; the original column is the image', async () => {
+    const out = path.join(dir, 'figure.png');
+    const r = await run('reconstruct', ...images, '--weights', weights, '--out', out, '--backend', 'cpu', '--seed', '3');
+    expect(r.err).toEqual([]);
+    expect(r.out.at(-1)).toMatch(/^wrote .*figure\.png: 2 images, mask ratio 0\.75, seed 3, loss \d+\.\d{4}$/);
+    const png = PNG.sync.read(fs.readFileSync(out));
+    // 16 px tiles at 10×, 4 px gaps: 4 columns; a 20 px title band and a 16 px label under each row.
+    expect([png.width, png.height]).toEqual([4 * 160 + 5 * 4, 20 + 2 * 160 + 3 * 4 + 2 * 16]);
+    // The image as the CLI feeds it (eval transform: resize to 16/0.875, centre crop), back in [0, 255].
+    const data = await openImageFiles([images[0]], { inputSize: 16, inChans: 3 });
+    const batch = (await firstBatch(data.evalSource(1)))!;
+    const fed = await batch.images.data();
+    disposeBatch(batch);
+    let worst = 0;
+    for (let y = 0; y < 16; y++) {
+      for (let x = 0; x < 16; x++) {
+        const at = ((20 + 4 + y * 10 + 5) * png.width + 4 + x * 10 + 5) * 4;
+        for (let c = 0; c < 3; c++) {
+          const pixel = Math.round(255 * Math.min(1, Math.max(0, fed[(y * 16 + x) * 3 + c] * data.std[c] + data.mean[c])));
+          worst = Math.max(worst, Math.abs(png.data[at + c] - pixel));
+        }
+      }
+    }
+    expect(worst).toBeLessThanOrEqual(1);
+  });
+
+  it('refuses encoder-only weights, a missing image, and a missing --out', async () => {
+    const a = await run('reconstruct', images[0], '--weights', encoderOnly, '--heads', '2', '--out', path.join(dir, 'x.png'), '--backend', 'cpu');
+    expect(a.code).toBe(1);
+    expect(a.err).toHaveLength(1);
+    expect(a.err[0]).toMatch(/holds an encoder only: reconstruction needs the decoder too/);
+    const b = await run('reconstruct', path.join(dir, 'nope.png'), '--weights', weights, '--out', path.join(dir, 'x.png'), '--backend', 'cpu');
+    expect(b.code).toBe(1);
+    expect(b.err[0]).toMatch(/^tfjs-mae: cannot read .*nope\.png/);
+    expect((await run('reconstruct', images[0], '--weights', weights)).err).toEqual(['tfjs-mae: reconstruct needs --out FILE.png']);
+  });
+});
