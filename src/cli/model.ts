@@ -7,16 +7,15 @@
  * a file whose weights do not all fit, is an error: a different model is
  * never built silently.
  */
-import * as tf from '@tensorflow/tfjs-core';
 import type { ViTClassifier } from '../classify/ViTClassifier';
 import type { ViTEncoder } from '../encode/ViTEncoder';
-import { toTfTensors, type HostTensors } from '../io/hostTensor';
 import type { InferHints } from '../io/inferConfig';
 import { buildModel, resolveModelConfig, type ModelClassName } from '../io/modelConfig';
-import { loadPretrained, type PretrainedReport } from '../io/releases';
+import { loadPretrainedFrom, type PretrainedReport } from '../io/releases';
+import type { WeightsIndex } from '../io/weightsIndex';
 import type { MaskedAutoencoder } from '../model/MaskedAutoencoder';
 import { CliError } from './args';
-import { loadWeightsFile } from './weightsFile';
+import { withWeightsFile } from './weightsFile';
 
 /** What a weights file holds. */
 export type ModelKind = 'mae' | 'encoder' | 'classifier';
@@ -44,18 +43,28 @@ export interface LoadModelOptions extends InferHints {
   imgSize?: number;
 }
 
-/** The model's weights of a file: a training checkpoint's optimiser state left out. */
-const modelTensors = (tensors: HostTensors): HostTensors => new Map([...tensors].filter(([n]) => !n.startsWith('optimizer.')));
+/** Whether a tensor of a file is a training checkpoint's optimiser state (not a weight). */
+const isOptimizerState = (name: string): boolean => name.startsWith('optimizer.');
 
 /** Reads `file` and builds the model it holds (see the module comment). The caller disposes `model`. */
 export async function loadModel(file: string, options: LoadModelOptions = {}): Promise<LoadedModel> {
-  const { tensors: raw, metadata, notes: readNotes } = await loadWeightsFile(file);
-  const tensors = modelTensors(raw);
+  // Read by ranges: the header first, then one tensor at a time straight into the model.
+  return withWeightsFile(file, ({ index, metadata, notes }) => buildAndLoad(file, index, metadata, notes, options));
+}
+
+async function buildAndLoad(
+  file: string,
+  index: WeightsIndex,
+  metadata: Record<string, string>,
+  readNotes: string[],
+  options: LoadModelOptions,
+): Promise<LoadedModel> {
+  const shapes = new Map([...index.tensors].filter(([n]) => !isOptimizerState(n)).map(([n, t]) => [n, t.shape]));
   const hints: InferHints = { numHeads: options.numHeads, decoderNumHeads: options.decoderNumHeads, normPixLoss: options.normPixLoss };
   const resolved = resolveModelConfig({
     file,
     metadata,
-    shapes: new Map([...tensors].map(([n, t]) => [n, t.shape])),
+    shapes,
     hints,
     hintNames: { numHeads: '--heads N', decoderNumHeads: '--decoder-heads N', normPixLoss: '--norm-pix' },
   });
@@ -69,19 +78,16 @@ export async function loadModel(file: string, options: LoadModelOptions = {}): P
     config.imgSize = options.imgSize;
   }
   const model = buildModel({ className: resolved.className, config }, file) as LoadedModel['model'];
-  const tfTensors = toTfTensors(tensors);
   try {
-    const report = loadPretrained(model, tfTensors, { metadata, file });
+    const report = await loadPretrainedFrom(model, index, { metadata, file });
     const missing = [...report.missing, ...report.mismatched.map((m) => m.name)];
     if (missing.length > 0) {
       throw new CliError(`${file} does not fit the ${resolved.className} it describes: ${missing.length} weights missing or mis-shaped (${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', …' : ''})`);
     }
-    for (const ignored of report.ignored) notes.push(`ignored ${ignored.name}: ${ignored.reason}`);
+    for (const ignored of report.ignored) if (!isOptimizerState(ignored.name)) notes.push(`ignored ${ignored.name}: ${ignored.reason}`);
     return { kind, model, config, source: resolved.source, metadata, notes, report };
   } catch (e) {
     model.dispose();
     throw e;
-  } finally {
-    tf.dispose(Object.values(tfTensors));
   }
 }
