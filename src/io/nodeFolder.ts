@@ -11,7 +11,14 @@ export const WEIGHTS_FILE = 'weights.bin';
 /** The model file name inside the folder. */
 export const MODEL_FILE = 'model.json';
 
-type FsPromises = typeof import('node:fs/promises');
+/** The part of Node's `fs/promises` these helpers use (declared here, so this isomorphic module names no Node module). */
+interface FsPromises {
+  mkdir(path: string, options: { recursive: true }): Promise<unknown>;
+  writeFile(path: string, data: Uint8Array | string): Promise<void>;
+  readFile(path: string): Promise<Uint8Array>;
+  readFile(path: string, encoding: 'utf8'): Promise<string>;
+  stat(path: string): Promise<{ isDirectory(): boolean }>;
+}
 
 /**
  * `node:fs/promises`, imported lazily (a browser bundle never resolves it).
