@@ -6,11 +6,12 @@
  */
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
-import { AdamW } from '../src/train/adamw';
-import { paramGroups } from '../src/train/paramGroups';
 import { MASK_RATIO, type BenchConfig } from './configs';
 import { matmulFlops, trainStepGflop } from './flops';
-import { buildMae, buildVariant, type TrainModel, type Variant } from './models';
+import { buildMae, buildVariant, type Variant } from './models';
+import { images, maeOptimizer, median, now, trainStep } from './step';
+
+export { images, maeOptimizer, median, trainStep } from './step';
 
 /** Timing knobs shared by all measurements. */
 export interface TimingOptions {
@@ -19,8 +20,6 @@ export interface TimingOptions {
   /** Timed steps; the median is reported. Defaults to 5. */
   steps?: number;
 }
-
-const now = (): number => performance.now() / 1000;
 
 /** Machine-wide busy CPU seconds (Linux `/proc/stat`, idle and iowait excluded), or NaN elsewhere. */
 function machineBusySec(): number {
@@ -47,13 +46,6 @@ export async function withForeignLoad<T>(f: () => Promise<T>): Promise<{ result:
   const c = process.cpuUsage(c0);
   const foreign = (machineBusySec() - b0 - (c.user + c.system) / 1e6) / wall;
   return { result, foreignCores: Number.isFinite(foreign) ? Math.max(0, foreign) : NaN };
-}
-
-/** Median of a non-empty list. */
-export function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 }
 
 /** Times `f` (which must finish its work before returning, e.g. by reading a value). */
@@ -121,28 +113,6 @@ export interface TrainResult {
   /** Trainable parameters. */
   params: number;
   lastLoss: number;
-}
-
-/** Random images `[N, H, W, C]` in [0, 1), fixed for a measurement. */
-function images(cfg: BenchConfig, batch: number): tf.Tensor4D {
-  return tf.randomUniform([batch, cfg.imgSize, cfg.imgSize, cfg.inChans], 0, 1, 'float32', 7) as tf.Tensor4D;
-}
-
-/** An AdamW with the official MAE pre-training settings (lr 1.5e-4, betas (0.9, 0.95), wd 0.05 on ≥2-D weights). */
-export function maeOptimizer(model: TrainModel): AdamW {
-  return new AdamW(paramGroups(model.params, { weightDecay: 0.05 }), { lr: 1.5e-4, betas: [0.9, 0.95] });
-}
-
-/**
- * One training step: loss, gradients of every trainable parameter, AdamW
- * update. Returns the loss (the caller reads or disposes it); nothing is
- * read back to the host here.
- */
-export function trainStep(model: TrainModel, opt: AdamW, imgs: tf.Tensor4D): tf.Scalar {
-  const { value, grads } = tf.variableGrads(() => model.loss(imgs), opt.variables);
-  opt.step(grads);
-  tf.dispose(Object.values(grads));
-  return value;
 }
 
 /** The wasm backend's heap size in bytes (it only grows), or undefined on other backends. */
