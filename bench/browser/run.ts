@@ -96,6 +96,43 @@ async function onPage(
   }
 }
 
+/** Every line of one backend (wasm: each thread count); false when one failed (an `error` line says why). */
+async function benchBackend(context: BrowserContext, base: string, backend: string, o: Options, rows: string[][]): Promise<boolean> {
+  let threadCounts = [1];
+  if (backend === 'wasm') {
+    const { info } = await onPage(context, `${base}&threads=1`, null);
+    if (!info.crossOriginIsolated) throw new Error('the page is not cross-origin isolated: wasm cannot run threaded');
+    threadCounts = o.threads ?? [...new Set([1, info.maxThreads])];
+  }
+  const slow = backend === 'webgl' || backend === 'webgpu';
+  const timing = { warmup: o.warmup ?? (slow ? 1 : 2), steps: o.steps ?? (slow ? 2 : 5) };
+  for (const threads of threadCounts) {
+    log(`[${backend} ×${threads}] ${o.config}: ${timing.warmup} warm-up + ${timing.steps} timed steps`);
+    let r: StepResult;
+    try {
+      r = (await onPage(context, `${base}&threads=${threads}`, timing)).result!;
+      if (r.backend !== backend) throw new Error(`the page runs ${r.backend}, not ${backend}`);
+    } catch (err) {
+      const error = err instanceof Error ? err.message.split('\n')[0] : String(err);
+      log(`  failed: ${error}`);
+      process.stdout.write(`${JSON.stringify({ kind: 'error', config: o.config, backend, requestedThreads: threads, error })}\n`);
+      rows.push([backend, String(threads), 'failed', '', error.slice(0, 80)]);
+      return false;
+    }
+    const software = /swiftshader/i.test(r.device);
+    const line = {
+      kind: 'browserTrain', config: r.config, backend: r.backend, threads: r.threads, requestedThreads: r.requestedThreads,
+      variant: 'mae', batch: r.batch, stepMs: r1(r.stepMs), allStepMs: r.allStepMs.map(r1), warmup: timing.warmup, steps: timing.steps,
+      leakedTensorsPerStep: r.leakedTensorsPerStep, lastLoss: r.lastLoss, crossOriginIsolated: r.crossOriginIsolated,
+      cores: r.cores, device: r.device, ...(software ? { note: SOFTWARE } : {}),
+    };
+    process.stdout.write(`${JSON.stringify(line)}\n`);
+    log(`  median ${line.stepMs} ms/step (steps ${line.allStepMs.join(' ')}), ${line.threads} thread(s) running`);
+    rows.push([backend, String(r.threads), (r.stepMs / 1000).toFixed(3), String(line.leakedTensorsPerStep), software ? SOFTWARE : r.device]);
+  }
+  return true;
+}
+
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2).filter((a) => a !== '--'));
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: run scripts/ensure-chromium.sh (apt-get install chromium)`);
@@ -104,41 +141,22 @@ async function main(): Promise<void> {
     await viteBuild({ configFile: join(HERE, 'vite.config.ts') });
   }
   const server = await serveStatic(DIST);
-  const dir = await mkdtemp(join(tmpdir(), 'tfjs-mae-bench-chromium-'));
-  // webgpu needs --enable-unsafe-webgpu here (SwiftShader adapter); it changes nothing for the others
-  const context = await chromium.launchPersistentContext(dir, { executablePath: CHROMIUM, headless: true, args: [...FLAGS, '--enable-unsafe-webgpu'] });
   const rows: string[][] = [];
+  let failed = false;
   try {
     for (const backend of o.backends) {
-      const url = (threads: number) => `${server.url}?backend=${backend}&threads=${threads}&config=${o.config}`;
-      let threadCounts = [1];
-      if (backend === 'wasm') {
-        const { info } = await onPage(context, url(1), null);
-        if (!info.crossOriginIsolated) throw new Error('the page is not cross-origin isolated: wasm cannot run threaded');
-        threadCounts = o.threads ?? [...new Set([1, info.maxThreads])];
-      }
-      const slow = backend === 'webgl' || backend === 'webgpu';
-      const timing = { warmup: o.warmup ?? (slow ? 1 : 2), steps: o.steps ?? (slow ? 2 : 5) };
-      for (const threads of threadCounts) {
-        log(`[${backend} ×${threads}] ${o.config}: ${timing.warmup} warm-up + ${timing.steps} timed steps`);
-        const { result: r } = await onPage(context, url(threads), timing);
-        if (!r) continue;
-        if (r.backend !== backend) throw new Error(`the page runs ${r.backend}, not ${backend}`);
-        const software = /swiftshader/i.test(r.device);
-        const line = {
-          kind: 'browserTrain', config: r.config, backend: r.backend, threads: r.threads, requestedThreads: r.requestedThreads,
-          variant: 'mae', batch: r.batch, stepMs: r1(r.stepMs), allStepMs: r.allStepMs.map(r1), warmup: timing.warmup, steps: timing.steps,
-          leakedTensorsPerStep: r.leakedTensorsPerStep, lastLoss: r.lastLoss, crossOriginIsolated: r.crossOriginIsolated,
-          cores: r.cores, device: r.device, ...(software ? { note: SOFTWARE } : {}),
-        };
-        process.stdout.write(`${JSON.stringify(line)}\n`);
-        log(`  median ${line.stepMs} ms/step (steps ${line.allStepMs.join(' ')}), ${line.threads} thread(s) running`);
-        rows.push([backend, String(r.threads), (r.stepMs / 1000).toFixed(3), String(line.leakedTensorsPerStep), software ? SOFTWARE : r.device]);
+      // a fresh browser per backend (webgpu needs --enable-unsafe-webgpu; a crash stays with its backend)
+      const dir = await mkdtemp(join(tmpdir(), 'tfjs-mae-bench-chromium-'));
+      const args = [...FLAGS, ...(backend === 'webgpu' ? ['--enable-unsafe-webgpu'] : [])];
+      const context = await chromium.launchPersistentContext(dir, { executablePath: CHROMIUM, headless: true, args });
+      try {
+        failed = !(await benchBackend(context, `${server.url}?backend=${backend}&config=${o.config}`, backend, o, rows)) || failed;
+      } finally {
+        await context.close().catch(() => undefined);
+        await rm(dir, { recursive: true, force: true });
       }
     }
   } finally {
-    await context.close();
-    await rm(dir, { recursive: true, force: true });
     await server.close();
   }
   if (!o.json) {
@@ -148,6 +166,7 @@ async function main(): Promise<void> {
     process.stdout.write(`\nheadless Chromium, ${o.config} mae training step\n`);
     for (const r of all) process.stdout.write(`${r.map((c, i) => (i < 4 ? c.padStart(width[i]) : c)).join('  ')}\n`);
   }
+  if (failed) process.exitCode = 1;
 }
 
 main().catch((err) => {
