@@ -40,8 +40,8 @@ export interface StepResult extends PageInfo {
   allStepMs: number[];
   /** Median step (ms). */
   stepMs: number;
-  /** Change of `tf.memory().numTensors` over the timed steps ÷ steps. */
-  leakedTensorsPerStep: number;
+  /** Change of `tf.memory().numTensors` per step after the first (which creates AdamW's state); null with no such step. */
+  leakedTensorsPerStep: number | null;
   lastLoss: number;
 }
 
@@ -108,15 +108,17 @@ async function run(info: PageInfo, { warmup, steps }: { warmup: number; steps: n
       status.textContent = `${info.backend} ×${info.threads}: warm-up ${i + 1}/${warmup}`;
       await step();
     }
-    const before = tf.memory().numTensors;
+    let before = tf.memory().numTensors;
     const allStepMs: number[] = [];
     for (let i = 0; i < steps; i++) {
       status.textContent = `${info.backend} ×${info.threads}: step ${i + 1}/${steps}`;
       const t0 = now();
       await step();
       allStepMs.push((now() - t0) * 1000);
+      if (i === 0 && warmup === 0) before = tf.memory().numTensors; // the first step creates AdamW's state
     }
-    const leakedTensorsPerStep = (tf.memory().numTensors - before) / steps;
+    const counted = warmup === 0 ? steps - 1 : steps;
+    const leakedTensorsPerStep = counted > 0 ? (tf.memory().numTensors - before) / counted : null;
     status.textContent = `${info.backend} ×${info.threads}: done`;
     return { ...info, config, batch, allStepMs, stepMs: median(allStepMs), leakedTensorsPerStep, lastLoss };
   } finally {

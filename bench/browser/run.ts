@@ -128,7 +128,7 @@ async function benchBackend(context: BrowserContext, base: string, backend: stri
     };
     process.stdout.write(`${JSON.stringify(line)}\n`);
     log(`  median ${line.stepMs} ms/step (steps ${line.allStepMs.join(' ')}), ${line.threads} thread(s) running`);
-    rows.push([backend, String(r.threads), (r.stepMs / 1000).toFixed(3), String(line.leakedTensorsPerStep), software ? SOFTWARE : r.device]);
+    rows.push([backend, String(r.threads), (r.stepMs / 1000).toFixed(3), String(line.leakedTensorsPerStep ?? 'n/a'), software ? SOFTWARE : r.device]);
   }
   return true;
 }
