@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeImageFolder } from './imageFolder';
+import { writeTrainVal } from './imageFolder';
 import { run, writeTinyWeights } from './run';
 import type { ViTClassifier } from '../../src/classify/ViTClassifier';
 import { openImageFolder } from '../../src/cli/data';
@@ -21,8 +21,7 @@ beforeAll(async () => {
   await tf.setBackend('cpu');
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tfjs-mae-finetune-'));
   data = path.join(dir, 'data');
-  writeImageFolder(path.join(data, 'train'), { classes: ['a', 'b'], perClass: 4, size: 16 });
-  writeImageFolder(path.join(data, 'val'), { classes: ['a', 'b'], perClass: 2, size: 16 });
+  writeTrainVal(data);
   weights = path.join(dir, 'tiny.safetensors');
   await writeTinyWeights(weights, 1);
 });

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeCheckpoint } from '../../src/train/checkpoint';
 import { parseSafetensors } from '../../src/io/safetensors';
-import { writeImageFolder } from './imageFolder';
+import { writeImageFolder, writeTrainVal } from './imageFolder';
 import { run, writeTinyWeights } from './run';
 
 let dir: string;
@@ -23,8 +23,7 @@ beforeAll(async () => {
   await tf.setBackend('cpu');
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tfjs-mae-labelled-'));
   data = path.join(dir, 'data');
-  writeImageFolder(path.join(data, 'train'), { classes: ['a', 'b'], perClass: 4, size: 16 });
-  writeImageFolder(path.join(data, 'val'), { classes: ['a', 'b'], perClass: 2, size: 16 });
+  writeTrainVal(data);
   classes = path.join(dir, 'classes');
   writeImageFolder(classes, { classes: ['cat', 'dog', 'eel'], perClass: 4, size: 16 });
   weights = path.join(dir, 'tiny.safetensors');

@@ -12,7 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WASM_HEAP_LIMIT_ENV } from '../../src/cli/memory';
-import { writeImageFolder } from './imageFolder';
+import { writeImageFolder, writeTrainVal } from './imageFolder';
 import { run, writeTinyWeights } from './run';
 
 const TINY = JSON.stringify({ embedDim: 32, depth: 1, numHeads: 2, decoderEmbedDim: 16, decoderDepth: 1, decoderNumHeads: 2 });
@@ -26,8 +26,7 @@ beforeAll(async () => {
   images = path.join(dir, 'images');
   writeImageFolder(images, { perClass: 4, size: 16 });
   labelled = path.join(dir, 'labelled');
-  writeImageFolder(path.join(labelled, 'train'), { perClass: 4, size: 16 });
-  writeImageFolder(path.join(labelled, 'val'), { perClass: 2, size: 16 });
+  writeTrainVal(labelled);
   weights = path.join(dir, 'tiny.safetensors');
   await tf.setBackend('cpu');
   await writeTinyWeights(weights, 1);
