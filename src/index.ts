@@ -199,7 +199,7 @@ export {
   type ExtractFeaturesOptions,
   type ExtractPooledFeaturesOptions,
 } from './eval/features';
-export { linearProbe, type LinearProbeOptions, type LinearProbeResult } from './eval/linearProbe';
+export { linearProbe, type LinearProbeOptions, type LinearProbeResult, type LinearProbeEpochInfo } from './eval/linearProbe';
 export type { Labels } from './eval/metrics';
 export {
   finetune,

@@ -46,6 +46,13 @@ export interface ViTClassifierArgs extends ViTBackboneArgs {
    * `models_vit` constructor itself defaults to `False`).
    */
   globalPool?: boolean;
+  /**
+   * With `globalPool`: the final `norm` on the tokens, then the mean of the
+   * patch tokens, and no `fcNorm` (timm's `fc_norm=False`; the features of
+   * `extractFeatures` with `pool: 'mean'`, so a linear probe trained on them
+   * becomes a classifier). Defaults to `false` (`fcNorm` after the mean).
+   */
+  normBeforePool?: boolean;
   /** The head. Defaults to `'linear'`. */
   head?: ClassifierHead;
   /**
@@ -90,6 +97,8 @@ export interface FromMAEOptions {
   numClasses: number;
   /** See {@link ViTClassifierArgs.globalPool}. Defaults to `true`. */
   globalPool?: boolean;
+  /** See {@link ViTClassifierArgs.normBeforePool}. Defaults to `false`. */
+  normBeforePool?: boolean;
   /** See {@link ViTClassifierArgs.head}. Defaults to `'linear'`. */
   head?: ClassifierHead;
   /** See {@link ViTClassifierArgs.dropPath}. Defaults to `0`. */
@@ -131,8 +140,10 @@ export class ViTClassifier extends ViTBackbone {
   readonly numClasses: number;
   /** Whether the qkv projections have a bias. */
   readonly qkvBias: boolean;
-  /** `true`: mean of the patch tokens then `fcNorm`; `false`: `norm` then the cls token. */
+  /** `true`: mean of the patch tokens then `fcNorm` (or `norm` then the mean, {@link normBeforePool}); `false`: `norm` then the cls token. */
   readonly globalPool: boolean;
+  /** With `globalPool`: `norm` on the tokens before the mean, instead of `fcNorm` after it. */
+  readonly normBeforePool: boolean;
   /** Which head: `'linear'` or `'linprobe'`. */
   readonly headKind: ClassifierHead;
   /** Stochastic depth rate of the last block (block i gets `dropPath · i / (depth − 1)`). */
@@ -163,27 +174,32 @@ export class ViTClassifier extends ViTBackbone {
     this.dropRate = dropRate;
     this.numClasses = positiveInt('numClasses', args.numClasses ?? 1000);
     this.globalPool = args.globalPool ?? true;
+    this.normBeforePool = args.normBeforePool ?? false;
+    if (typeof this.normBeforePool !== 'boolean' || (this.normBeforePool && !this.globalPool)) {
+      throw new MAEConfigError(`normBeforePool must be a boolean, and true only with globalPool: true; got ${describe(args.normBeforePool)} with globalPool ${describe(this.globalPool)}`);
+    }
     this.headKind = args.head ?? 'linear';
     if (this.headKind !== 'linear' && this.headKind !== 'linprobe') {
       throw new MAEConfigError(`head must be 'linear' or 'linprobe', got ${describe(this.headKind)}`);
     }
     const d = this.embedDim;
     const eps = this.layerNormEps;
-    // Registration order = state-dict order: (patch embed, blocks,) norm (kept when not pooling), head, then fc_norm.
-    this.norm = this.globalPool ? null : this.track(new LayerNorm({ deferBuild: true, dim: d, eps }));
+    // Registration order = state-dict order: (patch embed, blocks,) norm (unless fc_norm), head, then fc_norm.
+    const fcNorm = this.globalPool && !this.normBeforePool;
+    this.norm = fcNorm ? null : this.track(new LayerNorm({ deferBuild: true, dim: d, eps }));
     this.head = this.track(
       this.headKind === 'linprobe'
         ? new LinearProbeHead({ deferBuild: true, inFeatures: d, numClasses: this.numClasses, seed: childSeed(this.seed, 2) })
         : new Linear({ deferBuild: true, inFeatures: d, units: this.numClasses, seed: childSeed(this.seed, 2) }),
     );
-    this.fcNorm = this.globalPool ? this.track(new LayerNorm({ deferBuild: true, dim: d, eps })) : null;
+    this.fcNorm = fcNorm ? this.track(new LayerNorm({ deferBuild: true, dim: d, eps })) : null;
     this.buildUnlessDeferred(args);
   }
 
   /**
    * A classifier with `source`'s encoder weights (patch embed, cls token,
-   * position table as the learned init, blocks; the final `norm` only when
-   * `globalPool` is false), a fresh head and `fcNorm`, as `main_finetune.py` /
+   * position table as the learned init, blocks; the final `norm` when the
+   * classifier has one), a fresh head and `fcNorm`, as `main_finetune.py` /
    * `main_linprobe.py` start from a pre-trained checkpoint.
    *
    * @param source a {@link MaskedAutoencoder} or its {@link ViTEncoder}; not modified
@@ -209,6 +225,7 @@ export class ViTClassifier extends ViTBackbone {
       layerNormEps: enc.layerNormEps,
       numClasses: options.numClasses,
       globalPool: options.globalPool,
+      normBeforePool: options.normBeforePool,
       head,
       dropPath: options.dropPath,
       dropRate: options.dropRate,
@@ -249,7 +266,7 @@ export class ViTClassifier extends ViTBackbone {
     source: PretrainedSource,
     options: FromPretrainedOptions & Partial<FromMAEOptions> = {},
   ): Promise<ViTClassifier> {
-    const { numClasses, globalPool, head, dropPath, dropRate, headInitStd, seed, ...loadOptions } = options;
+    const { numClasses, globalPool, normBeforePool, head, dropPath, dropRate, headInitStd, seed, ...loadOptions } = options;
     const { model, file } = await loadPretrainedModel(source, loadOptions);
     if (model instanceof ViTClassifier) {
       if (numClasses !== undefined && numClasses !== model.numClasses) {
@@ -265,7 +282,7 @@ export class ViTClassifier extends ViTBackbone {
       if (numClasses === undefined) {
         throw new CheckpointError(`${file} holds a pre-trained ${model instanceof MaskedAutoencoder ? 'MAE' : 'encoder'}, not a classifier: pass options.numClasses for a new head`);
       }
-      return ViTClassifier.fromMAE(model, { numClasses, globalPool, head, dropPath, dropRate, headInitStd, seed });
+      return ViTClassifier.fromMAE(model, { numClasses, globalPool, normBeforePool, head, dropPath, dropRate, headInitStd, seed });
     } finally {
       model.dispose();
     }
@@ -312,6 +329,7 @@ export class ViTClassifier extends ViTBackbone {
         return this.fcNorm.call(tf.mean(patches, 1)) as tf.Tensor2D; // [N, D]
       }
       const normed = this.norm!.call(x);
+      if (this.globalPool) return tf.mean(tf.slice(normed, [0, 1, 0], [n, this.numPatches, d]), 1) as tf.Tensor2D; // [N, D]
       return tf.reshape(tf.slice(normed, [0, 0, 0], [n, 1, d]), [n, d]) as tf.Tensor2D;
     });
     return { features, ...(options.outputHiddenStates ? { hiddenStates } : {}) };
@@ -376,6 +394,7 @@ export class ViTClassifier extends ViTBackbone {
       numClasses: this.numClasses,
       qkvBias: this.qkvBias,
       globalPool: this.globalPool,
+      normBeforePool: this.normBeforePool,
       head: this.headKind,
       dropPath: this.dropPath,
       dropRate: this.dropRate,

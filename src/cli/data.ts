@@ -23,6 +23,8 @@ export interface FolderImages {
   trainSource(batchSize: number, seed: number): ImageFolderSource;
   /** Evaluation batches in file order: resize to size/0.875 and centre crop; bad files skipped (rows carry `indices`). */
   evalSource(batchSize: number): ImageFolderSource;
+  /** Batches in file order, each whole image resized to the input size (no crop; the official visualisation notebook's). */
+  resizeSource(batchSize: number): ImageFolderSource;
   /** Every bad file met so far (listing and decoding), each once. */
   badFiles(): BadImageFile[];
 }
@@ -47,7 +49,8 @@ function checkChannels(c: number): 1 | 3 {
   return c;
 }
 
-function folderImages(root: string, listing: ImageFolderListing, o: OpenImageFolderOptions): FolderImages {
+/** The images of `listing` as the commands use them (see {@link openImageFolder}). */
+export function folderImages(root: string, listing: ImageFolderListing, o: OpenImageFolderOptions): FolderImages {
   const channels = checkChannels(o.inChans);
   const mean = o.mean ?? (channels === 3 ? [...IMAGENET_MEAN] : [0.5]);
   const std = o.std ?? (channels === 3 ? [...IMAGENET_STD] : [0.5]);
@@ -69,6 +72,7 @@ function folderImages(root: string, listing: ImageFolderListing, o: OpenImageFol
       return imageFolderSource(listing, { ...common, batchSize, seed, transform: 'train' });
     },
     evalSource: (batchSize) => imageFolderSource(listing, { ...common, batchSize, transform: 'eval' }),
+    resizeSource: (batchSize) => imageFolderSource(listing, { ...common, batchSize, transform: 'resize' }),
     badFiles: () => [...seen.values()],
   };
 }

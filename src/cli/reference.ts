@@ -24,7 +24,7 @@ export function cliReference(intro: string): string {
     if (flags.length) {
       lines.push('| flag | value | default | meaning |', '|---|---|---|---|');
       for (const [key, spec] of flags) {
-        const value = spec.type === 'boolean' ? 'switch' : spec.type === 'choice' ? (spec.choices ?? []).join(' \\| ') : (spec.metavar ?? spec.type);
+        const value = spec.type === 'boolean' ? 'switch' : spec.type === 'choice' ? (spec.choices ?? []).join(' \\| ') : cell(spec.metavar ?? spec.type);
         const dflt = spec.type === 'boolean' ? (spec.default ? 'on' : 'off') : spec.default === undefined ? '—' : `\`${String(spec.default)}\``;
         lines.push(`| \`--${kebab(key)}\` | ${value} | ${dflt} | ${cell(spec.help)} |`);
       }
@@ -64,4 +64,13 @@ export const CLI_REFERENCE_INTRO = `
   official names, AdamW state, step counters, the model config and the recipe in the metadata; usable as
   \`--weights\` by every command), \`reconstruction-<epoch>.png\` and \`loss.png\`. \`--resume auto\` continues from the
   checkpoint with the most steps, bit for bit, taking the recipe from the checkpoint where the command line is silent.
+  \`finetune\` logs \`epoch\`, \`train_loss\`, \`train_lr\`, \`test_acc1\`, \`max_accuracy\`, writes checkpoints every
+  \`--save-every\` epochs and resumes the same way; \`finetune\` and \`linprobe\` keep their best model as \`checkpoint-best.safetensors\` and
+  write \`dataset.json\` (the class → index map and the files of train and val).
+- **Labelled data** (\`finetune\`, \`linprobe\`): \`DATA_DIR/train\` and \`DATA_DIR/val\` with one subfolder per class, as
+  the official scripts read ImageNet; or one folder of class subfolders with \`--val-split FRACTION\`, a held-out
+  part drawn with \`--seed\`.
+- **Memory (wasm).** \`pretrain\` and \`finetune\` estimate the memory of a training step before the first one; on the
+  wasm backend (a heap of at most 4 GiB) a run that cannot fit stops at once, naming the model, the estimate, the
+  limit and the flags to change. \`TFJS_MAE_WASM_HEAP_LIMIT=BYTES\` makes the check assume a smaller heap.
 `;

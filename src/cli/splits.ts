@@ -1,39 +1,152 @@
 /**
  * The labelled train / val images of `finetune` and `linprobe`:
  * `DATA_DIR/train` and `DATA_DIR/val` (class subfolders in each), as the
- * official scripts read ImageNet.
+ * official scripts read ImageNet, or a seeded `--val-split` of a folder of
+ * class subfolders; and the start both commands share (output folder,
+ * backend, `--weights`, the images, `OUTPUT_DIR/dataset.json`).
  */
-import { stat } from 'node:fs/promises';
-import { join } from 'node:path';
-import { CliError } from './args';
+import { mkdir, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import type { ViTEncoder } from '../encode/ViTEncoder';
 import type { MaskedAutoencoder } from '../model/MaskedAutoencoder';
+import { writeFileAtomic } from '../node/atomicFile';
+import { splitImageFolder, type ImageFolderListing } from '../node';
+import { CliError, UsageError, flag } from './args';
+import { setupBackend, type BackendChoice } from './backend';
 import type { CliIO } from './command';
-import { openImageFolder, type FolderImages, type OpenImageFolderOptions } from './data';
+import { folderImages, type FolderImages, type OpenImageFolderOptions } from './data';
 import type { LoadedModel } from './model';
-import { trainedNormalisation } from './weightsFlags';
+import { checkOutputDir } from './runDir';
+import { modelFromFlags, trainedNormalisation } from './weightsFlags';
 
-/** The two labelled folders, with the same classes. */
-export async function openTrainVal(dataDir: string, options: OpenImageFolderOptions): Promise<{ train: FolderImages; val: FolderImages; classes: string[] }> {
-  const isDir = async (p: string) => (await stat(p).catch(() => undefined))?.isDirectory() === true;
-  const [trainDir, valDir] = [join(dataDir, 'train'), join(dataDir, 'val')];
-  if (!(await isDir(trainDir)) || !(await isDir(valDir))) {
-    throw new CliError(`${JSON.stringify(dataDir)} needs train/ and val/ subfolders, each with one subfolder per class (as ImageNet for the official scripts)`);
-  }
-  const train = await openImageFolder(trainDir, options);
-  const val = await openImageFolder(valDir, options);
-  if (!train.classes || !val.classes) throw new CliError(`${JSON.stringify(dataDir)}: train/ and val/ need one subfolder per class`);
-  if (!train.classes || !val.classes) throw new CliError(`${JSON.stringify(dataDir)}: train/ and val/ need one subfolder per class`);
-  if (JSON.stringify(train.classes) !== JSON.stringify(val.classes)) {
-    throw new CliError(`${JSON.stringify(dataDir)}: val/ has classes ${JSON.stringify(val.classes)}, train/ has ${JSON.stringify(train.classes)}`);
-  }
-  return { train, val, classes: train.classes };
+/** `--val-split`: finetune's and linprobe's validation set when DATA_DIR has no train/ and val/. */
+export const valSplitFlag = flag.number({
+  min: 0,
+  max: 0.99,
+  metavar: 'FRACTION',
+  help: 'when DATA_DIR has no train/ and val/: hold out this fraction of its images for validation, drawn with --seed (saved in OUTPUT_DIR/dataset.json)',
+});
+
+/** The labelled images of a run. */
+export interface TrainVal {
+  train: FolderImages;
+  val: FolderImages;
+  /** Class names, index = label (torchvision's sorted subfolders). */
+  classes: string[];
+  /** `'folders'`: DATA_DIR/train and DATA_DIR/val; `'val-split'`: a seeded split of one folder. */
+  split: 'folders' | 'val-split';
 }
 
-/** The encoder of `loaded` (an MAE's, or the file's own) and the train/val images sized and normalised for it. */
-export async function trainValFor(dataDir: string, loaded: LoadedModel, io: CliIO): Promise<{ encoder: ViTEncoder; train: FolderImages; val: FolderImages; classes: string[] }> {
-  const encoder = loaded.kind === 'mae' ? (loaded.model as MaskedAutoencoder).encoder : (loaded.model as ViTEncoder);
-  const sets = await openTrainVal(dataDir, { inputSize: encoder.imgSize[0], inChans: encoder.inChans, ...trainedNormalisation(loaded), onBadFile: (b) => io.out(`skipped ${b.path}: ${b.reason}`) });
-  io.out(`data: ${sets.train.listing.paths.length} train, ${sets.val.listing.paths.length} val images, ${sets.classes.length} classes`);
-  return { encoder, ...sets };
+const isDir = async (p: string): Promise<boolean> => (await stat(p).catch(() => undefined))?.isDirectory() === true;
+
+/**
+ * DATA_DIR/train and DATA_DIR/val when both exist (val with train's
+ * classes), else `valSplit` of DATA_DIR (or of DATA_DIR/train when only it
+ * exists) held out by `splitImageFolder` with `seed`.
+ */
+export async function openTrainVal(dataDir: string, options: OpenImageFolderOptions & { valSplit?: number; seed: number }): Promise<TrainVal> {
+  const { valSplit, seed, ...imageOptions } = options;
+  const [hasTrain, hasVal] = [await isDir(join(dataDir, 'train')), await isDir(join(dataDir, 'val'))];
+  const listOptions = { strict: options.strict, onBadFile: options.onBadFile ?? (() => undefined) };
+  let parts: { train: ImageFolderListing; val?: ImageFolderListing };
+  let roots: [string, string];
+  if (hasTrain && hasVal) {
+    if (valSplit !== undefined) throw new UsageError(`--val-split ${valSplit}: ${JSON.stringify(dataDir)} has train/ and val/ already (drop the flag, or point DATA_DIR at one folder of class subfolders)`);
+    parts = await splitImageFolder(dataDir, { ...listOptions, labels: 'folders' });
+    roots = [join(dataDir, 'train'), join(dataDir, 'val')];
+  } else {
+    if (valSplit === undefined) {
+      throw new CliError(
+        `${JSON.stringify(dataDir)} needs train/ and val/ subfolders, each with one subfolder per class (as ImageNet for the official scripts), ` +
+          `or --val-split FRACTION to hold out part of ${hasTrain ? 'train/' : 'its class subfolders'} for validation`,
+      );
+    }
+    if (!(valSplit > 0)) throw new UsageError(`--val-split: expected a fraction in (0, 0.99], got ${valSplit}`);
+    const root = hasTrain ? join(dataDir, 'train') : dataDir;
+    parts = await splitImageFolder(root, { ...listOptions, labels: 'folders', valSplit, seed });
+    if (!parts.val) throw new UsageError(`--val-split ${valSplit} of the ${parts.train.paths.length} images of ${JSON.stringify(root)} holds out none; raise it`);
+    roots = [root, root];
+  }
+  const { train, val } = parts as { train: ImageFolderListing; val: ImageFolderListing };
+  if (!train.labels || train.classes.length === 0) throw new CliError(`${JSON.stringify(roots[0])}: no labels (one subfolder per class expected)`);
+  for (const [listing, root] of [[train, roots[0]], [val, roots[1]]] as const) {
+    if (listing.paths.length === 0) throw new CliError(`no images (JPEG, PNG or WebP) in ${JSON.stringify(root)}${roots[0] === roots[1] ? ' for one side of the split' : ''}`);
+  }
+  return {
+    train: folderImages(roots[0], train, imageOptions),
+    val: folderImages(roots[1], val, imageOptions),
+    classes: train.classes,
+    split: roots[0] === roots[1] ? 'val-split' : 'folders',
+  };
+}
+
+/** The flags {@link openLabelledRun} reads. */
+export interface LabelledRunFlags {
+  weights?: string;
+  heads?: number;
+  decoderHeads?: number;
+  normPix: boolean;
+  inputSize?: number;
+  valSplit?: number;
+  seed: number;
+  outputDir: string;
+  backend: BackendChoice;
+}
+
+/** What `finetune` and `linprobe` start from. */
+export interface LabelledRun extends TrainVal {
+  /** `--output-dir`, absolute (created). */
+  outputDir: string;
+  /** The model of `--weights`; the caller disposes it. */
+  loaded: LoadedModel;
+  /** Its encoder (an MAE's, or the file's own). */
+  encoder: ViTEncoder;
+}
+
+/**
+ * The common start of `finetune` and `linprobe`: checks the output folder,
+ * sets up the backend, loads `--weights`, opens the train / val images sized
+ * and normalised for the encoder, and writes `OUTPUT_DIR/dataset.json` (the
+ * class → index map and which file went where).
+ */
+export async function openLabelledRun(command: string, dataDir: string, f: LabelledRunFlags, io: CliIO, check?: (loaded: LoadedModel) => void): Promise<LabelledRun> {
+  const outputDir = resolve(f.outputDir);
+  await checkOutputDir(outputDir);
+  await setupBackend(f.backend);
+  const loaded = await modelFromFlags(command, f, io, f.inputSize);
+  try {
+    check?.(loaded);
+    const encoder = loaded.kind === 'mae' ? (loaded.model as MaskedAutoencoder).encoder : (loaded.model as ViTEncoder);
+    const data = await openTrainVal(dataDir, {
+      inputSize: encoder.imgSize[0],
+      inChans: encoder.inChans,
+      ...trainedNormalisation(loaded),
+      valSplit: f.valSplit,
+      seed: f.seed,
+      onBadFile: (b) => io.out(`skipped ${b.path}: ${b.reason}`),
+    });
+    const how = data.split === 'folders' ? 'train/ and val/' : `--val-split ${f.valSplit} (seed ${f.seed})`;
+    io.out(`data: ${data.train.listing.paths.length} train, ${data.val.listing.paths.length} val images, ${data.classes.length} classes (${how})`);
+    await mkdir(outputDir, { recursive: true });
+    await writeFileAtomic(join(outputDir, 'dataset.json'), datasetJson(dataDir, data, f));
+    return { ...data, outputDir, loaded, encoder };
+  } catch (e) {
+    loaded.model.dispose();
+    throw e;
+  }
+}
+
+/**
+ * `OUTPUT_DIR/dataset.json`: the class → index map (torchvision's
+ * `class_to_idx`) and the files of each side, relative to their folder, in
+ * the order the labels index them.
+ */
+export function datasetJson(dataDir: string, data: TrainVal, f: { valSplit?: number; seed: number }): string {
+  const side = (set: FolderImages) => ({
+    root: set.listing.root,
+    count: set.listing.paths.length,
+    files: set.listing.paths.map((p, i) => [p, set.listing.labels![i]]),
+  });
+  const split = data.split === 'folders' ? { split: 'folders' } : { split: 'val-split', valSplit: f.valSplit, seed: f.seed };
+  return `${JSON.stringify({ data: resolve(dataDir), ...split, classToIndex: data.train.listing.classToIndex, train: side(data.train), val: side(data.val) })}\n`;
 }

@@ -36,8 +36,29 @@ export interface LinearProbeOptions extends LinearProbeOptimizerOptions {
   initStd?: number;
   /** Seed of the head init and of the per-epoch permutations. Defaults to 0. */
   seed?: number;
-  /** Called after each epoch with its mean training loss. Defaults to none. */
-  onEpoch?: (info: { epoch: number; loss: number }) => void | Promise<void>;
+  /**
+   * Called after each epoch with its mean training loss and the probe's
+   * accuracy and loss on the test features (as `main_linprobe.py` logs them
+   * every epoch). Defaults to none (the test features are then evaluated
+   * once, at the end).
+   */
+  onEpoch?: (info: LinearProbeEpochInfo) => void | Promise<void>;
+}
+
+/** What {@link LinearProbeOptions.onEpoch} receives; accuracies are fractions in [0, 1]. */
+export interface LinearProbeEpochInfo {
+  /** The epoch just done, 0-based. */
+  epoch: number;
+  /** Mean training loss of the epoch (sample-weighted). */
+  loss: number;
+  /** Top-1 accuracy on the test features (batch norm with its running statistics). */
+  testAccuracy: number;
+  /** Top-5 accuracy on the test features; `undefined` with fewer than 5 classes. */
+  testAccuracy5?: number;
+  /** Mean cross-entropy on the test features. */
+  testLoss: number;
+  /** The probe after this epoch, e.g. to save the best one (its `stateEntries()`); valid during the call only, do not dispose. */
+  head: LinearProbeHead;
 }
 
 /** Options of {@link linearProbe} on images: the probe's, and how the features are extracted. */
@@ -185,10 +206,13 @@ async function probeFeatures(
       const loss = (await total.data())[0] / n;
       total.dispose();
       epochLosses.push(loss);
-      await o.onEpoch?.({ epoch, loss });
+      if (o.onEpoch) {
+        const test = await evaluate(head, testFeatures, testY, numClasses >= 5 ? 5 : 1);
+        await o.onEpoch({ epoch, loss, testAccuracy: test.correct / m, ...(numClasses >= 5 ? { testAccuracy5: test.correctTopK / m } : {}), testLoss: test.lossSum / m, head });
+      }
     }
-    const accuracy = (await correct(head, testFeatures, testY)) / m;
-    const trainAccuracy = (await correct(head, trainFeatures, trainY)) / n;
+    const accuracy = (await evaluate(head, testFeatures, testY)).correct / m;
+    const trainAccuracy = (await evaluate(head, trainFeatures, trainY)).correct / n;
     return { accuracy, trainAccuracy, epochLosses };
   } finally {
     optimizer?.dispose();
@@ -197,22 +221,28 @@ async function probeFeatures(
   }
 }
 
-/** Correct predictions of the probe in inference mode, in chunks of 4096 rows. */
-async function correct(head: LinearProbeHead, features: tf.Tensor, labels: tf.Tensor): Promise<number> {
+/**
+ * The probe in inference mode on `features [N, D]`, in chunks of 4096 rows:
+ * correct top-1 and top-`k` predictions and the summed cross-entropy.
+ */
+async function evaluate(head: LinearProbeHead, features: tf.Tensor, labels: tf.Tensor, k = 1): Promise<{ correct: number; correctTopK: number; lossSum: number }> {
   const n = features.shape[0];
-  let count = tf.scalar(0, 'int32');
+  let sums = tf.zeros([3]);
   for (let i = 0; i < n; i += 4096) {
     const size = Math.min(4096, n - i);
     const next = tf.tidy(() => {
       const logits = head.forward(tf.slice(features, [i, 0], [size, -1]));
-      return tf.add(count, countCorrect(logits, tf.slice(labels, [i], [size])));
+      const y = tf.slice(labels, [i], [size]);
+      const inTopK = tf.sum(tf.cast(tf.equal(tf.topk(logits, k).indices, tf.expandDims(y, 1)), 'float32')); // [size, k] → count
+      const parts = [tf.cast(countCorrect(logits, y), 'float32'), inTopK, tf.mul(crossEntropy(logits, y), size)];
+      return tf.add(sums, tf.stack(parts));
     });
-    count.dispose();
-    count = next as tf.Scalar;
+    sums.dispose();
+    sums = next;
   }
-  const value = (await count.data())[0];
-  count.dispose();
-  return value;
+  const [correct, correctTopK, lossSum] = await sums.data();
+  sums.dispose();
+  return { correct, correctTopK, lossSum };
 }
 
 function features2d(x: tf.Tensor, name: string): [number, number] {

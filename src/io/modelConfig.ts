@@ -230,7 +230,7 @@ export function buildModel(config: ModelConfig, file = 'the weights'): MAELayer 
 /** Config keys whose difference means other weights (or, for heads, weights used another way): a mismatch is an error. */
 const ARCHITECTURE_KEYS = [
   'patchSize', 'inChans', 'embedDim', 'depth', 'numHeads', 'mlpRatio', 'qkvBias',
-  'decoderEmbedDim', 'decoderDepth', 'decoderNumHeads', 'numClasses', 'head', 'globalPool',
+  'decoderEmbedDim', 'decoderDepth', 'decoderNumHeads', 'numClasses', 'head', 'globalPool', 'normBeforePool',
 ];
 /** Config keys a model may set differently from the file (position tables are resampled; losses and eps are the user's choice): reported. */
 const SOFT_KEYS = ['imgSize', 'layerNormEps', 'normPixLoss', 'maskRatio', 'masking'];

@@ -35,7 +35,9 @@ export interface ImageFolderSourceOptions {
   /**
    * `'train'`: RandomResizedCrop(size, `scale`, `ratio`, bicubic) and a
    * horizontal flip with probability `flipProbability`; `'eval'`: resize of
-   * the shorter side to `floor(size / 0.875)` (bicubic), centre crop. Defaults to `'train'`.
+   * the shorter side to `floor(size / 0.875)` (bicubic), centre crop;
+   * `'resize'`: the whole image to `size × size` (bicubic, aspect ratio not
+   * kept; the official visualisation notebook). Defaults to `'train'`.
    */
   transform?: ImageTransform;
   /** Output channels: 3 (RGB; grey images are expanded, alpha dropped) or 1 (grey). Defaults to 3. */
@@ -260,7 +262,7 @@ function resolve(listing: ImageFolderListing, options: ImageFolderSourceOptions)
     return v;
   };
   const transform = o.transform ?? 'train';
-  if (transform !== 'train' && transform !== 'eval') throw new MAEConfigError(`transform: expected 'train' or 'eval', got ${JSON.stringify(transform)}`);
+  if (transform !== 'train' && transform !== 'eval' && transform !== 'resize') throw new MAEConfigError(`transform: expected 'train', 'eval' or 'resize', got ${JSON.stringify(transform)}`);
   const channels = o.channels ?? 3;
   if (channels !== 1 && channels !== 3) throw new MAEConfigError(`channels: expected 1 or 3, got ${JSON.stringify(channels)}`);
   const train = transform === 'train';

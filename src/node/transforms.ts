@@ -12,12 +12,16 @@ import { DataError, sampleCropBoxes, sampleFlips, type CropBox } from 'tfjs-mae'
 import type { Sharp } from './sharp';
 import type { BadImageFile } from './imageFolder';
 
-/** Which transform: the pre-training augmentation, or the evaluation resize + centre crop. */
-export type ImageTransform = 'train' | 'eval';
+/**
+ * Which transform: the pre-training augmentation, the evaluation resize +
+ * centre crop, or a plain resize of the whole image to `size × size` (the
+ * official visualisation notebook's `img.resize((224, 224))`, bicubic).
+ */
+export type ImageTransform = 'train' | 'eval' | 'resize';
 
 /** The geometry and randomness of one decoded sample. */
 export interface SampleSpec {
-  /** `'train'` (random resized crop + flip) or `'eval'` (resize + centre crop). */
+  /** `'train'` (random resized crop + flip), `'eval'` (resize + centre crop) or `'resize'` (the whole image to size × size). */
   transform: ImageTransform;
   /** Output size, pixels (square). */
   size: number;
@@ -86,6 +90,8 @@ export async function decodeSample(sharp: Sharp, file: string, spec: SampleSpec)
       img = img.extract({ left: box.left, top: box.top, width: box.width, height: box.height });
       img = img.resize(spec.size, spec.size, { kernel: 'cubic', fit: 'fill' });
       if (sampleFlips(1, { p: spec.flipProbability, seed: spec.seed })[0] === 1) img = img.flop();
+    } else if (spec.transform === 'resize') {
+      img = img.resize(spec.size, spec.size, { kernel: 'cubic', fit: 'fill' }); // aspect ratio not kept, nothing cropped
     } else {
       const [h, w] = evalResizeShape(height, width, spec.size);
       const box = centreCropBox(h, w, spec.size);

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ViTClassifier } from '../../src/classify/ViTClassifier';
 import { LinearProbeHead } from '../../src/classify/LinearProbeHead';
 import { MaskedAutoencoder } from '../../src/model/MaskedAutoencoder';
+import { extractFeatures } from '../../src/eval/features';
 import { MAEConfigError, MAEInputError } from '../../src/errors';
 import { readSafetensors } from '../../src/io/safetensors';
 import { describeBackends, expectNoLeaks, expectTensorsClose } from '../../src/testing';
@@ -152,6 +153,30 @@ describeBackends(['cpu', 'wasm'], (backend) => {
     } finally {
       m.dispose();
     }
+  });
+
+  it(`normBeforePool: norm on the tokens, then the mean (extractFeatures' mean pool), no fc_norm ${tag}`, async () => {
+    const before = tf.memory().numTensors;
+    const mae = new MaskedAutoencoder({ imgSize: 32, patchSize: 8, embedDim: 64, depth: 2, numHeads: 4, decoderEmbedDim: 32, decoderDepth: 1, decoderNumHeads: 4, seed: 5 });
+    const m = ViTClassifier.fromMAE(mae, { numClasses: 10, head: 'linprobe', globalPool: true, normBeforePool: true, seed: 2 });
+    try {
+      const names = m.stateEntries().map((e) => e.name);
+      expect(names).toContain('norm.weight');
+      expect(names.some((n) => n.startsWith('fc_norm'))).toBe(false);
+      expect(m.getConfig()).toMatchObject({ globalPool: true, normBeforePool: true, head: 'linprobe' });
+      const out = m.forward(ref['input.imgs_nhwc']);
+      const expected = await extractFeatures(mae.encoder, ref['input.imgs_nhwc'], { pool: 'mean' });
+      await expectTensorsClose(out.features, expected, { atol: 1e-6, name: 'mean-after-norm features' });
+      tf.dispose([out.logits, out.features, expected]);
+      const back = ViTClassifier.fromConfig(ViTClassifier, m.getConfig()) as ViTClassifier;
+      expect(back.normBeforePool).toBe(true);
+      back.dispose();
+      expect(() => new ViTClassifier({ ...TINY, globalPool: false, normBeforePool: true })).toThrow(/normBeforePool must be a boolean, and true only with globalPool: true/);
+    } finally {
+      m.dispose();
+      mae.dispose();
+    }
+    expect(tf.memory().numTensors).toBe(before);
   });
 }, { describe, beforeAll });
 

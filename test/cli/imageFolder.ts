@@ -25,3 +25,10 @@ export function writeImageFolder(dir: string, { classes = ['a', 'b'], perClass =
   });
   return written;
 }
+
+/** `root/train` (4 images per class) and `root/val` (2 per class), classes `a` and `b`, 16 px: the labelled folder of the finetune/linprobe tests. */
+export function writeTrainVal(root: string): string {
+  writeImageFolder(path.join(root, 'train'), { classes: ['a', 'b'], perClass: 4, size: 16 });
+  writeImageFolder(path.join(root, 'val'), { classes: ['a', 'b'], perClass: 2, size: 16 });
+  return root;
+}

@@ -27,6 +27,25 @@ beforeAll(async () => {
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
+/** Largest difference between the figure's first original tile and `file` as fed through `transform`, in [0, 255] steps. */
+async function worstOriginalError(png: PNG, file: string, transform: 'resize' | 'eval'): Promise<number> {
+  const data = await openImageFiles([file], { inputSize: 16, inChans: 3 });
+  const batch = (await firstBatch(transform === 'resize' ? data.resizeSource(1) : data.evalSource(1)))!;
+  const fed = await batch.images.data();
+  disposeBatch(batch);
+  let worst = 0;
+  for (let y = 0; y < 16; y++) {
+    for (let x = 0; x < 16; x++) {
+      const at = ((20 + 4 + y * 10 + 5) * png.width + 4 + x * 10 + 5) * 4;
+      for (let c = 0; c < 3; c++) {
+        const pixel = Math.round(255 * Math.min(1, Math.max(0, fed[(y * 16 + x) * 3 + c] * data.std[c] + data.mean[c])));
+        worst = Math.max(worst, Math.abs(png.data[at + c] - pixel));
+      }
+    }
+  }
+  return worst;
+}
+
 describe('tfjs-mae reconstruct', () => {
   it('draws one row per image, four columns; the original column is the image', async () => {
     const out = path.join(dir, 'figure.png');
@@ -36,22 +55,32 @@ describe('tfjs-mae reconstruct', () => {
     const png = PNG.sync.read(fs.readFileSync(out));
     // 16 px tiles at 10×, 4 px gaps: 4 columns; a 20 px title band and a 16 px label under each row.
     expect([png.width, png.height]).toEqual([4 * 160 + 5 * 4, 20 + 2 * 160 + 3 * 4 + 2 * 16]);
-    // The image as the CLI feeds it (eval transform: resize to 16/0.875, centre crop), back in [0, 255].
-    const data = await openImageFiles([images[0]], { inputSize: 16, inChans: 3 });
-    const batch = (await firstBatch(data.evalSource(1)))!;
+    // The image as the CLI feeds it (the notebook's plain resize), back in [0, 255].
+    expect(await worstOriginalError(png, images[0], 'resize')).toBeLessThanOrEqual(1);
+  });
+
+  it("resizes the whole image as the official notebook (no crop); --center-crop takes the evaluation transform", async () => {
+    const wide = path.join(dir, 'wide.png');
+    const img = new PNG({ width: 32, height: 16 });
+    for (let i = 0; i < 32 * 16; i++) img.data.set([(i % 32) * 8, 255 - (i % 32) * 8, Math.floor(i / 32) * 16, 255], 4 * i);
+    fs.writeFileSync(wide, PNG.sync.write(img));
+    const plain = path.join(dir, 'plain.png');
+    const cropped = path.join(dir, 'cropped.png');
+    expect((await run('reconstruct', wide, '--weights', weights, '--out', plain, '--backend', 'cpu')).code).toBe(0);
+    expect((await run('reconstruct', wide, '--weights', weights, '--out', cropped, '--backend', 'cpu', '--center-crop')).code).toBe(0);
+    const [a, b] = [PNG.sync.read(fs.readFileSync(plain)), PNG.sync.read(fs.readFileSync(cropped))];
+    expect(await worstOriginalError(a, wide, 'resize')).toBeLessThanOrEqual(1);
+    expect(await worstOriginalError(b, wide, 'eval')).toBeLessThanOrEqual(1);
+    expect(await worstOriginalError(a, wide, 'eval')).toBeGreaterThan(20);
+    // The plain resize is sharp's bicubic resize of the whole 32×16 image to 16×16.
+    const sharp = (await import('sharp')).default;
+    const direct = await sharp(wide).resize(16, 16, { kernel: 'cubic', fit: 'fill' }).removeAlpha().raw().toBuffer();
+    const data = await openImageFiles([wide], { inputSize: 16, inChans: 3 });
+    const batch = (await firstBatch(data.resizeSource(1)))!;
     const fed = await batch.images.data();
     disposeBatch(batch);
-    let worst = 0;
-    for (let y = 0; y < 16; y++) {
-      for (let x = 0; x < 16; x++) {
-        const at = ((20 + 4 + y * 10 + 5) * png.width + 4 + x * 10 + 5) * 4;
-        for (let c = 0; c < 3; c++) {
-          const pixel = Math.round(255 * Math.min(1, Math.max(0, fed[(y * 16 + x) * 3 + c] * data.std[c] + data.mean[c])));
-          worst = Math.max(worst, Math.abs(png.data[at + c] - pixel));
-        }
-      }
-    }
-    expect(worst).toBeLessThanOrEqual(1);
+    const back = Array.from(fed, (v, i) => Math.round(255 * (v * data.std[i % 3] + data.mean[i % 3])));
+    expect(Math.max(...back.map((v, i) => Math.abs(v - direct[i])))).toBeLessThanOrEqual(1);
   });
 
   it('refuses encoder-only weights, a missing image, and a missing --out', async () => {

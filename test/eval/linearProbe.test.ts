@@ -123,6 +123,47 @@ describeBackends(['cpu', 'wasm'], () => {
     tf.dispose([train.x, test.x]);
   });
 
+  it('onEpoch: test top-1, top-5 and loss after every epoch (as main_linprobe.py logs them), the head to save; no leaks', async () => {
+    const train = clusters(300, 8, 6, 2, 1.5);
+    const test = clusters(120, 8, 6, 2, 1.5);
+    const before = tf.memory().numTensors;
+    const seen: { acc: number; acc5?: number; loss: number; want: { acc: number; acc5: number; loss: number } }[] = [];
+    const r = await linearProbe(train.x, train.y, test.x, test.y, {
+      epochs: 3,
+      batchSize: 64,
+      onEpoch: async ({ testAccuracy, testAccuracy5, testLoss, head }) => {
+        // The same numbers from the head's logits, on the host.
+        const logits = head.forward(test.x);
+        const z = (await logits.array()) as number[][];
+        logits.dispose();
+        let right = 0, right5 = 0, loss = 0;
+        z.forEach((row, i) => {
+          const y = test.y[i];
+          const max = Math.max(...row);
+          if (row.indexOf(max) === y) right++;
+          if (row.filter((v) => v > row[y]).length < 5) right5++;
+          loss += Math.log(row.reduce((a, v) => a + Math.exp(v - max), 0)) + max - row[y];
+        });
+        seen.push({ acc: testAccuracy, acc5: testAccuracy5, loss: testLoss, want: { acc: right / z.length, acc5: right5 / z.length, loss: loss / z.length } });
+      },
+    });
+    expect(tf.memory().numTensors).toBe(before);
+    expect(seen).toHaveLength(3);
+    for (const e of seen) {
+      expect(e.acc).toBeCloseTo(e.want.acc, 6);
+      expect(e.acc5).toBeCloseTo(e.want.acc5, 6);
+      expect(e.acc5!).toBeGreaterThanOrEqual(e.acc);
+      expect(Math.abs(e.loss - e.want.loss)).toBeLessThan(1e-4);
+    }
+    expect(seen[2].acc).toBe(r.accuracy);
+    // Fewer than 5 classes: no top-5.
+    const small = clusters(40, 4, 2, 3);
+    const infos: unknown[] = [];
+    await linearProbe(small.x, small.y, small.x, small.y, { epochs: 1, batchSize: 16, onEpoch: (i) => void infos.push(i.testAccuracy5) });
+    expect(infos).toEqual([undefined]);
+    tf.dispose([train.x, test.x, small.x]);
+  });
+
   it('matches a float64 BatchNorm1d + Linear + AdamW probe step for step (last partial batch kept)', async () => {
     const n = 50, d = 5, k = 3;
     const data = clusters(n, d, k, 4, 2.5); // overlapping: the loss stays informative

@@ -1,8 +1,9 @@
 /**
  * `tfjs-mae finetune DATA_DIR --weights FILE`: the official
  * `main_finetune.py` (layer-wise lr decay, warmup-cosine, AdamW) on
- * DATA_DIR/train, top-1 on DATA_DIR/val after every epoch, the best
- * classifier kept as OUTPUT_DIR/checkpoint-best.safetensors, log.txt.
+ * DATA_DIR/train (or a `--val-split` of DATA_DIR), top-1 on val after every
+ * epoch, the best classifier kept as OUTPUT_DIR/checkpoint-best.safetensors,
+ * log.txt, checkpoints every `--save-every` epochs and exact `--resume`.
  */
 import { join, resolve } from 'node:path';
 import { ViTClassifier } from '../../classify/ViTClassifier';
@@ -12,86 +13,129 @@ import { saveWeights } from '../../io/pretrainedModel';
 import type { MaskedAutoencoder } from '../../model/MaskedAutoencoder';
 import { writeFileAtomic } from '../../node/atomicFile';
 import type { StepInfo } from '../../train/progress';
-import { CliError, UsageError, flag } from '../args';
-import { backendFlag, setupBackend } from '../backend';
+import { CliError, UsageError, flag, type FlagValues } from '../args';
+import { backendFlag } from '../backend';
 import { defineCommand } from '../command';
+import { checkTrainingMemory } from '../memory';
 import { stepReporter } from '../progress';
-import { appendLog, checkOutputDir } from '../runDir';
-import { trainValFor } from '../splits';
-import { modelFromFlags, weightsFlags } from '../weightsFlags';
+import { checkpointBytes, mergeRecipe, readResume, resumePath } from '../resume';
+import { appendLog, checkpointName, readLog, truncateLog } from '../runDir';
+import { openLabelledRun, valSplitFlag } from '../splits';
+import { weightsFlags } from '../weightsFlags';
+
+const flags = {
+  ...weightsFlags,
+  batchSize: flag.integer({ default: 64, min: 1, help: 'images per step' }),
+  epochs: flag.integer({ default: 50, min: 1, help: 'epochs' }),
+  accumIter: flag.integer({ default: 1, min: 1, help: 'micro-batches per optimiser step' }),
+  inputSize: flag.integer({ min: 1, help: "image side (default: the model's; another size resamples the position tables)" }),
+  dropPath: flag.number({ default: 0.1, min: 0, max: 1, help: 'stochastic depth' }),
+  clipGrad: flag.number({ min: 0, help: 'clip the gradient norm to this (default: none)' }),
+  weightDecay: flag.number({ default: 0.05, min: 0, help: 'AdamW weight decay' }),
+  lr: flag.number({ min: 0, help: 'absolute lr (replaces the --blr rule)' }),
+  blr: flag.number({ default: 1e-3, min: 0, help: 'base lr: lr = blr × batch-size × accum-iter / 256' }),
+  layerDecay: flag.number({ default: 0.75, min: 0, max: 1, help: 'layer-wise lr decay' }),
+  minLr: flag.number({ default: 1e-6, min: 0, help: 'lr at the end of the cosine' }),
+  warmupEpochs: flag.number({ default: 5, min: 0, help: 'epochs of linear warmup' }),
+  smoothing: flag.number({ default: 0.1, min: 0, max: 1, help: 'label smoothing' }),
+  mixup: flag.number({ default: 0, min: 0, help: 'mixup alpha (the official recipe: 0.8; 0 = off)' }),
+  cutmix: flag.number({ default: 0, min: 0, help: 'cutmix alpha (the official recipe: 1.0; 0 = off)' }),
+  mixupSwitchProb: flag.number({ default: 0.5, min: 0, max: 1, help: 'probability of cutmix when both are on' }),
+  reprob: flag.number({ default: 0.25, min: 0, max: 1, help: 'random erasing probability' }),
+  aa: flag.choice(['rand-m9-mstd0.5-inc1', 'none'] as const, { default: 'rand-m9-mstd0.5-inc1', help: 'RandAugment policy (timm name) or none' }),
+  clsToken: flag.boolean({ help: 'classify from the cls token instead of the mean of the patch tokens (global_pool)' }),
+  valSplit: valSplitFlag,
+  seed: flag.integer({ default: 0, min: 0, max: 2 ** 32 - 1, help: 'seed of the head init, data order, augmentation, drop path (and --val-split)' }),
+  outputDir: flag.string({ default: './output_dir', metavar: 'DIR', help: 'log.txt, dataset.json, checkpoints and checkpoint-best.safetensors go here' }),
+  saveEvery: flag.integer({ default: 20, min: 1, metavar: 'N', help: 'save a checkpoint (weights + AdamW state) every N epochs, and after the last' }),
+  resume: flag.string({ metavar: 'FILE|auto', help: 'continue from a checkpoint of this command; auto = the newest in --output-dir (a fresh run if none)' }),
+  backend: backendFlag,
+};
+type Flags = FlagValues<typeof flags>;
+
+/** The flags stored with every checkpoint; a resume takes what the command line does not say from them. */
+const RECIPE_KEYS = [
+  'weights', 'heads', 'decoderHeads', 'normPix', 'batchSize', 'epochs', 'accumIter', 'inputSize', 'dropPath', 'clipGrad', 'weightDecay', 'lr', 'blr',
+  'layerDecay', 'minLr', 'warmupEpochs', 'smoothing', 'mixup', 'cutmix', 'mixupSwitchProb', 'reprob', 'aa', 'clsToken', 'valSplit', 'seed',
+] as const;
+/** Recipe keys that change the classifier: a resume cannot change them. */
+const ARCHITECTURE_KEYS = new Set(['inputSize', 'clsToken']);
+
+const CHECKPOINT_FORMAT_HINT = 'a checkpoint-<epoch>.safetensors written by tfjs-mae finetune';
+
+/** The best top-1 of the epochs `log.txt` keeps (a resumed run does not overwrite a better checkpoint-best). */
+async function bestSoFar(outputDir: string): Promise<number> {
+  return Math.max(-1, ...(await readLog(outputDir)).map((r) => Number(r.test_acc1)).filter(Number.isFinite));
+}
 
 export const finetuneCommand = defineCommand({
   name: 'finetune',
   summary: 'fine-tune pre-trained weights as a classifier on DATA_DIR/train, top-1 on DATA_DIR/val (official main_finetune.py)',
   description: `
 Prints top-1 on val after every epoch, appends it to OUTPUT_DIR/log.txt and keeps the best
-classifier as OUTPUT_DIR/checkpoint-best.safetensors (weights + config; --weights of embed, inspect).`,
-  positionals: [{ name: 'DATA_DIR', help: 'a folder with train/ and val/, one subfolder per class in each' }],
-  flags: {
-    ...weightsFlags,
-    batchSize: flag.integer({ default: 64, min: 1, help: 'images per step' }),
-    epochs: flag.integer({ default: 50, min: 1, help: 'epochs' }),
-    accumIter: flag.integer({ default: 1, min: 1, help: 'micro-batches per optimiser step' }),
-    inputSize: flag.integer({ min: 1, help: "image side (default: the model's; another size resamples the position tables)" }),
-    dropPath: flag.number({ default: 0.1, min: 0, max: 1, help: 'stochastic depth' }),
-    clipGrad: flag.number({ min: 0, help: 'clip the gradient norm to this (default: none)' }),
-    weightDecay: flag.number({ default: 0.05, min: 0, help: 'AdamW weight decay' }),
-    lr: flag.number({ min: 0, help: 'absolute lr (replaces the --blr rule)' }),
-    blr: flag.number({ default: 1e-3, min: 0, help: 'base lr: lr = blr × batch-size × accum-iter / 256' }),
-    layerDecay: flag.number({ default: 0.75, min: 0, max: 1, help: 'layer-wise lr decay' }),
-    minLr: flag.number({ default: 1e-6, min: 0, help: 'lr at the end of the cosine' }),
-    warmupEpochs: flag.number({ default: 5, min: 0, help: 'epochs of linear warmup' }),
-    smoothing: flag.number({ default: 0.1, min: 0, max: 1, help: 'label smoothing' }),
-    mixup: flag.number({ default: 0, min: 0, help: 'mixup alpha (the official recipe: 0.8; 0 = off)' }),
-    cutmix: flag.number({ default: 0, min: 0, help: 'cutmix alpha (the official recipe: 1.0; 0 = off)' }),
-    mixupSwitchProb: flag.number({ default: 0.5, min: 0, max: 1, help: 'probability of cutmix when both are on' }),
-    reprob: flag.number({ default: 0.25, min: 0, max: 1, help: 'random erasing probability' }),
-    aa: flag.choice(['rand-m9-mstd0.5-inc1', 'none'] as const, { default: 'rand-m9-mstd0.5-inc1', help: 'RandAugment policy (timm name) or none' }),
-    clsToken: flag.boolean({ help: 'classify from the cls token instead of the mean of the patch tokens (global_pool)' }),
-    seed: flag.integer({ default: 0, min: 0, max: 2 ** 32 - 1, help: 'seed of the head init, data order and drop path' }),
-    outputDir: flag.string({ default: './output_dir', metavar: 'DIR', help: 'log.txt and checkpoint-best.safetensors go here' }),
-    backend: backendFlag,
-  },
-  async run({ positionals: [dataDir], flags: f }, io) {
-    const outputDir = resolve(f.outputDir);
-    await checkOutputDir(outputDir);
-    await setupBackend(f.backend);
-    const loaded = await modelFromFlags('finetune', f, io, f.inputSize);
+classifier as OUTPUT_DIR/checkpoint-best.safetensors (weights + config; --weights of embed, inspect).
+checkpoint-<epoch>.safetensors (weights, AdamW state, config, recipe; written atomically) every
+--save-every epochs; --resume auto continues the run exactly. OUTPUT_DIR/dataset.json holds the
+class → index map and the files of train and val.`,
+  positionals: [{ name: 'DATA_DIR', help: 'a folder with train/ and val/, one subfolder per class in each (or one folder of class subfolders with --val-split)' }],
+  flags,
+  async run({ positionals: [dataDir], flags: f, given }, io) {
+    const resumeFile = await resumePath(f.resume, resolve(f.outputDir), io);
+    const resumed = resumeFile === undefined ? undefined : await readResume(resumeFile, CHECKPOINT_FORMAT_HINT);
+    const r = mergeRecipe(f as Flags, given as Set<string>, resumed, io, RECIPE_KEYS, ARCHITECTURE_KEYS);
+    const { outputDir, loaded, encoder, train, val, classes } = await openLabelledRun('finetune', dataDir, r, io);
     let classifier: ViTClassifier | undefined;
     try {
-      const { train, val, classes } = await trainValFor(dataDir, loaded, io);
       if (loaded.kind === 'classifier') {
         classifier = loaded.model as ViTClassifier;
-        if (classifier.numClasses !== classes.length) throw new CliError(`${f.weights} is a ${classifier.numClasses}-class classifier; ${dataDir} has ${classes.length} classes`);
+        if (classifier.numClasses !== classes.length) throw new CliError(`${r.weights} is a ${classifier.numClasses}-class classifier; ${dataDir} has ${classes.length} classes`);
       } else {
-        classifier = ViTClassifier.fromMAE(loaded.model as MaskedAutoencoder | ViTEncoder, { numClasses: classes.length, globalPool: !f.clsToken, dropPath: f.dropPath, seed: f.seed });
+        classifier = ViTClassifier.fromMAE(loaded.model as MaskedAutoencoder | ViTEncoder, { numClasses: classes.length, globalPool: !r.clsToken, dropPath: r.dropPath, seed: r.seed });
       }
-      const source = train.trainSource(f.batchSize, f.seed);
-      const stepsPerEpoch = Math.floor(source.batchesPerEpoch! / f.accumIter);
-      if (stepsPerEpoch < 1) throw new UsageError(`--batch-size ${f.batchSize} × --accum-iter ${f.accumIter} is more than the ${train.listing.paths.length} training images`);
-      if (f.warmupEpochs >= f.epochs) throw new UsageError(`--warmup-epochs ${f.warmupEpochs} must be less than --epochs ${f.epochs}`);
-      const ruleLr = (f.blr * f.batchSize * f.accumIter) / 256;
-      const lr = f.lr ?? ruleLr;
-      io.out(f.lr === undefined ? `lr ${lr.toExponential(3)} = blr ${f.blr} × batch ${f.batchSize} × accum ${f.accumIter} / 256` : `lr ${lr} (--lr)`);
+      const source = train.trainSource(r.batchSize, r.seed);
+      const stepsPerEpoch = Math.floor(source.batchesPerEpoch! / r.accumIter);
+      if (stepsPerEpoch < 1) throw new UsageError(`--batch-size ${r.batchSize} × --accum-iter ${r.accumIter} is more than the ${train.listing.paths.length} training images`);
+      if (r.warmupEpochs >= r.epochs) throw new UsageError(`--warmup-epochs ${r.warmupEpochs} must be less than --epochs ${r.epochs}`);
+      const { imgSize, patchSize, inChans, embedDim, depth, numHeads, mlpRatio } = encoder;
+      checkTrainingMemory('finetune', { imgSize, patchSize, inChans, embedDim, depth, numHeads, mlpRatio, maskRatio: 0 }, r.batchSize); // all tokens: no masking
+      const ruleLr = (r.blr * r.batchSize * r.accumIter) / 256;
+      const lr = r.lr ?? ruleLr;
+      io.out(r.lr === undefined ? `lr ${lr.toExponential(3)} = blr ${r.blr} × batch ${r.batchSize} × accum ${r.accumIter} / 256` : `lr ${lr} (--lr)`);
+      const recipe = JSON.stringify({
+        task: 'finetune',
+        ...Object.fromEntries(RECIPE_KEYS.map((k) => [k, k === 'weights' && r.weights !== undefined ? resolve(r.weights) : r[k] ?? null])),
+        data: resolve(dataDir),
+        classes,
+        mean: val.mean,
+        std: val.std,
+      });
+      await truncateLog(outputDir, resumed?.checkpoint.epoch ?? 0); // a fresh run starts a fresh log
       const reporter = stepReporter(io, 'finetune');
-      let best = -1;
+      let best = await bestSoFar(outputDir);
       let lrs: number[] = [];
       const model = classifier;
-      await finetune(model, source, {
-        epochs: f.epochs,
-        accumSteps: f.accumIter,
+      const result = await finetune(model, source, {
+        epochs: r.epochs,
+        accumSteps: r.accumIter,
         lr,
-        minLr: f.minLr,
-        warmupSteps: f.warmupEpochs * stepsPerEpoch,
-        weightDecay: f.weightDecay,
-        layerDecay: f.layerDecay,
-        maxGradNorm: f.clipGrad,
-        labelSmoothing: f.smoothing,
-        ...(f.mixup > 0 || f.cutmix > 0 ? { mixup: { mixupAlpha: f.mixup, cutmixAlpha: f.cutmix, switchProb: f.mixupSwitchProb } } : {}),
-        ...(f.reprob > 0 ? { randomErasing: f.reprob } : {}),
-        ...(f.aa === 'none' ? {} : { randAugment: { numOps: 2, magnitude: 9, magnitudeStd: 0.5, mean: train.mean, std: train.std } }),
-        seed: f.seed,
+        minLr: r.minLr,
+        warmupSteps: r.warmupEpochs * stepsPerEpoch,
+        weightDecay: r.weightDecay,
+        layerDecay: r.layerDecay,
+        maxGradNorm: r.clipGrad,
+        labelSmoothing: r.smoothing,
+        ...(r.mixup > 0 || r.cutmix > 0 ? { mixup: { mixupAlpha: r.mixup, cutmixAlpha: r.cutmix, switchProb: r.mixupSwitchProb } } : {}),
+        ...(r.reprob > 0 ? { randomErasing: r.reprob } : {}),
+        ...(r.aa === 'none' ? {} : { randAugment: { numOps: 2, magnitude: 9, magnitudeStd: 0.5, mean: train.mean, std: train.std } }),
+        seed: r.seed,
         progress: false,
+        resume: resumed?.checkpoint,
+        checkpointEvery: r.saveEvery,
+        save: async (ckpt) => {
+          const path = join(outputDir, checkpointName(ckpt.epoch - 1));
+          await writeFileAtomic(path, checkpointBytes(ckpt, { recipe }));
+          io.out(`saved ${path} (step ${ckpt.step}/${r.epochs * stepsPerEpoch})`);
+        },
         onStart: (info) => {
           if (info.warning) io.out(`warning: ${info.warning}`);
         },
@@ -101,11 +145,11 @@ classifier as OUTPUT_DIR/checkpoint-best.safetensors (weights + config; --weight
         },
         onEpoch: async (info) => {
           reporter.end();
-          const top1 = 100 * (await evaluateClassifier(model, val.evalSource(f.batchSize), undefined, { batchSize: f.batchSize }));
+          const top1 = 100 * (await evaluateClassifier(model, val.evalSource(r.batchSize), undefined, { batchSize: r.batchSize }));
           const improved = top1 > best;
           if (improved) {
             best = top1;
-            const weights = await saveWeights(model, { metadata: { recipe: JSON.stringify({ task: 'finetune', classes, mean: val.mean, std: val.std, epoch: info.epoch, acc1: top1 }) } });
+            const weights = await saveWeights(model, { metadata: { recipe: JSON.stringify({ ...JSON.parse(recipe), epoch: info.epoch, acc1: top1 }) } });
             await writeFileAtomic(join(outputDir, 'checkpoint-best.safetensors'), weights);
           }
           const trainLr = lrs.reduce((a, b) => a + b, 0) / Math.max(lrs.length, 1);
@@ -114,6 +158,7 @@ classifier as OUTPUT_DIR/checkpoint-best.safetensors (weights + config; --weight
           io.out(`[finetune] epoch ${info.epoch + 1}/${info.epochs} train_loss ${info.meanLoss.toFixed(4)} top-1 ${top1.toFixed(2)}% (best ${best.toFixed(2)}%${improved ? ', saved' : ''})`);
         },
       });
+      if (result.firstStep >= r.epochs * stepsPerEpoch) io.out(`${resumed?.path} already finished the run's ${r.epochs} epochs`);
       io.out(`done: best top-1 ${best.toFixed(2)}% on ${val.listing.paths.length} val images; ${join(outputDir, 'checkpoint-best.safetensors')}`);
     } finally {
       if (classifier !== loaded.model) classifier?.dispose();

@@ -6,14 +6,12 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { MaskedAutoencoder, type MaskedAutoencoderArgs } from '../../model/MaskedAutoencoder';
 import { maeVitBasePatch16, maeVitHugePatch14, maeVitLargePatch16, maeVitTinyPatch4 } from '../../model/presets';
-import { decodeCheckpoint, encodeCheckpoint, type TrainingCheckpoint } from '../../train/checkpoint';
 import { pretrain } from '../../train/pretrain';
 import type { StepInfo } from '../../train/progress';
-import { encodeSafetensors, parseSafetensors } from '../../io/safetensors';
 import { lineChart } from '../../viz/lineChart';
 import { writeFileAtomic } from '../../node/atomicFile';
 import { writePng } from '../../node/png';
-import { CliError, UsageError, flag, type FlagValues } from '../args';
+import { UsageError, flag, type FlagValues } from '../args';
 import { backendFlag, setupBackend } from '../backend';
 import { defineCommand, type CliIO } from '../command';
 import { firstBatch, openImageFolder, type FolderImages } from '../data';
@@ -21,6 +19,8 @@ import { disposeBatch } from '../../train/data';
 import { reconstructionFigure } from '../figure';
 import { stepReporter } from '../progress';
 import { appendLog, checkOutputDir, checkpointName, newestCheckpoint, readLog, truncateLog } from '../runDir';
+import { checkpointBytes, mergeRecipe, readResume, type Resumed } from '../resume';
+import { checkTrainingMemory } from '../memory';
 
 /** The `--model` presets (official `models_mae` names). */
 export const PRETRAIN_MODELS = {
@@ -63,53 +63,9 @@ const ARCHITECTURE_KEYS = new Set(['model', 'modelConfig', 'inputSize', 'inChans
 
 const CHECKPOINT_FORMAT_HINT = 'a checkpoint-<epoch>.safetensors written by tfjs-mae pretrain';
 
-interface Resumed {
-  path: string;
-  checkpoint: TrainingCheckpoint;
-  config: Record<string, unknown>;
-  recipe: Record<string, unknown>;
-}
-
-async function readResume(path: string): Promise<Resumed> {
-  let bytes: Uint8Array;
-  try {
-    bytes = new Uint8Array(await readFile(path));
-  } catch {
-    throw new CliError(`--resume ${JSON.stringify(path)}: no such file`);
-  }
-  let checkpoint: TrainingCheckpoint;
-  try {
-    checkpoint = decodeCheckpoint(bytes);
-  } catch (e) {
-    throw new CliError(`--resume ${JSON.stringify(path)}: ${e instanceof Error ? e.message : String(e)} (expected ${CHECKPOINT_FORMAT_HINT})`);
-  }
-  const metadata = parseSafetensors(checkpoint.weights).metadata;
-  const parse = (key: string): Record<string, unknown> => {
-    try {
-      return JSON.parse(metadata[key] ?? '') as Record<string, unknown>;
-    } catch {
-      throw new CliError(`--resume ${JSON.stringify(path)}: no "${key}" metadata (expected ${CHECKPOINT_FORMAT_HINT})`);
-    }
-  };
-  const stored = parse('config');
-  return { path, checkpoint, config: (stored.config ?? stored) as Record<string, unknown>, recipe: parse('recipe') };
-}
-
 /** The recipe of this run: the command line, and for a resume the checkpoint's recipe where the command line is silent. */
 function recipeOf(f: Flags, given: Set<string>, resumed: Resumed | undefined, io: CliIO): Flags {
-  if (!resumed) return f;
-  const out: Record<string, unknown> = { ...f };
-  for (const key of RECIPE_KEYS) {
-    const stored = resumed.recipe[key] ?? undefined;
-    if (!given.has(key)) out[key] = stored;
-    else if (stored !== undefined && stored !== out[key]) {
-      if (ARCHITECTURE_KEYS.has(key)) {
-        throw new UsageError(`--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} ${String(out[key])} contradicts ${resumed.path}, trained with ${JSON.stringify(stored)}; drop the flag to continue that model`);
-      }
-      io.out(`note: --${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} ${String(out[key])} differs from the checkpoint's ${JSON.stringify(stored)}: the run will not continue the same curve`);
-    }
-  }
-  return out as Flags;
+  return mergeRecipe(f, given, resumed, io, RECIPE_KEYS, ARCHITECTURE_KEYS);
 }
 
 async function modelOverrides(text: string | undefined): Promise<MaskedAutoencoderArgs> {
@@ -146,12 +102,6 @@ function configMetadata(model: MaskedAutoencoder): string {
   return JSON.stringify({ className: MaskedAutoencoder.className, config });
 }
 
-/** The checkpoint as one safetensors file whose weights carry the model config and the recipe. */
-function checkpointBytes(ckpt: TrainingCheckpoint, metadata: Record<string, string>): Uint8Array {
-  const weights = parseSafetensors(ckpt.weights);
-  return encodeCheckpoint({ ...ckpt, weights: encodeSafetensors(weights.tensors, { ...weights.metadata, ...metadata }) });
-}
-
 async function writeFigures(model: MaskedAutoencoder, data: FolderImages, dir: string, epoch: number, seed: number): Promise<void> {
   const batch = await firstBatch(data.evalSource(Math.min(8, data.listing.paths.length)));
   if (batch) {
@@ -182,6 +132,7 @@ interface TrainContext {
 async function train(model: MaskedAutoencoder, { dataDir, outputDir, r, resumed, backend, io }: TrainContext): Promise<number> {
   const c = model.config;
   const inputSize = c.imgSize[0];
+  checkTrainingMemory('pretrain', { ...c, maskRatio: r.maskRatio }, r.batchSize);
   if (c.imgSize[1] !== inputSize) throw new UsageError(`--model-config: square images only, got imgSize ${JSON.stringify(c.imgSize)}`);
   const data = await openImageFolder(dataDir, { inputSize, inChans: c.inChans, strict: r.strict, onBadFile: (b) => io.out(`skipped ${b.path}: ${b.reason}`) });
   io.out(`data: ${data.listing.paths.length} images in ${dataDir}${data.classes ? ` (${data.classes.length} class folders; labels not used)` : ''}`);
@@ -292,7 +243,7 @@ atomically), reconstruction-<epoch>.png and loss.png. Ctrl-C saves a checkpoint 
       resumePath = await newestCheckpoint(outputDir);
       io.out(resumePath ? `resuming from ${resumePath}` : `no checkpoint in ${outputDir}: starting a fresh run`);
     }
-    const resumed = resumePath === undefined ? undefined : await readResume(resumePath);
+    const resumed = resumePath === undefined ? undefined : await readResume(resumePath, CHECKPOINT_FORMAT_HINT);
     const r = recipeOf(f as Flags, given as Set<string>, resumed, io);
     const backend = await setupBackend(f.backend);
     const model = await buildModel(r, r.inputSize ?? PRETRAIN_MODELS[r.model].inputSize, resumed);

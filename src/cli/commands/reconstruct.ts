@@ -21,9 +21,11 @@ export const reconstructCommand = defineCommand({
   name: 'reconstruct',
   summary: 'the official visualisation: original, masked, reconstruction, reconstruction + visible, per image → PNG',
   description: `
-The images are resized to the model's input size and normalised as the weights were trained
-(the recipe stored by tfjs-mae pretrain; ImageNet's mean/std for official weights). A norm-pix
-model's prediction is shown in pixels with the visible patches' statistics.`,
+As the official notebook: each image is resized whole to the model's input size (bicubic, no
+crop; --center-crop takes the evaluation transform instead: the shorter side to input-size / 0.875,
+then the centre), then normalised as the weights were trained (the recipe stored by tfjs-mae
+pretrain; ImageNet's mean/std for official weights). A norm-pix model's prediction is shown in
+pixels with the visible patches' statistics.`,
   positionals: [{ name: 'IMAGE', help: 'image files (one row each)', variadic: true }],
   flags: {
     ...weightsFlags,
@@ -31,6 +33,7 @@ model's prediction is shown in pixels with the visible patches' statistics.`,
     maskRatio: flag.number({ min: 0, max: 0.999, help: "fraction of patches removed (default: the model's, 0.75)" }),
     seed: flag.integer({ default: 0, min: 0, max: 2 ** 32 - 1, help: 'seed of the random masks' }),
     inputSize: flag.integer({ min: 1, help: "image side (default: the model's; another size resamples the position tables)" }),
+    centerCrop: flag.boolean({ help: "the evaluation transform (shorter side to input-size / 0.875, centre crop) instead of the notebook's plain resize of the whole image" }),
     backend: backendFlag,
   },
   async run({ positionals: images, flags: f }, io) {
@@ -48,7 +51,7 @@ model's prediction is shown in pixels with the visible patches' statistics.`,
       const norm = { mean: mean.length === c ? mean : Array(c).fill(mean[0]), std: std.length === c ? std : Array(c).fill(std[0]) };
       const bad: string[] = [];
       const data = await openImageFiles(images, { inputSize: model.config.imgSize[0], inChans: c, ...norm, onBadFile: (b) => bad.push(`${b.path}: ${b.reason}`) });
-      const batch = await firstBatch(data.evalSource(images.length));
+      const batch = await firstBatch(f.centerCrop ? data.evalSource(images.length) : data.resizeSource(images.length));
       if (bad.length > 0 || !batch) {
         if (batch) disposeBatch(batch);
         throw new CliError(`cannot read ${bad[0] ?? images[0]}`);
