@@ -31,26 +31,18 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
 import { PNG } from 'pngjs';
-import { build as viteBuild } from 'vite';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import { MaskedAutoencoder, maeVitBasePatch16, modelConfigOf, stateDict, toHFConfig, writeSafetensors, type RgbaImage } from '../../../src';
 import { Pickle, makeCheckpoint } from '../../../test/io/torchBuilders';
 import { IMAGENET_MEAN, IMAGENET_STD, INPUT_SIZE, PANELS, photoTensor, reconstruct } from '../src/checkpointModel';
 import type { CheckpointState } from '../src/checkpoint';
+import { CHROMIUM, DIST, SHOTS, buildDemo, canvasPixels, launch } from './chromium';
 import { serveStatic, type StaticServer } from './serve';
 
-const HERE = dirname(fileURLToPath(import.meta.url));
-const DEMO = join(HERE, '..');
-const DIST = join(DEMO, 'dist');
-const REPO = join(DEMO, '..', '..');
-const SHOTS = join(REPO, 'test-output', 'browser');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const FLAGS = ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const BACKENDS = (process.env.MAE_E2E_BACKENDS?.split(',') ?? ['wasm', 'webgl']).filter((b) => b === 'wasm' || b === 'webgl');
 /** The page's first figure: mask seed 0 at ratio 0.75. */
 const SEED = 0;
@@ -77,11 +69,6 @@ interface Case {
 const cases: Partial<Record<(typeof BACKENDS)[number], Case>> = {};
 const files = { encoderPth: '', brokenPth: '', notes: '', photo: '' };
 let picture: RgbaImage;
-
-async function buildDemo(): Promise<void> {
-  if (process.env.MAE_E2E_SKIP_BUILD === '1' && existsSync(join(DIST, 'index.html'))) return;
-  await viteBuild({ configFile: join(DEMO, 'vite.config.ts'), logLevel: 'warn' });
-}
 
 /** An official-layout torch zip: `{'model': OrderedDict(name → float32 tensor)}`, as the MAE releases. */
 async function writeOfficialPth(path: string, tensors: Record<string, tf.Tensor>): Promise<void> {
@@ -196,29 +183,6 @@ async function makeFiles(): Promise<void> {
   if (BACKENDS.includes('webgl')) cases.webgl = await hfFolderCase();
 }
 
-async function launch(): Promise<{ context: BrowserContext; profile: string }> {
-  const profile = await mkdtemp(join(tmpdir(), 'tfjs-mae-chromium-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: FLAGS,
-    viewport: { width: 1100, height: 1400 },
-  });
-  return { context, profile };
-}
-
-/** The RGBA pixels of canvas `#id`. */
-async function canvasPixels(page: Page, id: string): Promise<{ width: number; height: number; data: Uint8Array }> {
-  const { width, height, base64 } = await page.evaluate((canvasId) => {
-    const c = document.getElementById(canvasId) as HTMLCanvasElement;
-    const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
-    let binary = '';
-    for (let i = 0; i < d.length; i += 0x8000) binary += String.fromCharCode(...d.subarray(i, i + 0x8000));
-    return { width: c.width, height: c.height, base64: btoa(binary) };
-  }, id);
-  return { width, height, data: new Uint8Array(Buffer.from(base64, 'base64')) };
-}
-
 /** Standard deviation of the red, green and blue values of a picture. */
 function std(px: { data: ArrayLike<number> }): number {
   const values: number[] = [];
@@ -256,9 +220,8 @@ for (const backend of BACKENDS) {
     const c = cases[backend]!;
     const t0 = Date.now();
     const lap = (what: string) => t.diagnostic(`${what}: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    const { context, profile } = await launch();
+    const { page, close } = await launch([], { width: 1100, height: 1400 });
     try {
-      const page = context.pages()[0] ?? (await context.newPage());
       const pageErrors: string[] = [];
       page.on('pageerror', (e) => pageErrors.push(e.message));
       await page.goto(`${server.url}?backend=${backend}`);
@@ -324,8 +287,7 @@ for (const backend of BACKENDS) {
       assert.deepEqual(pageErrors, [], 'uncaught errors in the page');
       lap('done');
     } finally {
-      await context.close();
-      await rm(profile, { recursive: true, force: true });
+      await close();
     }
   });
 }

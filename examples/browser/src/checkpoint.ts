@@ -61,6 +61,8 @@ export interface CheckpointState {
   description?: string;
   backend?: string;
   loadMs?: number;
+  /** Where the load time went: reading the header and deciding the model; building it (random init); reading the weights into it. */
+  phases?: { headerMs: number; buildMs: number; weightsMs: number };
   /** The last error shown, if the last operation failed. */
   error?: string;
   /** The last reconstruction, when the panels are on screen. */
@@ -74,6 +76,7 @@ const $ = <T extends HTMLElement>(id: string): T => {
 };
 
 const mb = (bytes: number): string => (bytes / 1e6).toFixed(1);
+const sec = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 
 /** The files of a dropped folder (recursively), through the entries API. */
 async function filesOf(entry: FileSystemEntry): Promise<File[]> {
@@ -167,6 +170,7 @@ export function mountCheckpoint(page: PageHooks): void {
     loaded = null;
     state.description = undefined;
     state.last = undefined;
+    state.phases = undefined;
     $('ckpt-model').textContent = '–';
     $('ckpt-summary').replaceChildren();
     const backend = tf.getBackend();
@@ -187,19 +191,22 @@ export function mountCheckpoint(page: PageHooks): void {
       showProgress(n, total);
     });
     const opened = await openCheckpoint(source, hfConfig);
+    const tHeader = performance.now();
     state.description = opened.description;
     $('ckpt-model').textContent = opened.description;
     setStatus(`Building ${opened.description.split(';')[0]} on ${backend} and loading its weights…`);
-    const { model, report } = await loadCheckpoint(opened);
+    let tBuilt = tHeader;
+    const { model, report } = await loadCheckpoint(opened, () => (tBuilt = performance.now()));
     if (tf.getBackend() !== backend) {
       model.dispose();
       throw new Error(`the backend changed from ${backend} to ${tf.getBackend()} while ${weights.name} was loading: load it again`);
     }
     const loadMs = performance.now() - t0;
+    state.phases = { headerMs: tHeader - t0, buildMs: tBuilt - tHeader, weightsMs: performance.now() - tBuilt };
     // Done: every weight is in the model.
     state.progress = { loaded: bytesRead, total: weights.size, done: true };
     progress.value = progress.max;
-    progressText.textContent = `100 %: ${mb(weights.size)} MB in ${(loadMs / 1000).toFixed(1)} s`;
+    progressText.textContent = `100 %: ${mb(weights.size)} MB in ${(loadMs / 1000).toFixed(1)} s (header ${sec(state.phases.headerMs)}, model built ${sec(state.phases.buildMs)}, weights ${sec(state.phases.weightsMs)})`;
     $('ckpt-summary').replaceChildren(
       ...[...opened.notes.map((n) => `config: ${n}`), ...report.summary].map((line) => {
         const li = document.createElement('li');

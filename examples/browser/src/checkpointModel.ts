@@ -158,11 +158,13 @@ export async function openCheckpoint(source: ByteSource, hfConfig?: unknown): Pr
  * tensor at a time (`loadPretrainedFrom`). Every weight must come from the
  * file: a partial load would draw a fresh, meaningless decoder.
  *
+ * @param onBuilt called once the model is built (randomly initialised), before the first weight is read
  * @throws CheckpointError naming the file when weights are missing or mis-shaped (nothing leaks)
  */
-export async function loadCheckpoint(opened: OpenedCheckpoint): Promise<{ model: MaskedAutoencoder; report: PretrainedReport }> {
+export async function loadCheckpoint(opened: OpenedCheckpoint, onBuilt?: () => void): Promise<{ model: MaskedAutoencoder; report: PretrainedReport }> {
   const model = buildModel({ className: 'MaskedAutoencoder', config: opened.config }, opened.name) as MaskedAutoencoder;
   try {
+    onBuilt?.();
     const report = await loadPretrainedFrom(model, opened.index, { file: opened.name });
     const missing = [...report.missing, ...report.mismatched.map((m) => m.name)];
     if (missing.length > 0) {
