@@ -236,3 +236,4 @@ const api = {
   threads: () => ({ running: wasmThreads(), ...threadPlan }),
 };
 (window as unknown as { __mae: typeof api }).__mae = api;
+void import('./checkpoint').then((m) => m.mountCheckpoint({ ready, idle })); // "bring your own checkpoint" section
