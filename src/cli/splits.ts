@@ -33,7 +33,12 @@ export async function openTrainVal(dataDir: string, options: OpenImageFolderOpti
 /** The encoder of `loaded` (an MAE's, or the file's own) and the train/val images sized and normalised for it. */
 export async function trainValFor(dataDir: string, loaded: LoadedModel, io: CliIO): Promise<{ encoder: ViTEncoder; train: FolderImages; val: FolderImages; classes: string[] }> {
   const encoder = loaded.kind === 'mae' ? (loaded.model as MaskedAutoencoder).encoder : (loaded.model as ViTEncoder);
-  const sets = await openTrainVal(dataDir, { inputSize: encoder.imgSize[0], inChans: encoder.inChans, ...trainedNormalisation(loaded), onBadFile: (b) => io.out(`skipped ${b.path}: ${b.reason}`) });
+  const trained = trainedNormalisation(loaded);
+  const sets = await openTrainVal(dataDir, { inputSize: encoder.imgSize[0], inChans: encoder.inChans, ...trained, onBadFile: (b) => io.out(`skipped ${b.path}: ${b.reason}`) });
   io.out(`data: ${sets.train.listing.paths.length} train, ${sets.val.listing.paths.length} val images, ${sets.classes.length} classes`);
+  if (trained) {
+    const show = (v: number[]) => v.map((x) => +x.toFixed(7)).join(', ');
+    io.out(`transform (the weights' recipe): resize to ${encoder.imgSize[0]} / ${sets.train.cropPct}, centre crop; normalisation (x − [${show(trained.mean)}]) / [${show(trained.std)}]`);
+  }
   return { encoder, ...sets };
 }

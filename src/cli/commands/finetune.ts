@@ -13,7 +13,7 @@ import type { MaskedAutoencoder } from '../../model/MaskedAutoencoder';
 import { writeFileAtomic } from '../../node/atomicFile';
 import type { StepInfo } from '../../train/progress';
 import { CliError, UsageError, flag } from '../args';
-import { backendFlag, setupBackend } from '../backend';
+import { backendFlags, setupBackend } from '../backend';
 import { defineCommand } from '../command';
 import { stepReporter } from '../progress';
 import { appendLog, checkOutputDir } from '../runDir';
@@ -50,12 +50,12 @@ classifier as OUTPUT_DIR/checkpoint-best.safetensors (weights + config; --weight
     clsToken: flag.boolean({ help: 'classify from the cls token instead of the mean of the patch tokens (global_pool)' }),
     seed: flag.integer({ default: 0, min: 0, max: 2 ** 32 - 1, help: 'seed of the head init, data order and drop path' }),
     outputDir: flag.string({ default: './output_dir', metavar: 'DIR', help: 'log.txt and checkpoint-best.safetensors go here' }),
-    backend: backendFlag,
+    ...backendFlags,
   },
   async run({ positionals: [dataDir], flags: f }, io) {
     const outputDir = resolve(f.outputDir);
     await checkOutputDir(outputDir);
-    await setupBackend(f.backend);
+    await setupBackend(f.backend, { threads: f.threads, io });
     const loaded = await modelFromFlags('finetune', f, io, f.inputSize);
     let classifier: ViTClassifier | undefined;
     try {

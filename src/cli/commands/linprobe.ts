@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { extractPooledFeatures } from '../../eval/features';
 import { linearProbe } from '../../eval/linearProbe';
 import { CliError, flag } from '../args';
-import { backendFlag, setupBackend } from '../backend';
+import { backendFlags, setupBackend } from '../backend';
 import { defineCommand } from '../command';
 import type { FolderImages } from '../data';
 import { appendLog, checkOutputDir } from '../runDir';
@@ -37,12 +37,12 @@ epoch and the final accuracy.`,
     featureBatchSize: flag.integer({ default: 64, min: 1, help: 'images per encoder pass' }),
     seed: flag.integer({ default: 0, min: 0, max: 2 ** 32 - 1, help: 'seed of the probe init and order' }),
     outputDir: flag.string({ default: './output_dir', metavar: 'DIR', help: 'log.txt goes here' }),
-    backend: backendFlag,
+    ...backendFlags,
   },
   async run({ positionals: [dataDir], flags: f }, io) {
     const outputDir = resolve(f.outputDir);
     await checkOutputDir(outputDir);
-    await setupBackend(f.backend);
+    await setupBackend(f.backend, { threads: f.threads, io });
     const loaded = await modelFromFlags('linprobe', f, io, f.inputSize);
     const features: tf.Tensor[] = [];
     try {
