@@ -8,7 +8,7 @@
  *   npm run experiment:fmnist-png -- --out /tmp/fmnist-png              # the full run (~1 h on 2 cores)
  *   npm run experiment:fmnist-png -- --out /tmp/fmnist-png-smoke --limit 512 --epochs 1   # a smoke run
  *
- * 1. Writes the 70,000 images as 8-bit PNGs into `OUT/images/train/<class>/NNNNN.png`
+ * 1. Writes the 70,000 images as 8-bit RGBA PNGs (R = G = B) into `OUT/images/train/<class>/NNNNN.png`
  *    and `OUT/images/val/<class>/NNNNN.png` (the 10,000 test images), class folders
  *    `0-T-shirt_top` … `9-Ankle_boot` so ImageFolder's sorted classes keep the
  *    data set's label numbers. Files already there are kept: a re-run writes nothing.
@@ -28,11 +28,11 @@
  * --cli FILE (the built CLI to run; default dist/cli.cjs of this repository).
  */
 import { spawn } from 'node:child_process';
-import { access, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { encodePng, writeFileAtomic } from '../../src/node/index';
-import { FMNIST_CLASSES, FMNIST_MEAN, FMNIST_STD, loadFashionMnist, type FashionMnistSplit } from '../common/fashionMnist';
+import { FMNIST_MEAN, FMNIST_STD, loadFashionMnist } from '../common/fashionMnist';
+import { exists, writeSplit } from './pngFolder';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -78,45 +78,6 @@ function parseArgs(argv: string[]): Args {
   }
   if (a.out === undefined) throw new Error('--out DIR is required: the PNG folders and the runs go there');
   return a as Args;
-}
-
-/** `0-T-shirt_top`, …: sorted like the label numbers, no `/` in a folder name. */
-export const CLASS_FOLDERS = FMNIST_CLASSES.map((name, i) => `${i}-${name.replace(/[^A-Za-z0-9-]+/g, '_')}`);
-
-const exists = (p: string): Promise<boolean> =>
-  access(p).then(
-    () => true,
-    () => false,
-  );
-
-/** One 28 × 28 grey image as RGBA (R = G = B; decoding to 1 channel gives the pixels back exactly). */
-function rgba(pixels: Uint8Array): Uint8ClampedArray {
-  const out = new Uint8ClampedArray(pixels.length * 4);
-  for (let i = 0; i < pixels.length; i++) out.set([pixels[i], pixels[i], pixels[i], 255], i * 4);
-  return out;
-}
-
-/** Writes a split as PNGs in class folders (at most `limit` per class); returns [written, kept]. */
-export async function writeSplit(split: FashionMnistSplit, dir: string, limit = Infinity): Promise<[number, number]> {
-  const perClass = new Array<number>(10).fill(0);
-  const jobs: (() => Promise<boolean>)[] = [];
-  for (let i = 0; i < split.n; i++) {
-    const label = split.labels[i];
-    if (perClass[label]++ >= limit) continue;
-    const file = join(dir, CLASS_FOLDERS[label], `${String(i).padStart(5, '0')}.png`);
-    jobs.push(async () => {
-      if (await exists(file)) return false;
-      const image = { data: rgba(split.images.subarray(i * 784, (i + 1) * 784)), width: 28, height: 28 };
-      await writeFileAtomic(file, encodePng(image));
-      return true;
-    });
-  }
-  let written = 0;
-  for (let k = 0; k < jobs.length; k += 64) {
-    const done = await Promise.all(jobs.slice(k, k + 64).map((job) => job()));
-    written += done.filter(Boolean).length;
-  }
-  return [written, jobs.length - written];
 }
 
 /** Runs `node dist/cli.cjs ...args`, echoing its output; resolves with the output, rejects on a non-zero exit. */
