@@ -24,7 +24,7 @@ export function cliReference(intro: string): string {
     if (flags.length) {
       lines.push('| flag | value | default | meaning |', '|---|---|---|---|');
       for (const [key, spec] of flags) {
-        const value = spec.type === 'boolean' ? 'switch' : spec.type === 'choice' ? (spec.choices ?? []).join(' \\| ') : (spec.metavar ?? spec.type);
+        const value = spec.type === 'boolean' ? 'switch' : spec.type === 'choice' ? (spec.choices ?? []).join(' \\| ') : cell(spec.metavar ?? spec.type);
         const dflt = spec.type === 'boolean' ? (spec.default ? 'on' : 'off') : spec.default === undefined ? '—' : `\`${String(spec.default)}\``;
         lines.push(`| \`--${kebab(key)}\` | ${value} | ${dflt} | ${cell(spec.help)} |`);
       }
