@@ -13,9 +13,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setupBackend } from '../../src/cli/backend';
 import { openImageFolder } from '../../src/cli/data';
 import { parseChannelValues } from '../../src/cli/normalisation';
-import { parseSafetensors } from '../../src/io/safetensors';
+import { encodeSafetensors, parseSafetensors } from '../../src/io/safetensors';
 import { encodePng } from '../../src/node/png';
-import { decodeCheckpoint } from '../../src/train/checkpoint';
+import { decodeCheckpoint, encodeCheckpoint } from '../../src/train/checkpoint';
 import { run } from './run';
 
 const TINY = JSON.stringify({ embedDim: 32, depth: 1, numHeads: 2, decoderEmbedDim: 16, decoderDepth: 1, decoderNumHeads: 2 });
@@ -111,6 +111,31 @@ describe('tfjs-mae pretrain --no-aug --crop-pct --mean --std, then linprobe', ()
     expect(probe.code).toBe(0);
     expect(probe.out).toContain("transform (the weights' recipe): resize to 16 / 1, centre crop; normalisation (x − [0.2860406]) / [0.3530242]");
     expect(probe.out.some((l) => /^top-1 \d+\.\d\d% on 6 val images/.test(l))).toBe(true);
+  });
+
+  it('a resume keeps the stored transform and normalisation; a checkpoint from before the flags resumes with the augmentation', async () => {
+    const from = path.join(dir, 'run', 'checkpoint-0.safetensors');
+    const resumed = path.join(dir, 'resumed');
+    fs.mkdirSync(resumed);
+    fs.copyFileSync(from, path.join(resumed, 'checkpoint-0.safetensors'));
+    const r = await run('pretrain', path.join(dir, 'data', 'train'), '--resume', 'auto', '--epochs', '2', '--output-dir', resumed, '--backend', 'cpu');
+    expect(r.err).toEqual([]);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('transform: no augmentation (resize to 16 / 1, centre crop); normalisation (x − [0.2860406]) / [0.3530242]');
+
+    const old = path.join(dir, 'old');
+    fs.mkdirSync(old);
+    const ckpt = decodeCheckpoint(new Uint8Array(fs.readFileSync(from)));
+    const weights = parseSafetensors(ckpt.weights);
+    const { aug: _a, cropPct: _c, ...recipe } = JSON.parse(weights.metadata.recipe);
+    void _a;
+    void _c;
+    const bytes = encodeCheckpoint({ ...ckpt, weights: encodeSafetensors(weights.tensors, { ...weights.metadata, recipe: JSON.stringify(recipe) }) });
+    fs.writeFileSync(path.join(old, 'checkpoint-0.safetensors'), bytes);
+    const o = await run('pretrain', path.join(dir, 'data', 'train'), '--resume', 'auto', '--epochs', '2', '--output-dir', old, '--backend', 'cpu');
+    expect(o.err).toEqual([]);
+    expect(o.code).toBe(0);
+    expect(o.out).toContain('transform: RandomResizedCrop (scale 0.2–1) + horizontal flip; normalisation (x − [0.2860406]) / [0.3530242]');
   });
 
   it('the default is the official augmentation and the 0.875 crop, stored as such', async () => {
