@@ -9,8 +9,10 @@
  *   --backend auto        the first of wasm, cpu that is installed
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { useWasmThreads } from '../node';
 import { flag } from './args';
 import { CliError } from './args';
+import type { CliIO } from './command';
 
 /** The `--backend` choices. */
 export const BACKENDS = ['auto', 'wasm', 'cpu', 'tensorflow'] as const;
@@ -29,6 +31,27 @@ export const backendFlag = flag.choice(BACKENDS, {
   help: 'tfjs backend: wasm, cpu, tensorflow (tfjs-node), or auto = wasm if installed, else cpu',
 });
 
+/** The `--threads` flag: threads of the wasm backend (tfjs-mae/node's `useWasmThreads`). */
+export const threadsFlag = flag.integer({
+  default: 1,
+  min: 1,
+  metavar: 'N',
+  help: 'threads of the wasm backend (worker threads; at most the logical cores and 8); other backends ignore it',
+});
+
+/** `--backend` and `--threads`: spread them into the flags of every computing command. */
+export const backendFlags = { backend: backendFlag, threads: threadsFlag };
+
+/** Options of {@link setupBackend}. */
+export interface SetupBackendOptions {
+  /** Threads of the wasm backend. Defaults to 1. */
+  threads?: number;
+  /** Where the thread count in effect (and a fallback's reason) is printed. */
+  io?: CliIO;
+  /** How a package is imported (a test replaces it). */
+  importer?: Importer;
+}
+
 /** How a package is imported; a test replaces it. */
 export type Importer = (pkg: string) => Promise<unknown>;
 const importPackage: Importer = (pkg) => import(pkg);
@@ -43,10 +66,23 @@ function notInstalled(e: unknown, pkg: string): boolean {
  * (`wasm`, `cpu`, `tensorflow`). Throws a one-line `CliError` naming the
  * package to install when it is missing, or why it failed to load.
  */
-export async function setupBackend(choice: BackendChoice, importer: Importer = importPackage): Promise<string> {
+export async function setupBackend(choice: BackendChoice, options: SetupBackendOptions | Importer = {}): Promise<string> {
+  const o: SetupBackendOptions = typeof options === 'function' ? { importer: options } : options;
   // tfjs-core's "looks like you are running TensorFlow.js in Node.js" banner is not for CLI users.
   tf.env().set('PROD', true);
-  return selectBackend(choice, importer);
+  const name = await selectBackend(choice, o.importer ?? importPackage);
+  const threads = o.threads ?? 1;
+  if (name === 'wasm') {
+    let running = 1;
+    if (threads > 1) {
+      const warn = (m: string): void => o.io?.out(`warning: ${m.replace(/^useWasmThreads: /, '')}`);
+      running = (await useWasmThreads(threads, { warn })).threads;
+    }
+    o.io?.out(`backend wasm: ${running} thread${running === 1 ? '' : 's'}${running < threads ? ` (of --threads ${threads})` : ''}`);
+  } else if (threads > 1) {
+    o.io?.out(`note: --threads ${threads} is for the wasm backend; ${name} ignores it`);
+  }
+  return tf.getBackend();
 }
 
 async function selectBackend(choice: BackendChoice, importer: Importer): Promise<string> {

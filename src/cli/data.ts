@@ -19,9 +19,14 @@ export interface FolderImages {
   /** The per-channel normalisation of pixels in [0, 1]: `(x − mean) / std`. */
   mean: number[];
   std: number[];
-  /** Training batches: RandomResizedCrop + flip, seeded per (seed, epoch, index); exact resume. */
-  trainSource(batchSize: number, seed: number): ImageFolderSource;
-  /** Evaluation batches in file order: resize to size/0.875 and centre crop; bad files skipped (rows carry `indices`). */
+  /** The evaluation transform's crop fraction: resize the shorter side to size / cropPct, then centre crop. */
+  cropPct: number;
+  /**
+   * Training batches in a seeded order per epoch, the last partial batch dropped; exact resume.
+   * `augment` (default): RandomResizedCrop + flip, seeded per (seed, epoch, index); else the evaluation transform.
+   */
+  trainSource(batchSize: number, seed: number, augment?: boolean): ImageFolderSource;
+  /** Evaluation batches in file order: resize to size/cropPct and centre crop; bad files skipped (rows carry `indices`). */
   evalSource(batchSize: number): ImageFolderSource;
   /** Batches in file order, each whole image resized to the input size (no crop; the official visualisation notebook's). */
   resizeSource(batchSize: number): ImageFolderSource;
@@ -38,6 +43,8 @@ export interface OpenImageFolderOptions {
   /** Per-channel normalisation; defaults to ImageNet's (3 channels) or 0.5 / 0.5 (1 channel). */
   mean?: number[];
   std?: number[];
+  /** The evaluation transform's crop fraction (timm's crop_pct). Defaults to 0.875 (the official scripts'). */
+  cropPct?: number;
   /** Stop at the first bad file instead of skipping it. Defaults to false. */
   strict?: boolean;
   /** Told about each bad file once (the CLI prints a line). */
@@ -60,16 +67,19 @@ export function folderImages(root: string, listing: ImageFolderListing, o: OpenI
     seen.set(file.path, file);
     o.onBadFile?.(file);
   };
-  const common = { size: o.inputSize, channels, mean, std, strict: o.strict, onBadFile } as const;
+  const cropPct = o.cropPct ?? 0.875;
+  const common = { size: o.inputSize, channels, mean, std, cropPct, strict: o.strict, onBadFile } as const;
   return {
     root,
     listing,
     classes: listing.labels ? listing.classes : undefined,
     mean,
     std,
-    trainSource: (batchSize, seed) => {
+    cropPct,
+    trainSource: (batchSize, seed, augment = true) => {
       if (batchSize > listing.paths.length) throw new CliError(`--batch-size ${batchSize} is more than the ${listing.paths.length} images of ${root}`);
-      return imageFolderSource(listing, { ...common, batchSize, seed, transform: 'train' });
+      const order = { shuffle: true, dropLast: true, badFiles: 'replace' } as const;
+      return imageFolderSource(listing, { ...common, ...order, batchSize, seed, transform: augment ? 'train' : 'eval' });
     },
     evalSource: (batchSize) => imageFolderSource(listing, { ...common, batchSize, transform: 'eval' }),
     resizeSource: (batchSize) => imageFolderSource(listing, { ...common, batchSize, transform: 'resize' }),

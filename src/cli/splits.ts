@@ -91,6 +91,8 @@ export interface LabelledRunFlags {
   seed: number;
   outputDir: string;
   backend: BackendChoice;
+  /** `--threads`: wasm threads. */
+  threads: number;
 }
 
 /** What `finetune` and `linprobe` start from. */
@@ -112,7 +114,7 @@ export interface LabelledRun extends TrainVal {
 export async function openLabelledRun(command: string, dataDir: string, f: LabelledRunFlags, io: CliIO, check?: (loaded: LoadedModel) => void): Promise<LabelledRun> {
   const outputDir = resolve(f.outputDir);
   await checkOutputDir(outputDir);
-  await setupBackend(f.backend);
+  await setupBackend(f.backend, { threads: f.threads, io });
   const loaded = await modelFromFlags(command, f, io, f.inputSize);
   try {
     check?.(loaded);
@@ -127,6 +129,11 @@ export async function openLabelledRun(command: string, dataDir: string, f: Label
     });
     const how = data.split === 'folders' ? 'train/ and val/' : `--val-split ${f.valSplit} (seed ${f.seed})`;
     io.out(`data: ${data.train.listing.paths.length} train, ${data.val.listing.paths.length} val images, ${data.classes.length} classes (${how})`);
+    const trained = trainedNormalisation(loaded);
+    if (trained) {
+      const show = (v: number[]) => v.map((x) => +x.toFixed(7)).join(', ');
+      io.out(`transform (the weights' recipe): resize to ${encoder.imgSize[0]} / ${data.train.cropPct}, centre crop; normalisation (x − [${show(trained.mean)}]) / [${show(trained.std)}]`);
+    }
     await mkdir(outputDir, { recursive: true });
     await writeFileAtomic(join(outputDir, 'dataset.json'), datasetJson(dataDir, data, f));
     return { ...data, outputDir, loaded, encoder };

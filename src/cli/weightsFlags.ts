@@ -29,12 +29,18 @@ export async function modelFromFlags(
   return loaded;
 }
 
-/** The normalisation the weights were trained with (`recipe` metadata of our files), else undefined. */
-export function trainedNormalisation(loaded: LoadedModel): { mean: number[]; std: number[] } | undefined {
+/**
+ * The normalisation the weights were trained with (`recipe` metadata of our
+ * files), with the evaluation transform's `cropPct` when the recipe has one;
+ * else undefined.
+ */
+export function trainedNormalisation(loaded: LoadedModel): { mean: number[]; std: number[]; cropPct?: number } | undefined {
   try {
-    const recipe = JSON.parse(loaded.metadata.recipe ?? '') as { mean?: unknown; std?: unknown };
+    const recipe = JSON.parse(loaded.metadata.recipe ?? '') as { mean?: unknown; std?: unknown; cropPct?: unknown };
     const ok = (v: unknown): v is number[] => Array.isArray(v) && v.every((x) => typeof x === 'number');
-    return ok(recipe.mean) && ok(recipe.std) ? { mean: recipe.mean, std: recipe.std } : undefined;
+    if (!ok(recipe.mean) || !ok(recipe.std)) return undefined;
+    const cropPct = typeof recipe.cropPct === 'number' && recipe.cropPct > 0 && recipe.cropPct <= 1 ? recipe.cropPct : undefined;
+    return { mean: recipe.mean, std: recipe.std, ...(cropPct === undefined ? {} : { cropPct }) };
   } catch {
     return undefined;
   }

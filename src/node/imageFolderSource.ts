@@ -35,11 +35,18 @@ export interface ImageFolderSourceOptions {
   /**
    * `'train'`: RandomResizedCrop(size, `scale`, `ratio`, bicubic) and a
    * horizontal flip with probability `flipProbability`; `'eval'`: resize of
-   * the shorter side to `floor(size / 0.875)` (bicubic), centre crop;
+   * the shorter side to `floor(size / cropPct)` (bicubic), centre crop;
    * `'resize'`: the whole image to `size × size` (bicubic, aspect ratio not
    * kept; the official visualisation notebook). Defaults to `'train'`.
+   * An `'eval'` source can train too (no augmentation): give it `shuffle` and `dropLast`.
    */
   transform?: ImageTransform;
+  /**
+   * Fraction of the resized image the `'eval'` centre crop keeps (timm's
+   * `crop_pct`): the shorter side is resized to `floor(size / cropPct)`. With
+   * 1, images that already are `size × size` pass unchanged. In (0, 1]. Defaults to 0.875.
+   */
+  cropPct?: number;
   /** Output channels: 3 (RGB; grey images are expanded, alpha dropped) or 1 (grey). Defaults to 3. */
   channels?: 1 | 3;
   /** Per-channel mean of pixels in [0, 1]. Defaults to `IMAGENET_MEAN` (3 channels) or `[0.5]` (1 channel). */
@@ -271,6 +278,8 @@ function resolve(listing: ImageFolderListing, options: ImageFolderSourceOptions)
   for (const [name, v] of [['mean', mean], ['std', std]] as const) {
     if (!Array.isArray(v) || v.length !== channels) throw new MAEConfigError(`${name}: expected ${channels} numbers (one per channel), got ${JSON.stringify(v)}`);
   }
+  const cropPct = o.cropPct ?? 0.875;
+  if (typeof cropPct !== 'number' || !(cropPct > 0 && cropPct <= 1)) throw new MAEConfigError(`cropPct: expected a number in (0, 1], got ${JSON.stringify(cropPct)}`);
   const scale = o.scale ?? [0.2, 1];
   const ratio = o.ratio ?? [3 / 4, 4 / 3];
   sampleCropBoxes(0, 1, 1, { scale, ratio, seed: 0 }); // checks the ranges now, not as a bad file per sample
@@ -289,6 +298,7 @@ function resolve(listing: ImageFolderListing, options: ImageFolderSourceOptions)
   return {
     transform,
     size: int('size', o.size, 1),
+    cropPct,
     channels,
     mean,
     std,
@@ -313,6 +323,8 @@ export interface ImageFolderStatsOptions {
   channels?: 1 | 3;
   /** Images are taken through the evaluation transform at this size. Defaults to 224. */
   size?: number;
+  /** The evaluation transform's `cropPct` (see {@link ImageFolderSourceOptions.cropPct}). Defaults to 0.875. */
+  cropPct?: number;
   /** Use at most this many images, a seeded random subset. Defaults to 1000. */
   maxImages?: number;
   /** Seed of the subset. Defaults to 0. */
@@ -346,6 +358,7 @@ export async function imageFolderStats(listing: ImageFolderListing, options: Ima
     batchSize: 16,
     size: options.size ?? 224,
     transform: 'eval',
+    cropPct: options.cropPct,
     channels,
     mean: new Array(channels).fill(0),
     std: new Array(channels).fill(1),

@@ -25,6 +25,8 @@ export interface SampleSpec {
   transform: ImageTransform;
   /** Output size, pixels (square). */
   size: number;
+  /** Eval: the shorter side is resized to `floor(size / cropPct)` before the centre crop. Defaults to 0.875. */
+  cropPct?: number;
   /** Output channels: 1 (grey) or 3 (RGB). */
   channels: 1 | 3;
   /** Seed of this sample's crop and flip (train only). */
@@ -93,7 +95,7 @@ export async function decodeSample(sharp: Sharp, file: string, spec: SampleSpec)
     } else if (spec.transform === 'resize') {
       img = img.resize(spec.size, spec.size, { kernel: 'cubic', fit: 'fill' }); // aspect ratio not kept, nothing cropped
     } else {
-      const [h, w] = evalResizeShape(height, width, spec.size);
+      const [h, w] = evalResizeShape(height, width, spec.size, spec.cropPct);
       const box = centreCropBox(h, w, spec.size);
       img = img.resize(w, h, { kernel: 'cubic', fit: 'fill' }).extract({ left: box.left, top: box.top, width: box.width, height: box.height });
     }

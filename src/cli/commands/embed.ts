@@ -12,7 +12,7 @@ import type { MaskedAutoencoder } from '../../model/MaskedAutoencoder';
 import { writeFileAtomic } from '../../node/atomicFile';
 import { writeNpy } from '../../node/npy';
 import { UsageError, flag } from '../args';
-import { backendFlag, setupBackend } from '../backend';
+import { backendFlags, setupBackend } from '../backend';
 import { defineCommand } from '../command';
 import { openImageFolder, type FolderImages } from '../data';
 import { modelFromFlags, trainedNormalisation, weightsFlags } from '../weightsFlags';
@@ -43,12 +43,12 @@ export const embedCommand = defineCommand({
     pool: flag.choice(['mean', 'cls'] as const, { default: 'mean', help: "mean of the patch tokens (MAE's global_pool) or the cls token" }),
     batchSize: flag.integer({ default: 64, min: 1, help: 'images per forward pass' }),
     inputSize: flag.integer({ min: 1, help: "image side (default: the model's; another size resamples the position tables)" }),
-    backend: backendFlag,
+    ...backendFlags,
   },
   async run({ positionals: [dataDir], flags: f }, io) {
     if (f.out === undefined) throw new UsageError('embed needs --out FEATURES.npy');
     if (!f.out.endsWith('.npy')) throw new UsageError(`--out must end in .npy, got ${JSON.stringify(f.out)}`);
-    await setupBackend(f.backend);
+    await setupBackend(f.backend, { threads: f.threads, io });
     const loaded = await modelFromFlags('embed', f, io, f.inputSize);
     try {
       const model = loaded.model;

@@ -14,7 +14,7 @@ import type { MaskedAutoencoder } from '../../model/MaskedAutoencoder';
 import { writeFileAtomic } from '../../node/atomicFile';
 import type { StepInfo } from '../../train/progress';
 import { CliError, UsageError, flag, type FlagValues } from '../args';
-import { backendFlag } from '../backend';
+import { backendFlags } from '../backend';
 import { defineCommand } from '../command';
 import { checkTrainingMemory } from '../memory';
 import { stepReporter } from '../progress';
@@ -49,7 +49,7 @@ const flags = {
   outputDir: flag.string({ default: './output_dir', metavar: 'DIR', help: 'log.txt, dataset.json, checkpoints and checkpoint-best.safetensors go here' }),
   saveEvery: flag.integer({ default: 20, min: 1, metavar: 'N', help: 'save a checkpoint (weights + AdamW state) every N epochs, and after the last' }),
   resume: flag.string({ metavar: 'FILE|auto', help: 'continue from a checkpoint of this command; auto = the newest in --output-dir (a fresh run if none)' }),
-  backend: backendFlag,
+  ...backendFlags,
 };
 type Flags = FlagValues<typeof flags>;
 
@@ -107,6 +107,7 @@ class → index map and the files of train and val.`,
         data: resolve(dataDir),
         classes,
         mean: val.mean,
+        cropPct: val.cropPct,
         std: val.std,
       });
       await truncateLog(outputDir, resumed?.checkpoint.epoch ?? 0); // a fresh run starts a fresh log

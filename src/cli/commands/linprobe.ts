@@ -16,7 +16,7 @@ import { saveWeights } from '../../io/pretrainedModel';
 import type { MaskedAutoencoder } from '../../model/MaskedAutoencoder';
 import { writeFileAtomic } from '../../node/atomicFile';
 import { CliError, flag } from '../args';
-import { backendFlag } from '../backend';
+import { backendFlags } from '../backend';
 import { defineCommand } from '../command';
 import type { FolderImages } from '../data';
 import { appendLog, truncateLog } from '../runDir';
@@ -58,7 +58,7 @@ class → index map and the files of train and val.`,
     valSplit: valSplitFlag,
     seed: flag.integer({ default: 0, min: 0, max: 2 ** 32 - 1, help: 'seed of the probe init and order (and --val-split)' }),
     outputDir: flag.string({ default: './output_dir', metavar: 'DIR', help: 'log.txt, dataset.json and checkpoint-best.safetensors go here' }),
-    backend: backendFlag,
+    ...backendFlags,
   },
   async run({ positionals: [dataDir], flags: f }, io) {
     const notClassifier = (loaded: { kind: string }) => {

@@ -12,9 +12,10 @@ import { lineChart } from '../../viz/lineChart';
 import { writeFileAtomic } from '../../node/atomicFile';
 import { writePng } from '../../node/png';
 import { UsageError, flag, type FlagValues } from '../args';
-import { backendFlag, setupBackend } from '../backend';
+import { backendFlags, setupBackend } from '../backend';
 import { defineCommand, type CliIO } from '../command';
-import { firstBatch, openImageFolder, type FolderImages } from '../data';
+import { firstBatch, folderImages, openImageFolder, type FolderImages } from '../data';
+import { normalisationFlags, resolveNormalisation } from '../normalisation';
 import { disposeBatch } from '../../train/data';
 import { reconstructionFigure } from '../figure';
 import { stepReporter } from '../progress';
@@ -38,6 +39,11 @@ const flags = {
   inChans: flag.integer({ default: 3, min: 1, max: 3, help: 'image channels: 3 = RGB, 1 = grey' }),
   maskRatio: flag.number({ default: 0.75, min: 0, max: 0.999, help: 'fraction of the patches removed' }),
   normPixLoss: flag.boolean({ help: 'per-patch normalised pixels as the target (the official recipe uses it)' }),
+  aug: flag.boolean({
+    default: true,
+    help: 'the official augmentation: RandomResizedCrop (scale 0.2–1, ratio 3/4–4/3, bicubic) + horizontal flip; --no-aug feeds the evaluation transform instead (resize to input-size / crop-pct, centre crop)',
+  }),
+  ...normalisationFlags,
   epochs: flag.integer({ default: 400, min: 1, help: 'epochs of the whole run' }),
   warmupEpochs: flag.number({ min: 0, help: 'epochs of linear lr warmup (default: 40, or a tenth of --epochs when that is less)' }),
   blr: flag.number({ default: 1.5e-4, min: 0, help: 'base lr: lr = blr × batch-size × accum-iter / 256' }),
@@ -51,13 +57,13 @@ const flags = {
   saveEvery: flag.integer({ default: 20, min: 1, metavar: 'N', help: 'save a checkpoint every N epochs (and after the last)' }),
   strict: flag.boolean({ help: 'stop at the first unreadable image instead of skipping it (skipped files are named)' }),
   resume: flag.string({ metavar: 'FILE|auto', help: 'continue from a checkpoint; auto = the newest in --output-dir (a fresh run if none)' }),
-  backend: backendFlag,
+  ...backendFlags,
 };
 
 type Flags = FlagValues<typeof flags>;
 
 /** The recipe stored with every checkpoint; a resume takes what the command line does not say from it. */
-const RECIPE_KEYS = ['model', 'modelConfig', 'inputSize', 'inChans', 'maskRatio', 'normPixLoss', 'epochs', 'warmupEpochs', 'blr', 'lr', 'minLr', 'batchSize', 'accumIter', 'weightDecay', 'seed'] as const;
+const RECIPE_KEYS = ['model', 'modelConfig', 'inputSize', 'inChans', 'maskRatio', 'normPixLoss', 'aug', 'cropPct', 'epochs', 'warmupEpochs', 'blr', 'lr', 'minLr', 'batchSize', 'accumIter', 'weightDecay', 'seed'] as const;
 /** Recipe keys that change the model: a resume cannot change them. */
 const ARCHITECTURE_KEYS = new Set(['model', 'modelConfig', 'inputSize', 'inChans', 'normPixLoss']);
 
@@ -102,6 +108,20 @@ function configMetadata(model: MaskedAutoencoder): string {
   return JSON.stringify({ className: MaskedAutoencoder.className, config });
 }
 
+/** The images of DATA_DIR with the run's normalisation: the flags', else a resumed run's, else the default. */
+async function openData(dataDir: string, inputSize: number, inChans: number, r: Flags, resumed: Resumed | undefined, io: CliIO): Promise<FolderImages> {
+  const options = { inputSize, inChans, cropPct: r.cropPct, strict: r.strict, onBadFile: (b: { path: string; reason: string }) => io.out(`skipped ${b.path}: ${b.reason}`) };
+  const data = await openImageFolder(dataDir, options);
+  const stored = (key: 'mean' | 'std'): number[] | undefined => {
+    const v = resumed?.recipe[key];
+    return Array.isArray(v) && v.length === inChans && v.every((x) => typeof x === 'number') ? (v as number[]) : undefined;
+  };
+  const given = await resolveNormalisation(r, data.listing, { channels: inChans as 1 | 3, size: inputSize, io });
+  const mean = given.mean ?? stored('mean');
+  const std = given.std ?? stored('std');
+  return mean === undefined && std === undefined ? data : folderImages(dataDir, data.listing, { ...options, mean, std });
+}
+
 async function writeFigures(model: MaskedAutoencoder, data: FolderImages, dir: string, epoch: number, seed: number): Promise<void> {
   const batch = await firstBatch(data.evalSource(Math.min(8, data.listing.paths.length)));
   if (batch) {
@@ -134,9 +154,13 @@ async function train(model: MaskedAutoencoder, { dataDir, outputDir, r, resumed,
   const inputSize = c.imgSize[0];
   checkTrainingMemory('pretrain', { ...c, maskRatio: r.maskRatio }, r.batchSize);
   if (c.imgSize[1] !== inputSize) throw new UsageError(`--model-config: square images only, got imgSize ${JSON.stringify(c.imgSize)}`);
-  const data = await openImageFolder(dataDir, { inputSize, inChans: c.inChans, strict: r.strict, onBadFile: (b) => io.out(`skipped ${b.path}: ${b.reason}`) });
+  const data = await openData(dataDir, inputSize, c.inChans, r, resumed, io);
   io.out(`data: ${data.listing.paths.length} images in ${dataDir}${data.classes ? ` (${data.classes.length} class folders; labels not used)` : ''}`);
-  const source = data.trainSource(r.batchSize, r.seed);
+  io.out(
+    `transform: ${r.aug ? 'RandomResizedCrop (scale 0.2–1) + horizontal flip' : `no augmentation (resize to ${inputSize} / ${r.cropPct}, centre crop)`}; ` +
+      `normalisation (x − [${data.mean.map((m) => +m.toFixed(7)).join(', ')}]) / [${data.std.map((s) => +s.toFixed(7)).join(', ')}]`,
+  );
+  const source = data.trainSource(r.batchSize, r.seed, r.aug);
   const stepsPerEpoch = Math.floor(source.batchesPerEpoch! / r.accumIter);
   if (stepsPerEpoch < 1) throw new UsageError(`--accum-iter ${r.accumIter} needs at least ${r.accumIter} batches of ${r.batchSize} per epoch; ${dataDir} gives ${source.batchesPerEpoch}`);
   const totalSteps = r.epochs * stepsPerEpoch;
@@ -245,7 +269,7 @@ atomically), reconstruction-<epoch>.png and loss.png. Ctrl-C saves a checkpoint 
     }
     const resumed = resumePath === undefined ? undefined : await readResume(resumePath, CHECKPOINT_FORMAT_HINT);
     const r = recipeOf(f as Flags, given as Set<string>, resumed, io);
-    const backend = await setupBackend(f.backend);
+    const backend = await setupBackend(f.backend, { threads: f.threads, io });
     const model = await buildModel(r, r.inputSize ?? PRETRAIN_MODELS[r.model].inputSize, resumed);
     try {
       return await train(model, { dataDir, outputDir, r, resumed, backend, io });

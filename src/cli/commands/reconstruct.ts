@@ -7,7 +7,7 @@ import { basename } from 'node:path';
 import type { MaskedAutoencoder } from '../../model/MaskedAutoencoder';
 import { writePng } from '../../node/png';
 import { CliError, UsageError, flag } from '../args';
-import { backendFlag, setupBackend } from '../backend';
+import { backendFlags, setupBackend } from '../backend';
 import { defineCommand } from '../command';
 import { firstBatch, openImageFiles } from '../data';
 import { disposeBatch } from '../../train/data';
@@ -34,12 +34,12 @@ pixels with the visible patches' statistics.`,
     seed: flag.integer({ default: 0, min: 0, max: 2 ** 32 - 1, help: 'seed of the random masks' }),
     inputSize: flag.integer({ min: 1, help: "image side (default: the model's; another size resamples the position tables)" }),
     centerCrop: flag.boolean({ help: "the evaluation transform (shorter side to input-size / 0.875, centre crop) instead of the notebook's plain resize of the whole image" }),
-    backend: backendFlag,
+    ...backendFlags,
   },
   async run({ positionals: images, flags: f }, io) {
     if (f.out === undefined) throw new UsageError('reconstruct needs --out FILE.png');
     if (!/\.png$/i.test(f.out)) throw new UsageError(`--out must end in .png, got ${JSON.stringify(f.out)}`);
-    await setupBackend(f.backend);
+    await setupBackend(f.backend, { threads: f.threads, io });
     const loaded = await modelFromFlags('reconstruct', f, io, f.inputSize);
     try {
       if (loaded.kind !== 'mae') {
