@@ -297,3 +297,41 @@ export {
   type MemoryEstimate,
   type WasmMemoryCheckOptions,
 } from './model/memory';
+// Image files as training data, in any environment (issue 14): the shared source, and the browser's files and URLs
+export {
+  IMAGE_EXTENSIONS,
+  IMAGE_HEAD_BYTES,
+  sniffImageFormat,
+  hasImageExtension,
+  classifyImageFile,
+  warnBadFile,
+  reportBadFile,
+  corruptFile,
+  type BadImageFile,
+  type BadImageKind,
+  type ImageFormat,
+} from './data/imageFiles';
+export {
+  evalResizeShape,
+  centreCropBox,
+  samplePlan,
+  sampleSeed,
+  overPixelLimit,
+  type ImageTransform,
+  type SampleSpec,
+  type SamplePlan,
+  type DecodeResult,
+} from './data/sampleTransform';
+export {
+  decodedImageSource,
+  resolveImageSourceOptions,
+  IMAGENET_MEAN,
+  IMAGENET_STD,
+  type ImageSource,
+  type ImageSourceOptions,
+  type ImageSourceSummary,
+  type ImageSourceBatch,
+  type ImageSourceFiles,
+  type SampleDecoder,
+  type ResolvedImageSourceOptions,
+} from './data/imageSource';
