@@ -335,3 +335,17 @@ export {
   type SampleDecoder,
   type ResolvedImageSourceOptions,
 } from './data/imageSource';
+export {
+  listImageFiles,
+  imageFilesSource,
+  decodeImageBlob,
+  canvasSourceRect,
+  rgbaToChannels,
+  type ImageFileInput,
+  type ListImageFilesOptions,
+  type ImageFilesListing,
+  type ImageFilesSource,
+  type ImageFilesSourceOptions,
+  type BlobDecoder,
+  type CanvasSourceRect,
+} from './data/imageFilesSource';
