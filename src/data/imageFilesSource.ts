@@ -21,7 +21,15 @@ import { overPixelLimit, samplePlan, type DecodeResult, type SamplePlan, type Sa
  * path), a `Blob`, a URL, or a blob or URL with the path to list it under
  * (e.g. a dropped file's `FileSystemEntry.fullPath`).
  */
-export type ImageFileInput = Blob | string | { path: string; file: Blob | string };
+export type ImageFileInput =
+  | Blob
+  | string
+  | {
+      /** The path to list the file under, `/`-separated (a leading `/` is dropped). */
+      path: string;
+      /** The file's blob, or its URL. */
+      file: Blob | string;
+    };
 
 /** Options of {@link listImageFiles}. */
 export interface ListImageFilesOptions {
@@ -259,10 +267,13 @@ async function fetchBlob(fetchUrl: (url: string) => Promise<Response>, url: stri
 
 /** Where the canvas draws from: the source rectangle of an image (pixels, may be fractional) and whether it is mirrored. */
 export interface CanvasSourceRect {
-  /** Source rectangle: left, top, width, height in the decoded image's pixels. */
+  /** Left of the source rectangle, in the decoded image's pixels. */
   sx: number;
+  /** Top of the source rectangle. */
   sy: number;
+  /** Width of the source rectangle. */
   sw: number;
+  /** Height of the source rectangle. */
   sh: number;
   /** Mirror left–right. */
   flip: boolean;

@@ -242,7 +242,14 @@ export function decodedImageSource(files: ImageSourceFiles, decode: SampleDecode
 /** The options with their defaults, validated. */
 export type ResolvedImageSourceOptions = Omit<SampleSpec, 'seed'> &
   Required<Pick<ImageSourceOptions, 'batchSize' | 'shuffle' | 'dropLast' | 'badFiles' | 'prefetch'>> &
-  Pick<ImageSourceOptions, 'strict' | 'onBadFile'> & { seed: number; mean: readonly number[]; std: readonly number[] };
+  Pick<ImageSourceOptions, 'strict' | 'onBadFile'> & {
+    /** The source's seed (each sample's is `sampleSeed(seed, epoch, position)`). */
+    seed: number;
+    /** Per-channel mean. */
+    mean: readonly number[];
+    /** Per-channel std. */
+    std: readonly number[];
+  };
 
 /** Validates `options` for `files` and fills in the defaults. */
 export function resolveImageSourceOptions(files: Pick<ImageSourceFiles, 'where' | 'names'>, options: ImageSourceOptions): ResolvedImageSourceOptions {

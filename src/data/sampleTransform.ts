@@ -37,7 +37,12 @@ export interface SampleSpec {
 }
 
 /** A decoded sample (`size × size × channels` uint8, HWC), or why the file is bad. */
-export type DecodeResult = { pixels: Uint8Array } | Omit<BadImageFile, 'path'>;
+export type DecodeResult =
+  | {
+      /** `size · size · channels` uint8 pixels, HWC. */
+      pixels: Uint8Array;
+    }
+  | Omit<BadImageFile, 'path'>;
 
 /**
  * The size `[h, w]` of torchvision's `Resize(int(size / cropPct))` of an
@@ -61,8 +66,22 @@ export function centreCropBox(height: number, width: number, size: number): Crop
  * - `'eval'`: resize the whole source to `resize = [h, w]`, then crop `box` of that.
  */
 export type SamplePlan =
-  | { transform: 'train'; box: CropBox; flip: boolean }
-  | { transform: 'eval'; resize: [number, number]; box: CropBox };
+  | {
+      /** The pre-training transform. */
+      transform: 'train';
+      /** The crop of the source image, resized to `size × size`. */
+      box: CropBox;
+      /** Mirror the resized crop left–right. */
+      flip: boolean;
+    }
+  | {
+      /** The evaluation transform. */
+      transform: 'eval';
+      /** `[h, w]` the whole source image is resized to first. */
+      resize: [number, number];
+      /** The centre crop of the resized image. */
+      box: CropBox;
+    };
 
 /** The plan of a sample (a pure function of the image size and `spec`). */
 export function samplePlan(height: number, width: number, spec: SampleSpec): SamplePlan {
