@@ -301,6 +301,8 @@ export {
 export {
   IMAGE_EXTENSIONS,
   IMAGE_HEAD_BYTES,
+  IMAGE_SIZE_HEAD_BYTES,
+  imageHeaderSize,
   sniffImageFormat,
   hasImageExtension,
   classifyImageFile,

@@ -37,6 +37,53 @@ export function sniffImageFormat(head: Uint8Array): ImageFormat | undefined {
   return undefined;
 }
 
+/** Bytes of a file's head that {@link imageHeaderSize} reads (a JPEG's size may come later: then it is not known). */
+export const IMAGE_SIZE_HEAD_BYTES = 65536;
+
+/**
+ * The `width × height` an image file's header claims, from its first bytes
+ * (PNG's IHDR, WebP's VP8/VP8L/VP8X header, the first JPEG SOF marker), or
+ * `undefined` when they do not tell (not an image, or a JPEG whose frame
+ * header lies further on). Lets a decoder refuse a decompression bomb before
+ * decoding it.
+ */
+export function imageHeaderSize(head: Uint8Array): { width: number; height: number } | undefined {
+  const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  const has = (n: number) => head.length >= n;
+  const format = sniffImageFormat(head);
+  if (format === 'png') {
+    // the first chunk must be IHDR, else the bytes are garbage (a corrupt file, left to the decoder)
+    const ihdr = has(24) && String.fromCharCode(...head.subarray(12, 16)) === 'IHDR';
+    return ihdr ? { width: view.getUint32(16), height: view.getUint32(20) } : undefined;
+  }
+  if (format === 'webp') {
+    const chunk = String.fromCharCode(...head.subarray(12, 16));
+    if (chunk === 'VP8 ' && has(30)) return { width: view.getUint16(26, true) & 0x3fff, height: view.getUint16(28, true) & 0x3fff };
+    if (chunk === 'VP8L' && has(25)) {
+      const bits = view.getUint32(21, true);
+      return { width: (bits & 0x3fff) + 1, height: ((bits >>> 14) & 0x3fff) + 1 };
+    }
+    const u24 = (at: number) => head[at] | (head[at + 1] << 8) | (head[at + 2] << 16);
+    if (chunk === 'VP8X' && has(30)) return { width: u24(24) + 1, height: u24(27) + 1 };
+    return undefined;
+  }
+  if (format !== 'jpeg') return undefined;
+  let i = 2;
+  while (has(i + 4)) {
+    if (head[i] !== 0xff) return undefined;
+    const marker = head[i + 1];
+    if (marker === 0xff) {
+      i++; // fill byte
+      continue;
+    }
+    const sof = marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc;
+    if (sof) return has(i + 9) ? { width: view.getUint16(i + 7), height: view.getUint16(i + 5) } : undefined;
+    if (marker === 0x01 || (marker >= 0xd0 && marker <= 0xd8)) i += 2; // markers without a length
+    else i += 2 + view.getUint16(i + 2);
+  }
+  return undefined;
+}
+
 /** Whether `name` ends with one of {@link IMAGE_EXTENSIONS} (any case). */
 export function hasImageExtension(name: string): boolean {
   const dot = name.lastIndexOf('.');

@@ -12,7 +12,7 @@
  */
 import { DataError, MAEConfigError, describe } from '../errors';
 import type { CropBox } from './augment';
-import { IMAGE_HEAD_BYTES, classifyImageFile, corruptFile, reportBadFile, type BadImageFile } from './imageFiles';
+import { IMAGE_HEAD_BYTES, IMAGE_SIZE_HEAD_BYTES, classifyImageFile, corruptFile, imageHeaderSize, reportBadFile, type BadImageFile } from './imageFiles';
 import { decodedImageSource, type ImageSource, type ImageSourceOptions } from './imageSource';
 import { overPixelLimit, samplePlan, type DecodeResult, type SamplePlan, type SampleSpec } from './sampleTransform';
 
@@ -336,13 +336,18 @@ function canvas2d(size: number): Canvas2D {
  * transform of `spec` with one `drawImage` on a `size × size` canvas
  * (`imageSmoothingQuality: 'high'`): `size × size × channels` uint8 pixels,
  * or why the blob is bad (the browser cannot decode it, or it has more than
- * `maxPixels` pixels). The crop and flip are those of Node's sharp decoder;
+ * `maxPixels` pixels: checked from the header before decoding, see
+ * `imageHeaderSize`, else on the decoded size). The crop and flip are those of Node's sharp decoder;
  * the resampling is the browser's, not bicubic, so pixels differ slightly.
  * Transparent pixels come out black (a canvas stores premultiplied alpha).
  *
  * @throws DataError outside a browser or web worker (no `createImageBitmap`)
  */
 export async function decodeImageBlob(blob: Blob, spec: SampleSpec): Promise<DecodeResult> {
+  // The size the header claims, checked before decoding (a decompression bomb is refused unread).
+  const claimed = imageHeaderSize(new Uint8Array(await blob.slice(0, IMAGE_SIZE_HEAD_BYTES).arrayBuffer()));
+  const bomb = claimed && overPixelLimit(claimed.width, claimed.height, spec.maxPixels);
+  if (bomb) return bomb;
   const g = globalThis as { createImageBitmap?: typeof createImageBitmap };
   if (typeof g.createImageBitmap !== 'function') {
     throw new DataError('imageFilesSource decodes with createImageBitmap (a browser or a web worker); in Node, use imageFolderSource from tfjs-mae/node, or give options.decode');

@@ -1,10 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
+import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   DataError,
   canvasSourceRect,
   decodeImageBlob,
+  imageHeaderSize,
   imageFilesSource,
   listImageFiles,
   samplePlan,
@@ -231,5 +233,34 @@ describe('the canvas geometry', () => {
   });
   it('decodeImageBlob outside a browser says what it needs', async () => {
     await expect(decodeImageBlob(fakePng(1), spec)).rejects.toThrow(/createImageBitmap/);
+  });
+});
+
+describe('imageHeaderSize', () => {
+  const raw = (w: number, h: number, channels: 3 | 4) => sharp(Buffer.alloc(w * h * channels, 90), { raw: { width: w, height: h, channels } });
+  it('reads the size from PNG, JPEG (baseline, progressive, after EXIF) and WebP (lossy, lossless, extended) headers', async () => {
+    const cases: [string, Buffer][] = [
+      ['png', await raw(37, 21, 3).png().toBuffer()],
+      ['jpeg', await raw(37, 21, 3).jpeg().toBuffer()],
+      ['jpeg progressive + exif', await raw(37, 21, 3).withMetadata({ orientation: 6 }).jpeg({ progressive: true }).toBuffer()],
+      ['webp lossy', await raw(37, 21, 3).webp().toBuffer()],
+      ['webp lossless', await raw(37, 21, 3).webp({ lossless: true }).toBuffer()],
+      ['webp with alpha (VP8X)', await raw(37, 21, 4).webp({ quality: 50 }).toBuffer()],
+    ];
+    for (const [what, bytes] of cases) expect(imageHeaderSize(new Uint8Array(bytes)), what).toEqual({ width: 37, height: 21 });
+  });
+  it('a claimed 100000 × 100000 PNG is refused by decodeImageBlob before any decoding; unknown heads give undefined', async () => {
+    const ihdr = new Uint8Array([...PNG, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52, 0, 1, 0x86, 0xa0, 0, 1, 0x86, 0xa0, 8, 2, 0, 0, 0]);
+    expect(imageHeaderSize(ihdr)).toEqual({ width: 100000, height: 100000 });
+    const spec: SampleSpec = { transform: 'eval', size: 8, channels: 3, seed: 0, scale: [0.2, 1], ratio: [3 / 4, 4 / 3], flipProbability: 0.5, maxPixels: 89_478_485 };
+    // refused from the header: no createImageBitmap needed (Node has none)
+    await expect(decodeImageBlob(new Blob([ihdr]), spec)).resolves.toEqual({
+      kind: 'too-many-pixels',
+      reason: 'too many pixels: 100000×100000 = 10000000000 > maxPixels 89478485 (a decompression bomb?)',
+    });
+    expect(imageHeaderSize(new Uint8Array([0xff, 0xd8, 0xff, 0xe0, 0, 16]))).toBeUndefined();
+    // a PNG signature followed by garbage claims no size (the decoder finds it corrupt)
+    expect(imageHeaderSize(new Uint8Array([...PNG, ...new Array(24).fill(7)]))).toBeUndefined();
+    expect(imageHeaderSize(new TextEncoder().encode('hello world, not an image'))).toBeUndefined();
   });
 });

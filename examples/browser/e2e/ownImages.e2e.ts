@@ -3,7 +3,8 @@
  * `npm run test:browser`): writes a folder of 24 small PNG and JPEG images in
  * two class subfolders, plus a broken PNG, an empty JPEG and a text file;
  * picks it with the panel's `<input webkitdirectory>` through playwright's
- * `setInputFiles`; pre-trains a few steps in headless Chromium on each
+ * `setInputFiles` (plus a PNG header claiming 100000 × 100000 pixels);
+ * pre-trains a few steps in headless Chromium on each
  * backend; and checks that the loss curve has a point per step, that
  * reconstructions were drawn, that the bad files are named in the page, and
  * that "Download weights" gives a safetensors file whose metadata carries
@@ -20,6 +21,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
 import sharp from 'sharp';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
@@ -32,8 +34,8 @@ const BACKENDS = (process.env.MAE_E2E_OWN_BACKENDS ?? 'wasm').split(',').filter(
 const PER_CLASS = 12;
 const BATCH = 8;
 const EPOCHS = 2;
-/** The images and the broken PNG. */
-const LISTED = 2 * PER_CLASS + 1;
+/** The images, the broken PNG and the bomb (both sniff as PNG: found bad when decoded). */
+const LISTED = 2 * PER_CLASS + 2;
 
 type OwnState = {
   listed: number;
@@ -69,7 +71,21 @@ function picture(cls: number, k: number, width: number, height: number): Buffer 
   return px;
 }
 
-/** The folder: `shapes/disc/*.png|jpg`, `shapes/stripes/*`, and `broken.png` (PNG signature, then garbage), `empty.jpg`, `notes.txt`. */
+/** A PNG signature and an IHDR claiming 100000 × 100000 RGB pixels: a decompression bomb. */
+function bombPng(): Buffer {
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(100000, 0);
+  ihdr.writeUInt32BE(100000, 4);
+  ihdr.set([8, 2, 0, 0, 0], 8);
+  const body = Buffer.concat([Buffer.from('IHDR', 'ascii'), ihdr]);
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(13);
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE(crc32(body));
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), len, body, crc]);
+}
+
+/** The folder: `shapes/disc/*.png|jpg`, `shapes/stripes/*`, and `disc/broken.png` (PNG signature, then garbage), `stripes/bomb.png`, `stripes/empty.jpg`, `stripes/notes.txt`. */
 async function writeFolder(root: string): Promise<void> {
   const classes = ['disc', 'stripes'];
   for (const [cls, name] of classes.entries()) {
@@ -83,6 +99,7 @@ async function writeFolder(root: string): Promise<void> {
     }
   }
   await writeFile(join(root, 'disc', 'broken.png'), Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.alloc(200, 7)]));
+  await writeFile(join(root, 'stripes', 'bomb.png'), bombPng());
   await writeFile(join(root, 'stripes', 'empty.jpg'), Buffer.alloc(0));
   await writeFile(join(root, 'stripes', 'notes.txt'), 'not an image\n');
 }
@@ -123,14 +140,14 @@ for (const backend of BACKENDS) {
       await page.waitForFunction(() => window.__maeOwn.state().listed > 0);
       const listed = await page.evaluate(() => window.__maeOwn.state());
       t.diagnostic(`listed: ${listed.listed} images, classes ${listed.classes.join(', ')}; bad: ${JSON.stringify(listed.bad)}`);
-      // every image, and broken.png (its first bytes are PNG's: found bad when decoded); not the .txt nor the empty file
+      // every image, broken.png and bomb.png (their first bytes are PNG's: found bad when decoded); not the .txt nor the empty file
       assert.equal(listed.listed, LISTED);
       assert.deepEqual(listed.classes, ['disc', 'stripes']);
       assert.deepEqual(
         listed.bad.map((b) => [b.path, b.kind]),
         [['shapes/stripes/empty.jpg', 'empty']],
       );
-      assert.match((await page.textContent('#own-files')) ?? '', /25 images in 2 classes \(disc, stripes\)/);
+      assert.match((await page.textContent('#own-files')) ?? '', /26 images in 2 classes \(disc, stripes\)/);
 
       // Train a few steps on the page's backend.
       await page.locator('#own-batch').fill(String(BATCH));
@@ -171,6 +188,8 @@ for (const backend of BACKENDS) {
       const badText = (await page.textContent('#own-bad')) ?? '';
       assert.match(badText, /shapes\/disc\/broken\.png: corrupt or truncated/);
       assert.match(badText, /shapes\/stripes\/empty\.jpg: empty file/);
+      assert.ok(s.bad.some((b) => b.path === 'shapes/stripes/bomb.png' && b.kind === 'too-many-pixels'), `bomb.png refused: ${JSON.stringify(s.bad)}`);
+      assert.match(badText, /shapes\/stripes\/bomb\.png: too many pixels: 100000×100000/);
       assert.doesNotMatch(badText, /notes\.txt/);
       assert.ok(s.read >= steps * BATCH, `images decoded: ${s.read}`);
       await page.screenshot({ path: join(SHOTS, `own-images-${backend}.png`), fullPage: true });
