@@ -312,6 +312,7 @@ export {
   type BadImageFile,
   type BadImageKind,
   type ImageFormat,
+  type ImageSize,
 } from './data/imageFiles';
 export {
   evalResizeShape,

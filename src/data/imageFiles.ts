@@ -37,6 +37,14 @@ export function sniffImageFormat(head: Uint8Array): ImageFormat | undefined {
   return undefined;
 }
 
+/** An image's size in pixels. */
+export interface ImageSize {
+  /** Width, pixels. */
+  width: number;
+  /** Height, pixels. */
+  height: number;
+}
+
 /** Bytes of a file's head that {@link imageHeaderSize} reads (a JPEG's size may come later: then it is not known). */
 export const IMAGE_SIZE_HEAD_BYTES = 65536;
 
@@ -47,7 +55,7 @@ export const IMAGE_SIZE_HEAD_BYTES = 65536;
  * header lies further on). Lets a decoder refuse a decompression bomb before
  * decoding it.
  */
-export function imageHeaderSize(head: Uint8Array): { width: number; height: number } | undefined {
+export function imageHeaderSize(head: Uint8Array): ImageSize | undefined {
   const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
   const has = (n: number) => head.length >= n;
   const format = sniffImageFormat(head);
