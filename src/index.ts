@@ -297,3 +297,58 @@ export {
   type MemoryEstimate,
   type WasmMemoryCheckOptions,
 } from './model/memory';
+// Image files as training data, in any environment (issue 14): the shared source, and the browser's files and URLs
+export {
+  IMAGE_EXTENSIONS,
+  IMAGE_HEAD_BYTES,
+  IMAGE_SIZE_HEAD_BYTES,
+  imageHeaderSize,
+  sniffImageFormat,
+  hasImageExtension,
+  classifyImageFile,
+  warnBadFile,
+  reportBadFile,
+  corruptFile,
+  type BadImageFile,
+  type BadImageKind,
+  type ImageFormat,
+  type ImageSize,
+} from './data/imageFiles';
+export {
+  evalResizeShape,
+  centreCropBox,
+  samplePlan,
+  sampleSeed,
+  overPixelLimit,
+  type ImageTransform,
+  type SampleSpec,
+  type SamplePlan,
+  type DecodeResult,
+} from './data/sampleTransform';
+export {
+  decodedImageSource,
+  resolveImageSourceOptions,
+  IMAGENET_MEAN,
+  IMAGENET_STD,
+  type ImageSource,
+  type ImageSourceOptions,
+  type ImageSourceSummary,
+  type ImageSourceBatch,
+  type ImageSourceFiles,
+  type SampleDecoder,
+  type ResolvedImageSourceOptions,
+} from './data/imageSource';
+export {
+  listImageFiles,
+  imageFilesSource,
+  decodeImageBlob,
+  canvasSourceRect,
+  rgbaToChannels,
+  type ImageFileInput,
+  type ListImageFilesOptions,
+  type ImageFilesListing,
+  type ImageFilesSource,
+  type ImageFilesSourceOptions,
+  type BlobDecoder,
+  type CanvasSourceRect,
+} from './data/imageFilesSource';

@@ -5,20 +5,17 @@
  */
 import { opendir, open, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { DataError, MAEConfigError, mixSeed, permutation } from 'tfjs-mae';
-
-/** A file that cannot be used, and why. */
-export interface BadImageFile {
-  /** Absolute path of the file. */
-  path: string;
-  /** What is wrong, e.g. `'empty file'`, `'not an image (content)'`, `'corrupt or truncated: …'`. */
-  reason: string;
-  /** The kind of problem, for counting. */
-  kind: BadImageKind;
-}
-
-/** Kinds of bad files: empty, not an image by content, over the pixel limit, undecodable. */
-export type BadImageKind = 'empty' | 'not-an-image' | 'too-many-pixels' | 'corrupt';
+import {
+  DataError,
+  IMAGE_HEAD_BYTES,
+  MAEConfigError,
+  classifyImageFile,
+  hasImageExtension,
+  mixSeed,
+  permutation,
+  reportBadFile,
+  type BadImageFile,
+} from 'tfjs-mae';
 
 /** What {@link listImageFolder} returns: the image files of a folder and their classes. */
 export interface ImageFolderListing {
@@ -51,33 +48,6 @@ export interface ListImageFolderOptions {
   strict?: boolean;
   /** Called with each bad file found. Defaults to a one-line `console.warn`. */
   onBadFile?: (file: BadImageFile) => void;
-}
-
-/** Extensions of the formats read (any case); other files are ignored unless their content is an image. */
-export const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.jpe', '.jfif', '.png', '.webp'];
-
-/** Image formats recognised by their first bytes. */
-export type ImageFormat = 'jpeg' | 'png' | 'webp';
-
-/** The format of a file from its first 12 bytes (magic numbers), or `undefined`. */
-export function sniffImageFormat(head: Uint8Array): ImageFormat | undefined {
-  if (head.length >= 3 && head[0] === 0xff && head[1] === 0xd8 && head[2] === 0xff) return 'jpeg';
-  const png = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
-  if (head.length >= 8 && png.every((b, i) => head[i] === b)) return 'png';
-  const ascii = (from: number, to: number) => String.fromCharCode(...head.subarray(from, to));
-  if (head.length >= 12 && ascii(0, 4) === 'RIFF' && ascii(8, 12) === 'WEBP') return 'webp';
-  return undefined;
-}
-
-/** The default report of a bad file: one line on stderr. */
-export function warnBadFile(file: BadImageFile): void {
-  console.warn(`tfjs-mae: skipping ${file.path}: ${file.reason}`);
-}
-
-/** Throws (strict) or reports a bad file. */
-export function reportBadFile(file: BadImageFile, o: { strict?: boolean; onBadFile?: (f: BadImageFile) => void }): void {
-  if (o.strict) throw new DataError(`${file.path}: ${file.reason} (strict: stopped at the first bad file)`);
-  (o.onBadFile ?? warnBadFile)(file);
 }
 
 /**
@@ -173,25 +143,22 @@ async function imagesUnder(root: string, rel: string, onBad: (f: BadImageFile) =
 }
 
 async function classify(file: string): Promise<'image' | 'ignore' | Omit<BadImageFile, 'path'>> {
-  const hasImageExt = IMAGE_EXTENSIONS.includes(path.extname(file).toLowerCase());
   let head: Uint8Array;
   let size: number;
   try {
     const fh = await open(file, 'r');
     try {
       size = (await fh.stat()).size;
-      head = new Uint8Array(12);
-      const { bytesRead } = await fh.read(head, 0, 12, 0);
+      head = new Uint8Array(IMAGE_HEAD_BYTES);
+      const { bytesRead } = await fh.read(head, 0, IMAGE_HEAD_BYTES, 0);
       head = head.subarray(0, bytesRead);
     } finally {
       await fh.close();
     }
   } catch (err) {
-    return hasImageExt ? { kind: 'corrupt', reason: `unreadable: ${(err as Error).message}` } : 'ignore';
+    return hasImageExtension(file) ? { kind: 'corrupt', reason: `unreadable: ${(err as Error).message}` } : 'ignore';
   }
-  if (sniffImageFormat(head) !== undefined) return 'image';
-  if (!hasImageExt) return 'ignore';
-  return size === 0 ? { kind: 'empty', reason: 'empty file (0 bytes)' } : { kind: 'not-an-image', reason: 'not an image (its content is not JPEG, PNG or WebP)' };
+  return classifyImageFile(file, size, head);
 }
 
 /** Options of {@link splitImageFolder}. */

@@ -17,25 +17,31 @@ export { encodePng, writePng } from './png';
 export { encodeNpy, decodeNpy, writeNpy } from './npy';
 
 // Image folders as training data (issue 14); decoding needs the optional peer dependency `sharp`.
+// (the file vocabulary, transforms' geometry and ImageNet statistics live in the main entry, shared with browsers)
+export {
+  sniffImageFormat,
+  IMAGE_EXTENSIONS,
+  sampleSeed,
+  IMAGENET_MEAN,
+  IMAGENET_STD,
+  evalResizeShape,
+  centreCropBox,
+  type BadImageFile,
+  type BadImageKind,
+  type ImageFormat,
+  type ImageTransform,
+} from 'tfjs-mae';
 export {
   listImageFolder,
   splitImageFolder,
-  sniffImageFormat,
-  IMAGE_EXTENSIONS,
   type ImageFolderListing,
   type ListImageFolderOptions,
   type SplitImageFolderOptions,
   type ImageFolderSplit,
-  type BadImageFile,
-  type BadImageKind,
-  type ImageFormat,
 } from './imageFolder';
 export {
   imageFolderSource,
   imageFolderStats,
-  sampleSeed,
-  IMAGENET_MEAN,
-  IMAGENET_STD,
   type ImageFolderSource,
   type ImageFolderSourceOptions,
   type ImageFolderBatch,
@@ -43,7 +49,6 @@ export {
   type ImageFolderStatsOptions,
   type ChannelStats,
 } from './imageFolderSource';
-export { evalResizeShape, centreCropBox, type ImageTransform } from './transforms';
 // The first hour (issue 13): Node's own error output with the wasm backend
 export { removeWasmRethrowHandlers } from './wasmErrors';
 // Multi-threaded wasm in Node (issue 15)

@@ -2,7 +2,6 @@
  * What the page's end-to-end tests share: where the page is built and
  * screenshots go, building it, launching Debian's Chromium headless through
  * playwright-core with a fresh profile, and reading a canvas's pixels.
- * (demo.e2e.ts still has its own copies of these.)
  */
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -31,14 +30,18 @@ export async function buildDemo(): Promise<void> {
   await viteBuild({ configFile: join(DEMO, 'vite.config.ts'), logLevel: 'warn' });
 }
 
-/** A headless Chromium with a fresh profile; `close()` closes it and removes the profile. */
-export async function launch(extraArgs: string[] = [], viewport = { width: 1100, height: 820 }): Promise<{ context: BrowserContext; page: Page; close(): Promise<void> }> {
+/** A headless Chromium with a fresh profile in `dir`; `close()` closes it and removes the profile. */
+export async function launch(
+  extraArgs: string[] = [],
+  viewport = { width: 1100, height: 820 },
+): Promise<{ context: BrowserContext; page: Page; dir: string; close(): Promise<void> }> {
   const profile = await mkdtemp(join(tmpdir(), 'tfjs-mae-chromium-'));
-  const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: [...FLAGS, ...extraArgs], viewport });
+  const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: [...FLAGS, ...extraArgs], viewport, acceptDownloads: true });
   const page = context.pages()[0] ?? (await context.newPage());
   return {
     context,
     page,
+    dir: profile,
     async close() {
       await context.close();
       await rm(profile, { recursive: true, force: true });

@@ -21,12 +21,9 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { build as viteBuild } from 'vite';
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { lenKeepFor } from '../../../src';
@@ -36,16 +33,9 @@ import * as fmnist from '../../common/fashionMnist';
 import { FMNIST_MEAN, FMNIST_STD, buildModel, figure, imageBatch, lossOf, type DemoModelSpec } from '../src/model';
 import type { MaskedAutoencoder } from '../../../src';
 import { serveStatic, type StaticServer } from './serve';
+import { CHROMIUM, DIST, REPO, buildDemo, launch } from './chromium';
 
-const HERE = dirname(fileURLToPath(import.meta.url));
-const DEMO = join(HERE, '..');
-const DIST = join(DEMO, 'dist');
-const REPO = join(DEMO, '..', '..');
 const SHOTS = join(REPO, 'test-output', 'browser');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-// Flags that work on this kind of machine (shared/notes/tfjs-backends.md §3):
-// no sandbox as root, no network chatter (the network is closed).
-const FLAGS = ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const ALL_BACKENDS = ['webgl', 'wasm', 'cpu', 'webgpu'] as const;
 const BACKENDS = (process.env.MAE_E2E_BACKENDS?.split(',') ?? ALL_BACKENDS).filter((b) => b !== '');
 
@@ -78,11 +68,6 @@ let numPatches = 0;
 let expectedLosses: number[] = [];
 let expectedFigure: RgbaImage;
 
-async function buildDemo(): Promise<void> {
-  if (process.env.MAE_E2E_SKIP_BUILD === '1' && existsSync(join(DIST, 'index.html'))) return;
-  await viteBuild({ configFile: join(DEMO, 'vite.config.ts'), logLevel: 'warn' });
-}
-
 /** The expected numbers, from the built files (the bytes the page fetches), on Node's cpu backend. */
 async function expectations(): Promise<void> {
   await tf.setBackend('cpu');
@@ -107,17 +92,6 @@ async function nodeFigure(model: MaskedAutoencoder, pixels: Uint8Array, spec: De
   } finally {
     tf.dispose([imgs, out.loss, out.pred, out.mask, out.idsRestore, out.idsKeep, out.latent]);
   }
-}
-
-async function launch(extraArgs: string[]): Promise<{ context: BrowserContext; dir: string }> {
-  const dir = await mkdtemp(join(tmpdir(), 'tfjs-mae-chromium-'));
-  const context = await chromium.launchPersistentContext(dir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [...FLAGS, ...extraArgs],
-    viewport: { width: 1100, height: 820 },
-  });
-  return { context, dir };
 }
 
 /** The canvas pixels (RGBA) of the page's figure. */

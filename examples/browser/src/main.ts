@@ -2,6 +2,7 @@
 import { BACKENDS, Demo, type BackendName, type Rendered } from './demo';
 import { FMNIST_CLASSES } from './model';
 import { maxThreads, planWasmThreads, requestedThreads, wasmThreads } from './threads';
+void import('./ownImages').then((m) => m.mountOwnImages()); // the "train on your own images" panel, a chunk loaded after the demo
 
 const $ = <T extends HTMLElement>(id: string): T => {
   const el = document.getElementById(id);
