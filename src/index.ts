@@ -290,10 +290,11 @@ export {
   checkWasmMemory,
   describeModel,
   WASM_HEAP_LIMIT,
-  WASM_UNTRACKED_PER_WEIGHT_BYTE,
+  WASM_HEAP_SLACK_BYTES,
   type MemoryMode,
   type MemoryModelConfig,
   type MemoryEstimateOptions,
   type MemoryEstimate,
   type WasmMemoryCheckOptions,
 } from './model/memory';
+export { WASM_PACKED_WEIGHTS_MAX_BYTES } from './nn/ops';
