@@ -70,11 +70,12 @@ export interface MemoryEstimate {
 }
 
 /**
- * Allocator slack on top of the live bytes of a wasm run: the heap grows in
- * steps and keeps the holes that transient buffers of varying sizes leave.
- * Fitted to the measured heap of ViT-B/L/H features (docs/backends.md).
+ * Allocator slack on top of the live bytes of a wasm run: the holes that
+ * transient buffers of varying sizes leave, and the heap's growth step (20 %,
+ * at most the request + 96 MiB, clamped to the maximum). 256 MiB covers the
+ * measured heap of ViT-B/L/H features (docs/backends.md).
  */
-export const WASM_HEAP_SLACK_BYTES = 128 * 2 ** 20;
+export const WASM_HEAP_SLACK_BYTES = 256 * 2 ** 20;
 
 const F32 = 4;
 
