@@ -12,6 +12,7 @@ import {
   extractFeatures,
   type MaskedAutoencoderArgs,
   WASM_HEAP_LIMIT,
+  WASM_HEAP_SLACK_BYTES,
   WASM_PACKED_WEIGHTS_MAX_BYTES,
 } from '../../src';
 import { describeBackends, expectNoLeaks } from '../../src/testing';
@@ -47,7 +48,7 @@ describe('estimateMemory', () => {
     expect(large.weightBytes).toBeLessThan(WASM_PACKED_WEIGHTS_MAX_BYTES);
     expect(large.wasmUntrackedBytes).toBeGreaterThan(large.weightBytes);
     const huge = estimateMemory({ patchSize: 14, embedDim: 1280, depth: 32, numHeads: 16 }, { batch: 8, mode: 'features' });
-    expect(huge.wasmUntrackedBytes).toBeLessThan(huge.weightBytes / 4);
+    expect(huge.wasmUntrackedBytes - WASM_HEAP_SLACK_BYTES).toBeLessThan(huge.weightBytes / 4); // no packed copies
     expect(huge.totalBytes + huge.wasmUntrackedBytes).toBeLessThan(WASM_HEAP_LIMIT);
     const train = estimateMemory({ embedDim: 64, depth: 2, numHeads: 4 }, { batch: 8, mode: 'train' });
     expect(train.wasmUntrackedBytes).toBeGreaterThan(train.weightBytes); // training packs every weight it multiplies
