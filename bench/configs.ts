@@ -19,9 +19,9 @@ export interface BenchConfig
 }
 
 /** The names the CLI accepts (`--config NAME`). */
-export type ConfigName = 'tiny32' | 'small64' | 'vitb16';
+export type ConfigName = 'tiny32' | 'small64' | 'vitb16' | 'vitl16';
 
-/** The three reference configurations. */
+/** The reference configurations (vitl16: inference only, `--official`). */
 export const CONFIGS: Record<ConfigName, BenchConfig> = {
   // 32×32, patch 4 → L = 64; 3.1 M trainable parameters
   tiny32: {
@@ -38,13 +38,21 @@ export const CONFIGS: Record<ConfigName, BenchConfig> = {
     imgSize: 224, patchSize: 16, inChans: 3, embedDim: 768, depth: 12, numHeads: 12,
     decoderEmbedDim: 512, decoderDepth: 8, decoderNumHeads: 16, mlpRatio: 4,
   },
+  // the official mae_vit_large_patch16 (dec512d8b); 224×224, patch 16 → L = 196
+  vitl16: {
+    imgSize: 224, patchSize: 16, inChans: 3, embedDim: 1024, depth: 24, numHeads: 16,
+    decoderEmbedDim: 512, decoderDepth: 8, decoderNumHeads: 16, mlpRatio: 4,
+  },
 };
 
 /** Training batch size per configuration (torch_ref `BATCH`). */
-export const BATCH: Record<ConfigName, number> = { tiny32: 32, small64: 16, vitb16: 4 };
+export const BATCH: Record<ConfigName, number> = { tiny32: 32, small64: 16, vitb16: 4, vitl16: 4 };
 
 /** Encoder-only inference batch sizes per configuration (torch_ref measures ViT-B at 1 and 8). */
-export const INFER_BATCHES: Record<ConfigName, number[]> = { tiny32: [32], small64: [16], vitb16: [1, 8] };
+export const INFER_BATCHES: Record<ConfigName, number[]> = { tiny32: [32], small64: [16], vitb16: [1, 8], vitl16: [1, 8] };
+
+/** The official sizes of `--official`: encoder inference at 224 px, batch 1 against batch 8, ours and PyTorch's. */
+export const OFFICIAL_CONFIGS: ConfigName[] = ['vitb16', 'vitl16'];
 
 /** The mask ratio of every training step. */
 export const MASK_RATIO = 0.75;

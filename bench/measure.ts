@@ -229,6 +229,63 @@ export async function measureInfer(cfg: BenchConfig, batch: number, { warmup = 2
   }
 }
 
+/** One official-size model's inference at several batch sizes ({@link measureInferBatches}). */
+export interface InferBatchesResult {
+  /** Seconds to build the model (random init) on the backend. */
+  buildSec: number;
+  /** Median seconds per image, per batch size (in the order asked). */
+  secPerImage: number[];
+  /** Per-image seconds of the first batch size over the last, block by block (each block ran every batch once). */
+  pairedRatios: number[];
+  /** The wasm heap after the last call (bytes; it never shrinks), or undefined off wasm. */
+  heapBytes?: number;
+  /** `tf.memory().numBytes` after building: the weights. */
+  weightBytes: number;
+  /** The process's peak resident set so far (bytes). */
+  peakRssBytes: number;
+  /** Cores kept busy by other processes while timing. */
+  foreignCores: number;
+}
+
+/**
+ * `encoder.forwardFeatures` of one model built once, at each batch size in
+ * turn, `steps` blocks (after `warmup`): batch sizes are compared in the same
+ * process and the same phase of a shared machine.
+ */
+export async function measureInferBatches(cfg: BenchConfig, batches: number[], { warmup = 1, steps = 3 }: TimingOptions = {}): Promise<InferBatchesResult> {
+  const t0 = now();
+  const { model, dispose } = buildMae(cfg, MASK_RATIO);
+  model.ensureBuilt();
+  const buildSec = now() - t0;
+  const weightBytes = tf.memory().numBytes;
+  const imgs = batches.map((b) => images(cfg, b));
+  const run = async (i: number) => {
+    const feats = model.encoder.forwardFeatures(imgs[i]);
+    const corner = tf.slice(feats, [0, 0, 0], [1, 1, 1]);
+    await corner.data();
+    tf.dispose([feats, corner]);
+  };
+  try {
+    for (let w = 0; w < warmup; w++) for (let i = 0; i < batches.length; i++) await run(i);
+    const perImage: number[][] = batches.map(() => []);
+    const { foreignCores } = await withForeignLoad(async () => {
+      for (let s = 0; s < steps; s++) for (let i = 0; i < batches.length; i++) perImage[i].push((await timeIt(() => run(i))) / batches[i]);
+    });
+    return {
+      buildSec,
+      secPerImage: perImage.map(median),
+      pairedRatios: perImage[0].map((t, s) => t / perImage[perImage.length - 1][s]),
+      heapBytes: wasmHeapBytes(),
+      weightBytes,
+      peakRssBytes: process.resourceUsage().maxRSS * 1024,
+      foreignCores,
+    };
+  } finally {
+    dispose();
+    tf.dispose(imgs);
+  }
+}
+
 /** Kernel time of one training step, grouped by kernel name (and optionally shapes). */
 export interface KernelRow {
   key: string;

@@ -17,15 +17,26 @@
  *   --data                  also the data-pipeline line of each config: decode+augment images/s, and the
  *                           step fed from an image folder against fed from tensors (needs sharp)
  *   --data-dir DIR          the folder of images for --data        (default: synthetic 640×480 JPEGs)
+ *   --official              only the official sizes: ViT-B/16 and ViT-L/16 encoder features at 224 px,
+ *                           batch 1 against batch 8 in one process (wasm, 1 thread), then PyTorch's
+ *                           (bench/torch_infer.py, /usr/bin/python3) in the same run; per image
+ *   --torch-ref DIR         folder of torch_ref's mae_ref.py        (default: ../shared/bench/torch_ref)
+ *   --torch-blas DIR        LD_LIBRARY_PATH of an optimised BLAS for PyTorch (default: run_bench.sh's
+ *                           OpenBLAS cache /tmp/torchbench/ob/…/openblas-openmp when it exists)
+ *   --torch-threads N       PyTorch's threads                       (default 1, as wasm)
  */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-layers'; // registers every gradient in Node
 import { useWasmThreads } from '../src/node/wasmThreads';
-import { BATCH, CONFIGS, INFER_BATCHES, isConfigName, type ConfigName } from './configs';
+import { BATCH, CONFIGS, INFER_BATCHES, OFFICIAL_CONFIGS, isConfigName, type ConfigName } from './configs';
 import { matmulFlops } from './flops';
-import { measureInfer, measureTrain, median, profileTrain, roofSamples, withForeignLoad, type TrainResult } from './measure';
+import { measureInfer, measureInferBatches, measureTrain, median, profileTrain, roofSamples, withForeignLoad, type TrainResult } from './measure';
 import type { Variant } from './models';
 
 interface Options {
@@ -48,6 +59,10 @@ interface Options {
   recompute: boolean;
   data: boolean;
   dataDir?: string;
+  official: boolean;
+  torchRef?: string;
+  torchBlas?: string;
+  torchThreads: number;
 }
 
 function usage(message: string): never {
@@ -58,8 +73,11 @@ function usage(message: string): never {
 function parseArgs(argv: string[]): Options {
   const list: Record<'backend' | 'config' | 'variant' | 'threads', string[]> = { backend: [], config: [], variant: [], threads: [] };
   const num: Record<'warmup' | 'steps' | 'repeats' | 'vitb-batch', number> = { warmup: 2, steps: 5, repeats: 5, 'vitb-batch': BATCH.vitb16 };
-  const flags = { infer: true, train: true, json: false, profile: false, byShape: false, recompute: false, data: false };
+  const flags = { infer: true, train: true, json: false, profile: false, byShape: false, recompute: false, data: false, official: false };
   let dataDir: string | undefined;
+  let torchRef: string | undefined;
+  let torchBlas: string | undefined;
+  let torchThreads = 1;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const [key, inline] = arg.startsWith('--') ? arg.slice(2).split('=', 2) : [arg, undefined];
@@ -77,6 +95,13 @@ function parseArgs(argv: string[]): Options {
     else if (key === 'recompute') flags.recompute = true;
     else if (key === 'data') flags.data = true;
     else if (key === 'data-dir') dataDir = value();
+    else if (key === 'official') flags.official = true;
+    else if (key === 'torch-ref') torchRef = value();
+    else if (key === 'torch-blas') torchBlas = value();
+    else if (key === 'torch-threads') {
+      torchThreads = Number(value());
+      if (!Number.isInteger(torchThreads) || torchThreads < 1) usage('--torch-threads must be an integer ≥ 1');
+    }
     else if (key !== '') usage(`unknown option ${arg}`);
   }
   const backends = list.backend.length ? list.backend : ['wasm'];
@@ -90,7 +115,7 @@ function parseArgs(argv: string[]): Options {
   if (new Set(threads).size !== threads.length) usage(`--threads lists a count twice: ${list.threads.join(',')}`);
   if (num.steps < 5 && !flags.profile) process.stderr.write('bench: note: fewer than 5 timed steps\n');
   const { 'vitb-batch': vitbBatch, ...rest } = num;
-  return { backends, configs: configs as ConfigName[], variants: variants as Variant[], vitbBatch, threads, ...rest, ...flags, dataDir };
+  return { backends, configs: configs as ConfigName[], variants: variants as Variant[], vitbBatch, threads, ...rest, ...flags, dataDir, torchRef, torchBlas, torchThreads };
 }
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
@@ -250,6 +275,71 @@ async function benchInfer(backend: string, threads: number, config: ConfigName, 
   }
 }
 
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const OPENBLAS_CACHE = '/tmp/torchbench/ob/usr/lib/x86_64-linux-gnu/openblas-openmp';
+
+/** One line of bench/torch_infer.py. */
+interface TorchInfer {
+  batch: number;
+  secPerImage: number;
+  buildSec: number;
+  peakRssMiB: number;
+  blas: string[];
+}
+
+/** PyTorch's encoder features of `config` at `batches` (bench/torch_infer.py), or a reason it could not run. */
+function torchInfer(config: ConfigName, batches: number[], o: Options): TorchInfer[] | string {
+  const ref = o.torchRef ?? [join(REPO, '../shared/bench/torch_ref'), join(REPO, '../../shared/bench/torch_ref')].find((d) => existsSync(join(d, 'mae_ref.py')));
+  if (ref === undefined || !existsSync(join(ref, 'mae_ref.py'))) return 'no mae_ref.py (give --torch-ref DIR)';
+  const blas = o.torchBlas ?? (existsSync(join(OPENBLAS_CACHE, 'libblas.so.3')) ? OPENBLAS_CACHE : undefined);
+  if (blas === undefined) log('  note: no --torch-blas and no OpenBLAS cache: PyTorch runs on the system libblas.so.3 (see torch_ref/README.md, "BLAS")');
+  const args = [join(REPO, 'bench/torch_infer.py'), '--ref', ref, '--config', config, '--batches', batches.join(','),
+    '--threads', String(o.torchThreads), '--warmup', String(o.warmup), '--steps', String(o.steps)];
+  const env = blas ? { ...process.env, LD_LIBRARY_PATH: [blas, process.env.LD_LIBRARY_PATH].filter(Boolean).join(':') } : process.env;
+  const r = spawnSync('/usr/bin/python3', args, { env, encoding: 'utf8', maxBuffer: 1 << 24 });
+  if (r.status !== 0) return `torch_infer.py failed: ${(r.error?.message ?? r.stderr ?? '').trim().split('\n').slice(-1)[0]}`;
+  return r.stdout.trim().split('\n').map((l) => JSON.parse(l) as TorchInfer);
+}
+
+/**
+ * `--official`: ViT-B/16 and ViT-L/16 encoder features at 224 px on wasm (one
+ * thread), every batch size of the config in one process, then PyTorch's in
+ * the same run; per image, with batch 1 over batch 8 and ours over PyTorch.
+ */
+async function benchOfficial(o: Options): Promise<void> {
+  await selectBackend('wasm', 1, o);
+  for (const config of OFFICIAL_CONFIGS) {
+    const cfg = CONFIGS[config];
+    const batches = INFER_BATCHES[config];
+    log(`[wasm ×1] ${config} encoder features at ${cfg.imgSize} px, batches ${batches.join(' and ')} alternated: ${o.warmup} warm-up + ${o.steps} timed blocks`);
+    const r = await measureInferBatches(cfg, batches, o);
+    const ratio = r.secPerImage[0] / r.secPerImage[r.secPerImage.length - 1];
+    const ours = {
+      kind: 'officialInfer', config, backend: 'wasm', threads: 1, batches, secPerImage: r.secPerImage.map(r3),
+      batchRatio: r3(ratio), pairedBatchRatios: r.pairedRatios.map(r3), buildSec: r3(r.buildSec),
+      weightBytes: r.weightBytes, heapBytes: r.heapBytes, peakRssBytes: r.peakRssBytes, foreignCores: r3(r.foreignCores),
+    };
+    log(`  s/img ${ours.secPerImage.join(' / ')}; batch ${batches[0]} / batch ${batches[batches.length - 1]} ${ours.batchRatio}; heap ${mib(r.heapBytes ?? 0)} MiB`);
+    if (o.json) emit(ours);
+    batches.forEach((b, i) => table.push([config, 'wasm', '1', `infer b${b}`, String(b), `${ours.secPerImage[i].toFixed(3)}/img`, '', '', '', '', '',
+      i === 0 ? `${mib(r.peakRssBytes)} (heap ${mib(r.heapBytes ?? 0)})` : '', ours.foreignCores.toFixed(2)]));
+    table.push([config, 'wasm', '1', `b${batches[0]}/b${batches[batches.length - 1]}`, '', `${ratio.toFixed(2)}x`, '', '', '', '', '', '', '']);
+    log(`[torch ×${o.torchThreads}] ${config} encoder features (bench/torch_infer.py)`);
+    const t = torchInfer(config, batches, o);
+    if (typeof t === 'string') {
+      log(`  skipped: ${t}`);
+      continue;
+    }
+    for (const line of t) {
+      const i = batches.indexOf(line.batch);
+      const vs = r.secPerImage[i] / line.secPerImage;
+      if (o.json) emit({ kind: 'torchInfer', config, threads: o.torchThreads, batch: line.batch, secPerImage: r3(line.secPerImage), oursOverTorch: r3(vs), peakRssMiB: Math.round(line.peakRssMiB), blas: line.blas });
+      table.push([config, 'torch', String(o.torchThreads), `infer b${line.batch}`, String(line.batch), `${line.secPerImage.toFixed(3)}/img`, `ours ${vs.toFixed(2)}x`, '', '', '', '',
+        i === 0 ? String(Math.round(line.peakRssMiB)) : '', '']);
+    }
+  }
+}
+
 async function benchBackend(backend: string, o: Options): Promise<void> {
   // the roof per thread count: sampled at the start, then before every training block
   const roofs = new Map<number, number[]>();
@@ -306,7 +396,8 @@ function printTable(): void {
 
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2).filter((a) => a !== '--'));
-  for (const backend of o.backends) {
+  if (o.official) await benchOfficial(o);
+  for (const backend of o.official ? [] : o.backends) {
     if (o.profile) await profileBackend(backend, o);
     else await benchBackend(backend, o);
   }

@@ -290,7 +290,7 @@ export {
   checkWasmMemory,
   describeModel,
   WASM_HEAP_LIMIT,
-  WASM_UNTRACKED_PER_WEIGHT_BYTE,
+  WASM_HEAP_SLACK_BYTES,
   type MemoryMode,
   type MemoryModelConfig,
   type MemoryEstimateOptions,
@@ -352,3 +352,4 @@ export {
   type BlobDecoder,
   type CanvasSourceRect,
 } from './data/imageFilesSource';
+export { WASM_PACKED_WEIGHTS_MAX_BYTES } from './nn/ops';

@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { MAEConfigError, MAEMemoryError, describe } from '../errors';
+import { WASM_PACKED_WEIGHTS_MAX_BYTES } from '../nn/ops';
 
 /** What runs: the encoder on all patches (`'features'`), the whole MAE without gradients (`'forward'`), or a training step (`'train'`, AdamW). */
 export type MemoryMode = 'forward' | 'features' | 'train';
@@ -56,9 +57,12 @@ export interface MemoryEstimate {
   /** Peak activations: tensors the backward pass keeps plus the largest transient ones of one block. */
   activationBytes: number;
   /**
-   * Heap bytes on wasm that `tf.memory()` does not see (XNNPACK's packed copies
-   * of the linear weights, allocator slack): {@link WASM_UNTRACKED_PER_WEIGHT_BYTE}
-   * of the weights. Not in `totalBytes`; {@link checkWasmMemory} adds it.
+   * Heap bytes on wasm that `tf.memory()` does not see, and the transients of
+   * the transposed linear form: XNNPACK's packed copies of the linear weights
+   * (all of them in training; in inference only while the tracked bytes are at
+   * most {@link WASM_PACKED_WEIGHTS_MAX_BYTES}), else one transposed weight and
+   * the transposed, packed activations of the widest product; plus
+   * {@link WASM_HEAP_SLACK_BYTES}. Not in `totalBytes`; {@link checkWasmMemory} adds it.
    */
   wasmUntrackedBytes: number;
   /** Weights, optimiser state and activations: the estimated peak of tracked backend bytes. */
@@ -66,12 +70,14 @@ export interface MemoryEstimate {
 }
 
 /**
- * Untracked wasm heap bytes per weight byte, calibrated on the measured heap of
- * ViT-H/14 features (3.9 GiB at batch 4 for 2.35 GiB of weights and about
- * 0.1 GiB of activations; batch 8 ran out). Small models measure more (about
- * 1.3×, see docs/backends.md), so the check is a floor, not a guarantee.
+ * Allocator slack on top of the live bytes of a wasm run: the holes that
+ * transient buffers (and loading, tensor by tensor) leave, and the heap's
+ * growth step (20 %, at most the request + 96 MiB). 512 MiB covers the
+ * measured heaps: ViT-H/14 features at batch 8 through the CLI reserved
+ * 3.15 GiB for 2.35 GiB of weights and about 0.4 GiB of activations and
+ * transients (docs/backends.md).
  */
-export const WASM_UNTRACKED_PER_WEIGHT_BYTE = 0.65;
+export const WASM_HEAP_SLACK_BYTES = 512 * 2 ** 20;
 
 const F32 = 4;
 
@@ -174,8 +180,20 @@ export function estimateMemory(config: MemoryModelConfig, options: MemoryEstimat
   const weightBytes = params * F32;
   const optimizerBytes = mode === 'train' ? 3 * weightBytes : 0;
   const activationBytes = activations * F32;
-  const wasmUntrackedBytes = Math.round(WASM_UNTRACKED_PER_WEIGHT_BYTE * weightBytes);
+  const wasmUntrackedBytes = wasmUntracked(n, c.m, mode, weightBytes, stacks);
   return { params, weightBytes, optimizerBytes, activationBytes, wasmUntrackedBytes, totalBytes: weightBytes + optimizerBytes + activationBytes };
+}
+
+/**
+ * What a wasm run holds outside `tf.memory()` (see {@link MemoryEstimate.wasmUntrackedBytes}):
+ * packed weights when they are kept, else the widest transposed product's
+ * extra tensors: `wᵀ [m·D, D]`, and the input transposed and packed plus the
+ * product before its transpose (`[N·T, m·D]` each, bounding fc1 and fc2).
+ */
+function wasmUntracked(n: number, m: number, mode: MemoryMode, weightBytes: number, stacks: [number, number, number, number][]): number {
+  if (mode === 'train' || weightBytes <= WASM_PACKED_WEIGHTS_MAX_BYTES) return weightBytes + WASM_HEAP_SLACK_BYTES;
+  const widest = Math.max(...stacks.map(([t, d]) => Math.floor(m * d) * d + 3 * n * t * Math.floor(m * d)));
+  return widest * F32 + WASM_HEAP_SLACK_BYTES;
 }
 
 /** The wasm heap's maximum: 4 GiB minus one 64 KiB page (emscripten's `getHeapMax`). */

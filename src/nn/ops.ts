@@ -16,36 +16,65 @@ type Saver = (tensors: tf.Tensor[]) => void;
 type GradFunc = Parameters<typeof tf.customGrad>[0];
 
 /**
- * wasm's XNNPACK packs the right-hand operand of every 2-D product anew (the
- * weights change every step), at about five times the cost per element of an
- * explicit transpose. When the activations are small next to the weight (the
- * MAE encoder sees 25 % of the tokens), a product runs cheaper transposed, so
+ * wasm's XNNPACK packs the right-hand operand `b` of every 2-D product into
+ * its own layout, and keeps that packed copy, outside `tf.memory()`, for as
+ * long as `b` lives (its operator cache is keyed on `b`'s tensor id and
+ * emptied when `b` is disposed: tfjs-backend-wasm's `batch_mat_mul_impl.cc`).
+ * A weight used as `b` therefore costs twice its size on wasm once it has run;
+ * an activation or a per-call transpose used as `b` is packed and freed per
+ * call. Packing costs about five times an explicit transpose per element.
+ *
+ * In training the weights change every step, so each product packs anew
+ * whatever is `b`; when the activations are small next to the weight (the MAE
+ * encoder sees 25 % of the tokens) the product runs cheaper transposed, so
  * that an activation is packed instead of the weight:
  *
  *     forward     x·w   = (wᵀ·xᵀ)ᵀ      packs M·K instead of K·N
  *     input grad  dy·wᵀ = (w·dyᵀ)ᵀ      packs M·N instead of K·N
  *
  * Each form is chosen per shape by that cost model (packing 5, transposing
- * 1 per element); other backends always take the direct form. Measured at
- * small64's encoder shapes (272 rows): 1.3–2 ms less per forward of fc1/qkv,
- * 1.7–3.6 ms less per input gradient; at 1040 rows the direct forms win
- * (bench/experiments/linearGrad.ts).
+ * 1 per element). Measured at small64's encoder shapes (272 rows): 1.3–2 ms
+ * less per forward of fc1/qkv, 1.7–3.6 ms less per input gradient; at 1040
+ * rows the direct forms win (bench/experiments/linearGrad.ts).
+ *
+ * In inference (no gradient tape) the weight is packed once and kept, so the
+ * direct form is the fast one at every shape (the transposed form costs
+ * 1.2–2.3× at 50–197 rows of ViT-L, `bench/experiments/inferenceLinear.ts`)
+ * — as long as the packed copies fit: they are kept only while the tracked
+ * bytes are at most {@link WASM_PACKED_WEIGHTS_MAX_BYTES}; above that (ViT-H's
+ * 2.35 GiB of weights) every product runs transposed and nothing stays packed.
+ * Other backends always take the direct form.
  */
 const PACK_COST = 5;
 
-function transposedForward(m: number, k: number, n: number): boolean {
-  return tf.getBackend() === 'wasm' && PACK_COST * m * k + (k * n + m * k + m * n) < PACK_COST * k * n;
+/**
+ * On wasm, inference keeps XNNPACK's packed copy of each linear weight (fast,
+ * but a second copy of the weights outside `tf.memory()`) only while
+ * `tf.memory().numBytes` is at most this: 1.5 GiB, so weights plus their
+ * packed copies stay within 3 GiB of the 4 GiB heap. Larger models run every
+ * inference product transposed, with nothing kept.
+ */
+export const WASM_PACKED_WEIGHTS_MAX_BYTES = 1.5 * 2 ** 30;
+
+/** The limit in force (tests lower it to run the transposed inference form on small weights). */
+export const packedWeights = { maxBytes: WASM_PACKED_WEIGHTS_MAX_BYTES };
+
+type ForwardForm = 'direct' | 'transposed';
+
+/** Which form `x[M, K] · w[K, N]` runs in (see above); `taped`: inside a gradient tape. */
+function forwardForm(m: number, k: number, n: number, taped: boolean): ForwardForm {
+  if (tf.getBackend() !== 'wasm') return 'direct';
+  if (!taped) return tf.memory().numBytes <= packedWeights.maxBytes ? 'direct' : 'transposed';
+  return PACK_COST * m * k + (k * n + m * k + m * n) < PACK_COST * k * n ? 'transposed' : 'direct';
 }
 
 function transposedInputGrad(m: number, k: number, n: number): boolean {
   return tf.getBackend() === 'wasm' && PACK_COST * m * n + (m * n + m * k) < (PACK_COST + 1) * k * n;
 }
 
-/** `x[M, K] · w[K, N] (+ b[N])`, the form chosen as above. */
-function forwardProduct(x: tf.Tensor2D, w: tf.Tensor2D, b?: tf.Tensor1D): tf.Tensor2D {
-  const [m, k] = x.shape;
-  const n = w.shape[1];
-  if (!transposedForward(m, k, n)) return b ? (tf.fused.matMul({ a: x, b: w, bias: b }) as tf.Tensor2D) : tf.matMul(x, w);
+/** `x[M, K] · w[K, N] (+ b[N])` in the given form. */
+function forwardProduct(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D | undefined, form: ForwardForm): tf.Tensor2D {
+  if (form === 'direct') return b ? (tf.fused.matMul({ a: x, b: w, bias: b }) as tf.Tensor2D) : tf.matMul(x, w);
   const y = tf.transpose(tf.matMul(tf.transpose(w), tf.transpose(x))) as tf.Tensor2D;
   return b ? (tf.add(y, b) as tf.Tensor2D) : y;
 }
@@ -80,6 +109,8 @@ export function linear(x: tf.Tensor, kernel: tf.Tensor, bias?: tf.Tensor): tf.Te
   const lead = shape.slice(0, -1);
   const m = x.size / k;
   const fromClosure = kernel instanceof tf.Variable;
+  // decided out here: inside the custom op's forward the engine never reports a tape
+  const form = forwardForm(m, k, n, tf.engine().isTapeOn());
   // inputs (x, kernel[, bias]), then tfjs' save function
   const op = tf.customGrad(((...args: unknown[]) => {
     const [xs, w] = args as [tf.Tensor, tf.Tensor2D];
@@ -88,7 +119,7 @@ export function linear(x: tf.Tensor, kernel: tf.Tensor, bias?: tf.Tensor): tf.Te
     const x2 = tf.reshape(xs, [m, k]) as tf.Tensor2D;
     save(fromClosure ? [x2] : [x2, w]);
     return {
-      value: tf.tidy(() => tf.reshape(forwardProduct(x2, w, b), [...lead, n])),
+      value: tf.tidy(() => tf.reshape(forwardProduct(x2, w, b, form), [...lead, n])),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
         tf.tidy(() => {
           const [xs2, ws] = [saved[0] as tf.Tensor2D, (fromClosure ? kernel : saved[1]) as tf.Tensor2D];

@@ -11,6 +11,9 @@ import {
   estimateMemory,
   extractFeatures,
   type MaskedAutoencoderArgs,
+  WASM_HEAP_LIMIT,
+  WASM_HEAP_SLACK_BYTES,
+  WASM_PACKED_WEIGHTS_MAX_BYTES,
 } from '../../src';
 import { describeBackends, expectNoLeaks } from '../../src/testing';
 
@@ -38,6 +41,17 @@ describe('estimateMemory', () => {
     expect(train.optimizerBytes).toBe(3 * train.weightBytes);
     const rc = estimateMemory({ ...huge, decoderEmbedDim: 512, decoderDepth: 8 }, { batch: 8, mode: 'train', recompute: true });
     expect(rc.activationBytes).toBeLessThan(train.activationBytes / 5);
+  });
+
+  it('wasm: packed weights count below WASM_PACKED_WEIGHTS_MAX_BYTES (ViT-L); above it (ViT-H) only transients, so ViT-H features fit at batch 8', () => {
+    const large = estimateMemory({ embedDim: 1024, depth: 24, numHeads: 16 }, { batch: 8, mode: 'features' });
+    expect(large.weightBytes).toBeLessThan(WASM_PACKED_WEIGHTS_MAX_BYTES);
+    expect(large.wasmUntrackedBytes).toBeGreaterThan(large.weightBytes);
+    const huge = estimateMemory({ patchSize: 14, embedDim: 1280, depth: 32, numHeads: 16 }, { batch: 8, mode: 'features' });
+    expect(huge.wasmUntrackedBytes - WASM_HEAP_SLACK_BYTES).toBeLessThan(huge.weightBytes / 4); // no packed copies
+    expect(huge.totalBytes + huge.wasmUntrackedBytes).toBeLessThan(WASM_HEAP_LIMIT);
+    const train = estimateMemory({ embedDim: 64, depth: 2, numHeads: 4 }, { batch: 8, mode: 'train' });
+    expect(train.wasmUntrackedBytes).toBeGreaterThan(train.weightBytes); // training packs every weight it multiplies
   });
 
   it('activations grow with the batch; bad options throw MAEConfigError', () => {
@@ -78,6 +92,12 @@ describeBackends(['cpu', 'wasm'], (backend) => {
     });
 
     if (backend === 'wasm') {
+      it('official ViT-H/14 features: accepted at batch 8 before loading, refused at a batch that cannot fit', () => {
+        const huge = { patchSize: 14, embedDim: 1280, depth: 32, numHeads: 16 };
+        expect(() => checkWasmMemory(huge, { batch: 8, mode: 'features', weightsLoaded: false })).not.toThrow();
+        expect(() => checkWasmMemory(huge, { batch: 128, mode: 'features', weightsLoaded: false })).toThrow(/ViT-H\/14 encoder .* features at batch 128 .* use a batch of \d+ or fewer/);
+      });
+
       it('training advice names recompute; the estimate is within 3× of the measured heap of a small model', () => {
         const mae = new MaskedAutoencoder({ ...small, imgSize: 64, embedDim: 128, depth: 4 });
         mae.ensureBuilt();

@@ -8,7 +8,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { MAEInputError, TransformerBlock } from '../../src';
-import { gatherTokens, linear, takeRows } from '../../src/nn/ops';
+import { gatherTokens, linear, packedWeights, takeRows } from '../../src/nn/ops';
 import { describeBackends, expectNoLeaks, expectTensorsClose } from '../../src/testing';
 
 describeBackends(['cpu', 'wasm'], (backend) => {
@@ -37,6 +37,27 @@ describeBackends(['cpu', 'wasm'], (backend) => {
         tf.dispose([g.value, ...Object.values(g.grads)]);
       });
       tf.dispose([x, w, b, r, wv, viaVar.value, ...Object.values(viaVar.grads), ...got, ...want, ...noBias]);
+    });
+  }
+
+  // inference (no tape): on wasm the direct form while packed weights fit, the transposed one above the limit
+  for (const maxBytes of [packedWeights.maxBytes, 0]) {
+    it(`linear in inference, packed-weights limit ${maxBytes} bytes: the value of a plain product [${backend}]`, async () => {
+      const saved = packedWeights.maxBytes;
+      packedWeights.maxBytes = maxBytes;
+      try {
+        const x = tf.randomNormal([2, 5, 48], 0, 1, 'float32', 1);
+        const w = tf.randomNormal([48, 40], 0, 1, 'float32', 2);
+        const b = tf.randomNormal([40], 0, 1, 'float32', 3);
+        const want = tf.add(tf.reshape(tf.matMul(tf.reshape(x, [10, 48]), w), [2, 5, 40]), b);
+        const [got, gotNoBias, wantNoBias] = [linear(x, w, b), linear(x, w), tf.sub(want, b)];
+        await expectTensorsClose(got, want, { atol: 1e-4, name: 'with bias' });
+        await expectTensorsClose(gotNoBias, wantNoBias, { atol: 1e-4, name: 'no bias' });
+        await expectNoLeaks(() => linear(x, w, b).dispose());
+        tf.dispose([x, w, b, want, got, gotNoBias, wantNoBias]);
+      } finally {
+        packedWeights.maxBytes = saved;
+      }
     });
   }
 
