@@ -6,6 +6,9 @@
  */
 import { CheckpointError, describe } from '../errors';
 
+/** A file or URL that does not exist (HTTP 404, no such file): optional files of a model folder are skipped on it. */
+export class SourceNotFound extends CheckpointError {}
+
 /** A file read by ranges. */
 export interface ByteSource {
   /** What the bytes are (a path, a URL, a file name); every error message names it. */
@@ -160,7 +163,11 @@ export async function urlSource(url: string | URL, options: UrlSourceOptions = {
     } catch (e) {
       throw new CheckpointError(`${name}: request failed (${e instanceof Error ? e.message : String(e)})`);
     }
-    if (!response.ok) throw new CheckpointError(`${name}: HTTP ${response.status} ${response.statusText}`.trim());
+    if (!response.ok) {
+      await response.body?.cancel();
+      const NotOk = response.status === 404 ? SourceNotFound : CheckpointError;
+      throw new NotOk(`${name}: HTTP ${response.status} ${response.statusText}`.trim());
+    }
     return response;
   };
   const probe = await get({ Range: 'bytes=0-0' });

@@ -12,12 +12,19 @@ export const WEIGHTS_FILE = 'weights.bin';
 export const MODEL_FILE = 'model.json';
 
 /** The part of Node's `fs/promises` these helpers use (declared here, so this isomorphic module names no Node module). */
-interface FsPromises {
+export interface FsPromises {
   mkdir(path: string, options: { recursive: true }): Promise<unknown>;
   writeFile(path: string, data: Uint8Array | string): Promise<void>;
   readFile(path: string): Promise<Uint8Array>;
   readFile(path: string, encoding: 'utf8'): Promise<string>;
-  stat(path: string): Promise<{ isDirectory(): boolean }>;
+  stat(path: string): Promise<{ isDirectory(): boolean; size: number }>;
+  open(path: string, flags: 'r'): Promise<FileHandleLike>;
+}
+
+/** The part of Node's `FileHandle` the file source uses. */
+export interface FileHandleLike {
+  read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;
+  close(): Promise<void>;
 }
 
 /**

@@ -49,5 +49,5 @@ export { removeWasmRethrowHandlers } from './wasmErrors';
 // Multi-threaded wasm in Node (issue 15)
 export { useWasmThreads, logicalCores, type WasmThreads, type WasmThreadsOptions } from './wasmThreads';
 // Weights read by ranges (branch io-stream)
-export { fileSource } from './fileSource';
+export { fileSource } from 'tfjs-mae';
 export { writeSafetensorsFile, type WrittenSafetensors } from './safetensorsFile';
