@@ -259,7 +259,7 @@ describe('fromPretrained reads by ranges', () => {
     expect(file).toBe('mae_pretrain_vit_huge.safetensors');
     expect(metadata.recipe).toBe('{"epochs":1}');
     expect(report.ignored.map((i) => i.name)).toEqual(['pad']);
-    const sd = model.stateDict();
+    const sd = (model as MaskedAutoencoder).stateDict();
     const want = mae.stateDict();
     for (const name of Object.keys(want)) await expectTensorsClose(sd[name], want[name], { atol: 0, rtol: 0, name });
     // the padding is never read; the largest read is one tensor (or the header)
