@@ -165,8 +165,11 @@ export {
   type SourceOptions,
   type OpenedSource,
 } from './io/source';
-// fromPretrained by ranges (io-ranges): local files through a file handle (Node; node:fs imported lazily)
+// fromPretrained by ranges (io-ranges): local files through a file handle (Node; node:fs imported lazily);
+// the parts of saveModel / nodeFolderHandler that tfjs-mae/node's streaming writeTfjsFolder reuses
 export { fileSource } from './io/fileSource';
+export { modelArtifacts } from './io/tfjsModel';
+export { modelJSON } from './io/nodeFolder';
 
 // Training
 export type { NamedParam, ParamGroup, NamedTensors } from './train/types';
