@@ -84,16 +84,32 @@ export async function loadPretrainedModel(
   options: FromPretrainedOptions = {},
   expected?: 'MaskedAutoencoder',
 ): Promise<PretrainedModel> {
+  return loadPretrainedModelAs(source, options, (config, name) => {
+    const built = expected === 'MaskedAutoencoder' && config.className === 'MAEViTEncoder' ? withOfficialDecoder(config, options.hints ?? {}) : config;
+    if (expected !== undefined && built.className !== expected) {
+      throw new CheckpointError(`${name} holds a ${built.className}, not a ${expected} (load it with loadPretrainedModel or the ${built.className} class)`);
+    }
+    return built;
+  });
+}
+
+/**
+ * {@link loadPretrainedModel} building the model `decide` makes of the
+ * file's config (called after the header is read, before any tensor is):
+ * e.g. a classifier on an encoder file, so that only one model is ever in memory.
+ */
+export async function loadPretrainedModelAs(
+  source: PretrainedSource,
+  options: FromPretrainedOptions,
+  decide: (config: ResolvedConfig, file: string) => ResolvedConfig,
+): Promise<PretrainedModel> {
   const { name, weights, hfConfig } = await openPretrainedSource(source, options);
   // Read by ranges: the header (or the .pth pickle) first, then one tensor at a time straight into the model.
   return withSource(weights, async () => {
     const index = await openWeights(weights);
     const shapes = new Map([...index.tensors].map(([n, t]) => [n, t.shape]));
-    let config = resolveModelConfig({ file: name, metadata: index.metadata, shapes, hfConfig, hints: options.hints, hintNames: options.hintNames });
-    if (expected === 'MaskedAutoencoder' && config.className === 'MAEViTEncoder') config = withOfficialDecoder(config, options.hints ?? {});
-    if (expected !== undefined && config.className !== expected) {
-      throw new CheckpointError(`${name} holds a ${config.className}, not a ${expected} (load it with loadPretrainedModel or the ${config.className} class)`);
-    }
+    const resolved = resolveModelConfig({ file: name, metadata: index.metadata, shapes, hfConfig, hints: options.hints, hintNames: options.hintNames });
+    const config = decide(resolved, name);
     const model = buildModel(config, name);
     try {
       const { hints: _h, hintNames: _n, fetch: _f, headers: _hd, onProgress: _p, ...loadOptions } = options;

@@ -353,9 +353,24 @@ describe('ViTClassifier.fromPretrained', () => {
     const a = clf.stateDict();
     const b = mae.stateDict();
     await expectTensorsClose(a['blocks.1.attn.qkv.weight'], b['blocks.1.attn.qkv.weight'], { atol: 0, rtol: 0 });
-    tf.dispose([...Object.values(a), ...Object.values(b)]);
+    // built straight from the file (one model in memory), it is the classifier fromMAE makes: every weight, the new head included
+    const viaMAE = ViTClassifier.fromMAE(mae, { numClasses: 7, seed: 1 });
+    expect(modelConfigOf(clf)).toEqual({ ...modelConfigOf(viaMAE), config: { ...modelConfigOf(viaMAE).config } });
+    const c = viaMAE.stateDict();
+    expect(Object.keys(a)).toEqual(Object.keys(c));
+    for (const name of Object.keys(c)) await expectTensorsClose(a[name], c[name], { atol: 0, rtol: 0, name });
+    tf.dispose([...Object.values(a), ...Object.values(b), ...Object.values(c)]);
+    viaMAE.dispose();
     mae.dispose();
     clf.dispose();
+  });
+
+  it('without numClasses an MAE file fails before any tensor is read', async () => {
+    const bytes = fs.readFileSync(path.join(dir, 'tiny-hf', 'model.safetensors'));
+    const reads: number[] = [];
+    const inner = { name: 'tiny.safetensors', size: bytes.length, read: async (o: number, n: number) => (reads.push(n), new Uint8Array(bytes.subarray(o, o + n))) };
+    await expect(ViTClassifier.fromPretrained({ weights: inner, config: TINY_HF_CONFIG })).rejects.toThrow(/tiny\.safetensors holds a pre-trained MAE, not a classifier: pass options\.numClasses/);
+    expect(reads.reduce((a, b) => a + b, 0)).toBeLessThan(bytes.length / 4); // the header only
   });
 });
 
