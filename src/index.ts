@@ -168,7 +168,7 @@ export {
 // fromPretrained by ranges (io-ranges): local files through a file handle (Node; node:fs imported lazily);
 // the parts of saveModel / nodeFolderHandler that tfjs-mae/node's streaming writeTfjsFolder reuses
 export { fileSource } from './io/fileSource';
-export { modelArtifacts } from './io/tfjsModel';
+export { modelArtifacts, type ModelArtifactsParts } from './io/tfjsModel';
 export { modelJSON } from './io/nodeFolder';
 
 // Training

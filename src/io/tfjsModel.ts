@@ -103,6 +103,19 @@ export async function saveModel(model: MAELayer, destination: string | tf.io.IOH
   return handler.save!({ ...artifacts, weightSpecs: specs, weightData: data });
 }
 
+/** What {@link modelArtifacts} returns. */
+export interface ModelArtifactsParts {
+  /** The artifacts without `weightSpecs` and `weightData`: topology, format, `userDefinedMetadata`. */
+  artifacts: Omit<tf.io.ModelArtifacts, 'weightData' | 'weightSpecs'>;
+  /** The weights in the order their bytes follow each other. */
+  weights: Array<{
+    /** The official name (the weight's name in the folder). */
+    name: string;
+    /** The weight, in our layout. */
+    variable: tf.Variable;
+  }>;
+}
+
 /**
  * What {@link saveModel} writes, except the weight bytes: the artifacts
  * (topology, format, `userDefinedMetadata`) and the weights in the order
@@ -111,10 +124,7 @@ export async function saveModel(model: MAELayer, destination: string | tf.io.IOH
  *
  * @throws CheckpointError for a layer that is not ours or not registered, or weights without an official name
  */
-export function modelArtifacts(
-  model: MAELayer,
-  options: SaveModelOptions = {},
-): { artifacts: Omit<tf.io.ModelArtifacts, 'weightData' | 'weightSpecs'>; weights: Array<{ name: string; variable: tf.Variable }> } {
+export function modelArtifacts(model: MAELayer, options: SaveModelOptions = {}): ModelArtifactsParts {
   if (!(model instanceof MAELayer)) throw new CheckpointError(`model must be a tfjs-mae layer, got ${describe(model)}`);
   const className = (model.constructor as { className?: string }).className;
   if (typeof className !== 'string' || !(className in serialization.SerializationMap.getMap().classNameMap)) {
