@@ -86,6 +86,7 @@ beforeAll(async () => {
   fs.mkdirSync(path.join(dir, 'empty'));
   // a static file server on 127.0.0.1 (no hub)
   server = http.createServer(serve);
+  server.keepAliveTimeout = 60_000; // a busy machine can leave more than the 5 s default between two requests
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   ref = readSafetensors(readBytes(fixture('mae_tiny.safetensors')));
