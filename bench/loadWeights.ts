@@ -16,7 +16,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import * as tf from '@tensorflow/tfjs-core';
 import { readFile } from 'node:fs/promises';
 import { type MAELayer, type PretrainedReport, ViTEncoder, loadPretrained, loadPretrainedFrom, readWeights, maeVitBasePatch16, maeVitHugePatch14, maeVitLargePatch16, openWeights } from '../src/index';
-import { fileSource } from '../src/node/fileSource';
+import { fileSource } from '../src/io/fileSource';
 
 const [file, size = 'base', part = 'encoder', backend = 'wasm', via = 'ranges'] = process.argv.slice(2);
 const presets = { base: maeVitBasePatch16, large: maeVitLargePatch16, huge: maeVitHugePatch14 } as const;

@@ -155,16 +155,21 @@ export { fromHFConfig, toHFConfig, type HFModelClass, type HFModelConfig } from 
 export { HEADS_BY_WIDTH, DECODER_HEADS_BY_WIDTH, type InferContext } from './io/inferConfig';
 export { loadPretrainedModel, saveWeights, type FromPretrainedOptions, type PretrainedModel, type SaveWeightsOptions } from './io/pretrainedModel';
 export {
-  readPretrainedSource,
-  readSourceBytes,
+  openPretrainedSource,
+  openLocation,
   FOLDER_WEIGHTS_FILES,
   HF_CONFIG_FILE,
   type PretrainedSource,
   type PretrainedFiles,
   type BytesSource,
   type SourceOptions,
-  type SourceFiles,
+  type OpenedSource,
 } from './io/source';
+// fromPretrained by ranges (io-ranges): local files through a file handle (Node; node:fs imported lazily);
+// the parts of saveModel / nodeFolderHandler that tfjs-mae/node's streaming writeTfjsFolder reuses
+export { fileSource } from './io/fileSource';
+export { modelArtifacts, type ModelArtifactsParts } from './io/tfjsModel';
+export { modelJSON } from './io/nodeFolder';
 
 // Training
 export type { NamedParam, ParamGroup, NamedTensors } from './train/types';

@@ -16,7 +16,7 @@ import { ViTEncoder } from '../encode/ViTEncoder';
 import { MaskedAutoencoder } from '../model/MaskedAutoencoder';
 import { loadStateDict, stateDict, type LoadOptions, type LoadReport, type StateDictOptions } from '../io/stateDict';
 import { LinearProbeHead } from './LinearProbeHead';
-import { loadPretrainedModel, type FromPretrainedOptions } from '../io/pretrainedModel';
+import { loadPretrainedModelAs, type FromPretrainedOptions } from '../io/pretrainedModel';
 import type { PretrainedSource } from '../io/source';
 import { reinitLinear } from './init';
 
@@ -116,6 +116,32 @@ export interface FromMAEOptions {
   recompute?: boolean;
 }
 
+/** The encoder arguments a classifier takes over from an MAE's or encoder's config. */
+const ENCODER_KEYS = ['imgSize', 'patchSize', 'inChans', 'embedDim', 'depth', 'numHeads', 'mlpRatio', 'qkvBias', 'layerNormEps', 'recompute'] as const;
+
+/** The classifier `fromMAE` makes of an encoder with these arguments (config or `getConfig()` of an MAE or encoder). */
+function classifierArgs(encoder: Record<string, unknown>, options: FromMAEOptions): ViTClassifierArgs {
+  const kept = Object.fromEntries(ENCODER_KEYS.filter((k) => encoder[k] !== undefined && encoder[k] !== null).map((k) => [k, encoder[k]]));
+  return {
+    ...kept,
+    numClasses: options.numClasses,
+    globalPool: options.globalPool,
+    normBeforePool: options.normBeforePool,
+    head: options.head ?? 'linear',
+    dropPath: options.dropPath,
+    dropRate: options.dropRate,
+    seed: options.seed,
+    recompute: options.recompute ?? (encoder.recompute as boolean | undefined),
+  };
+}
+
+/** The fresh head of `fromMAE`: `N(0, std²)` weights (`main_finetune.py` / `main_linprobe.py`), zero bias. */
+function initHead(clf: ViTClassifier, options: FromMAEOptions): void {
+  const std = options.headInitStd ?? ((options.head ?? 'linear') === 'linear' ? 2e-5 : 0.01);
+  const linear = clf.head instanceof LinearProbeHead ? clf.head.linear : clf.head;
+  reinitLinear(linear, positiveNumber('headInitStd', std), childSeed(options.seed ?? undefined, 3));
+}
+
 /**
  * A ViT classifier: patch embed → prepend cls → + learned position embedding
  * (on the cls token too) → blocks → pool → head. `[N, H, W, C]` → `logits [N, numClasses]`.
@@ -212,35 +238,14 @@ export class ViTClassifier extends ViTBackbone {
     if (options === null || typeof options !== 'object') {
       throw new MAEConfigError(`fromMAE: options must be an object with numClasses, got ${describe(options)}`);
     }
-    const head = options.head ?? 'linear';
-    const clf = new ViTClassifier({
-      imgSize: enc.imgSize,
-      patchSize: enc.patchSize,
-      inChans: enc.inChans,
-      embedDim: enc.embedDim,
-      depth: enc.depth,
-      numHeads: enc.numHeads,
-      mlpRatio: enc.mlpRatio,
-      qkvBias: enc.blocks[0]?.qkvBias ?? true,
-      layerNormEps: enc.layerNormEps,
-      numClasses: options.numClasses,
-      globalPool: options.globalPool,
-      normBeforePool: options.normBeforePool,
-      head,
-      dropPath: options.dropPath,
-      dropRate: options.dropRate,
-      seed: options.seed,
-      recompute: options.recompute ?? enc.recompute,
-    });
+    const clf = new ViTClassifier(classifierArgs({ ...enc.getConfig(), qkvBias: enc.blocks[0]?.qkvBias ?? true }, options));
     try {
       const own = new Map(clf.stateEntries().map((e) => [e.name, e]));
       for (const src of enc.stateEntries()) {
         const dst = own.get(src.name);
         if (dst) tf.tidy(() => void dst.variable.write(tf.clone(src.variable.read())));
       }
-      const std = options.headInitStd ?? (head === 'linear' ? 2e-5 : 0.01);
-      const linear = clf.head instanceof LinearProbeHead ? clf.head.linear : clf.head;
-      reinitLinear(linear, positiveNumber('headInitStd', std), childSeed(options.seed ?? undefined, 3));
+      initHead(clf, options);
       return clf;
     } catch (e) {
       clf.dispose();
@@ -266,26 +271,36 @@ export class ViTClassifier extends ViTBackbone {
     source: PretrainedSource,
     options: FromPretrainedOptions & Partial<FromMAEOptions> = {},
   ): Promise<ViTClassifier> {
-    const { numClasses, globalPool, normBeforePool, head, dropPath, dropRate, headInitStd, seed, ...loadOptions } = options;
-    const { model, file } = await loadPretrainedModel(source, loadOptions);
-    if (model instanceof ViTClassifier) {
-      if (numClasses !== undefined && numClasses !== model.numClasses) {
-        model.dispose();
-        throw new CheckpointError(`${file} holds a classifier of ${model.numClasses} classes, options.numClasses is ${numClasses} (start from an MAE file for a new head)`);
+    const { numClasses, globalPool, normBeforePool, head, dropPath, dropRate, headInitStd, seed, recompute, ...loadOptions } = options;
+    let fresh: FromMAEOptions | undefined;
+    // The classifier is built from the file's config and loaded straight from the file (one model in memory, even for ViT-H).
+    const { model } = await loadPretrainedModelAs(source, loadOptions, (config, file) => {
+      if (config.className === 'MAEViTClassifier') {
+        const classes = config.config.numClasses ?? 1000;
+        if (numClasses !== undefined && numClasses !== classes) {
+          throw new CheckpointError(`${file} holds a classifier of ${classes} classes, options.numClasses is ${numClasses} (start from an MAE file for a new head)`);
+        }
+        return config;
       }
-      return model;
-    }
-    try {
-      if (!(model instanceof MaskedAutoencoder || model instanceof ViTEncoder)) {
-        throw new CheckpointError(`${file} holds a ${describe((model.constructor as { className?: string }).className)}, not a classifier, an MAE or an encoder`);
+      if (config.className !== 'MaskedAutoencoder' && config.className !== 'MAEViTEncoder') {
+        throw new CheckpointError(`${file} holds a ${describe(config.className)}, not a classifier, an MAE or an encoder`);
       }
       if (numClasses === undefined) {
-        throw new CheckpointError(`${file} holds a pre-trained ${model instanceof MaskedAutoencoder ? 'MAE' : 'encoder'}, not a classifier: pass options.numClasses for a new head`);
+        throw new CheckpointError(`${file} holds a pre-trained ${config.className === 'MaskedAutoencoder' ? 'MAE' : 'encoder'}, not a classifier: pass options.numClasses for a new head`);
       }
-      return ViTClassifier.fromMAE(model, { numClasses, globalPool, normBeforePool, head, dropPath, dropRate, headInitStd, seed });
-    } finally {
-      model.dispose();
+      fresh = { numClasses, globalPool, normBeforePool, head, dropPath, dropRate, headInitStd, seed, recompute };
+      const note = `a new ${head ?? 'linear'} head of ${numClasses} classes on the file's encoder (as fromMAE)`;
+      return { ...config, className: 'MAEViTClassifier', config: { ...classifierArgs(config.config, fresh) }, notes: [...config.notes, note] };
+    });
+    if (fresh !== undefined) {
+      try {
+        initHead(model as ViTClassifier, fresh);
+      } catch (e) {
+        model.dispose();
+        throw e;
+      }
     }
+    return model as ViTClassifier;
   }
 
   /** `cls_token`, then a learned `pos_embed`, both `N(0, .02²)`; then timm's Linear init. */

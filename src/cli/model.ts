@@ -52,6 +52,11 @@ export async function loadModel(file: string, options: LoadModelOptions = {}): P
   return withWeightsFile(file, ({ index, metadata, notes }) => buildAndLoad(file, index, metadata, notes, options));
 }
 
+/** {@link loadModel} of a file the caller has opened already (its read notes are the caller's to print). */
+export function loadModelFromIndex(file: string, index: WeightsIndex, options: LoadModelOptions = {}): Promise<LoadedModel> {
+  return buildAndLoad(file, index, index.metadata, [], options);
+}
+
 async function buildAndLoad(
   file: string,
   index: WeightsIndex,

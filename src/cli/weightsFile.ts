@@ -7,7 +7,7 @@
 import type { HostTensors } from '../io/hostTensor';
 import { detectNaming } from '../io/stateDict';
 import { type WeightsIndex, openWeights } from '../io/weightsIndex';
-import { fileSource } from '../node/fileSource';
+import { fileSource } from '../io/fileSource';
 import { CliError } from './args';
 
 /** A weights file opened by ranges, with its format in words. */

@@ -6,6 +6,9 @@
  */
 import { CheckpointError, describe } from '../errors';
 
+/** A file or URL that does not exist (HTTP 404, no such file): optional files of a model folder are skipped on it. */
+export class SourceNotFound extends CheckpointError {}
+
 /** A file read by ranges. */
 export interface ByteSource {
   /** What the bytes are (a path, a URL, a file name); every error message names it. */
@@ -95,6 +98,9 @@ export interface UrlSourceOptions {
   onProgress?: (loaded: number, total: number | undefined) => void;
 }
 
+/** Tries of one request before a network error (not an HTTP status) fails the read. */
+const FETCH_ATTEMPTS = 3;
+
 /** `bytes 0-0/12345` → 12345 (undefined when absent or `*`). */
 function totalOfContentRange(header: string | null): number | undefined {
   const m = header === null ? null : /^bytes\s+\d+-\d+\/(\d+)\s*$/i.exec(header);
@@ -154,13 +160,24 @@ export async function urlSource(url: string | URL, options: UrlSourceOptions = {
   const doFetch = options.fetch ?? globalThis.fetch;
   if (typeof doFetch !== 'function') throw new CheckpointError(`${name}: no fetch available (pass options.fetch)`);
   const get = async (headers: Record<string, string>): Promise<Response> => {
-    let response: Response;
-    try {
-      response = await doFetch(name, { headers: { ...options.headers, ...headers } });
-    } catch (e) {
-      throw new CheckpointError(`${name}: request failed (${e instanceof Error ? e.message : String(e)})`);
+    let response: Response | undefined;
+    // A GET is safe to repeat: a dropped connection (a keep-alive socket the server just closed,
+    // a network blip) is retried, so one of the hundreds of Range requests of a big file does not end the load.
+    for (let attempt = 1; response === undefined; attempt++) {
+      try {
+        response = await doFetch(name, { headers: { ...options.headers, ...headers } });
+      } catch (e) {
+        if (attempt >= FETCH_ATTEMPTS) {
+          throw new CheckpointError(`${name}: request failed ${attempt} times (${e instanceof Error ? e.message : String(e)})`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 250 * attempt));
+      }
     }
-    if (!response.ok) throw new CheckpointError(`${name}: HTTP ${response.status} ${response.statusText}`.trim());
+    if (!response.ok) {
+      await response.body?.cancel();
+      const NotOk = response.status === 404 ? SourceNotFound : CheckpointError;
+      throw new NotOk(`${name}: HTTP ${response.status} ${response.statusText}`.trim());
+    }
     return response;
   };
   const probe = await get({ Range: 'bytes=0-0' });

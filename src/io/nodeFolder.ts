@@ -12,12 +12,19 @@ export const WEIGHTS_FILE = 'weights.bin';
 export const MODEL_FILE = 'model.json';
 
 /** The part of Node's `fs/promises` these helpers use (declared here, so this isomorphic module names no Node module). */
-interface FsPromises {
+export interface FsPromises {
   mkdir(path: string, options: { recursive: true }): Promise<unknown>;
   writeFile(path: string, data: Uint8Array | string): Promise<void>;
   readFile(path: string): Promise<Uint8Array>;
   readFile(path: string, encoding: 'utf8'): Promise<string>;
-  stat(path: string): Promise<{ isDirectory(): boolean }>;
+  stat(path: string): Promise<{ isDirectory(): boolean; size: number }>;
+  open(path: string, flags: 'r'): Promise<FileHandleLike>;
+}
+
+/** The part of Node's `FileHandle` the file source uses. */
+export interface FileHandleLike {
+  read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;
+  close(): Promise<void>;
 }
 
 /**
@@ -45,6 +52,22 @@ function asBytes(data: tf.io.WeightData): Uint8Array {
 }
 
 /**
+ * The `model.json` of a tfjs model folder: the artifacts' topology, format
+ * and metadata, and one manifest group whose weights are stored, in order,
+ * across `paths` (the shards, concatenated).
+ */
+export function modelJSON(artifacts: Omit<tf.io.ModelArtifacts, 'weightData'>, paths: string[]): tf.io.ModelJSON {
+  return {
+    modelTopology: artifacts.modelTopology ?? {},
+    weightsManifest: [{ paths, weights: artifacts.weightSpecs ?? [] }],
+    format: artifacts.format,
+    generatedBy: artifacts.generatedBy,
+    convertedBy: artifacts.convertedBy,
+    ...(artifacts.userDefinedMetadata ? { userDefinedMetadata: artifacts.userDefinedMetadata } : {}),
+  };
+}
+
+/**
  * A save + load handler for the folder `dir` (created on save): `model.json`
  * in the tfjs layout (`modelTopology`, `weightsManifest: [{ paths: ['weights.bin'], weights }]`)
  * and the weights in `weights.bin`.
@@ -69,15 +92,7 @@ export function nodeFolderHandler(dir: string): tf.io.IOHandler {
       }
       const fs = await nodeFs();
       const weights = artifacts.weightData ? asBytes(artifacts.weightData) : new Uint8Array(0);
-      const manifest: tf.io.WeightsManifestConfig = [{ paths: [WEIGHTS_FILE], weights: artifacts.weightSpecs ?? [] }];
-      const json: tf.io.ModelJSON = {
-        modelTopology: artifacts.modelTopology ?? {},
-        weightsManifest: manifest,
-        format: artifacts.format,
-        generatedBy: artifacts.generatedBy,
-        convertedBy: artifacts.convertedBy,
-        ...(artifacts.userDefinedMetadata ? { userDefinedMetadata: artifacts.userDefinedMetadata } : {}),
-      };
+      const json = modelJSON(artifacts, [WEIGHTS_FILE]);
       await fs.mkdir(folder, { recursive: true });
       await fs.writeFile(join(folder, WEIGHTS_FILE), weights);
       await fs.writeFile(join(folder, MODEL_FILE), JSON.stringify(json));

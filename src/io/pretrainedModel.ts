@@ -7,12 +7,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { CheckpointError } from '../errors';
 import type { MAELayer } from '../nn/MAELayer';
-import { toTfTensors } from './hostTensor';
 import { buildModel, resolveModelConfig, weightsMetadata, type ConfigHints, type ResolvedConfig } from './modelConfig';
-import { loadPretrained, parseWeights, type HostWeightsFile, type PretrainedOptions, type PretrainedReport } from './releases';
+import { withSource } from './byteSource';
+import { loadPretrainedFrom, type PretrainedOptions, type PretrainedReport } from './releases';
 import { writeSafetensors } from './safetensors';
-import { readPretrainedSource, type PretrainedSource, type SourceOptions } from './source';
+import { openPretrainedSource, type PretrainedSource, type SourceOptions } from './source';
 import { stateDict, type Naming } from './stateDict';
+import { openWeights } from './weightsIndex';
 
 /** Options of `fromPretrained` / {@link loadPretrainedModel}. */
 export interface FromPretrainedOptions extends Omit<PretrainedOptions, 'metadata' | 'file'>, SourceOptions {
@@ -41,17 +42,6 @@ export interface PretrainedModel<T extends MAELayer = MAELayer> {
   file: string;
   /** `'safetensors'` or `'pytorch'`. */
   format: 'safetensors' | 'pytorch';
-}
-
-/** Reads and parses a source, naming the file in any parse error. */
-async function readSource(source: PretrainedSource, options: SourceOptions): Promise<{ name: string; parsed: HostWeightsFile; hfConfig?: unknown }> {
-  const { name, weights, hfConfig } = await readPretrainedSource(source, options);
-  try {
-    return { name, parsed: parseWeights(weights), hfConfig };
-  } catch (e) {
-    if (e instanceof CheckpointError) throw new CheckpointError(`${name}: ${e.message}`);
-    throw e;
-  }
 }
 
 /**
@@ -94,26 +84,43 @@ export async function loadPretrainedModel(
   options: FromPretrainedOptions = {},
   expected?: 'MaskedAutoencoder',
 ): Promise<PretrainedModel> {
-  const { name, parsed, hfConfig } = await readSource(source, options);
-  const shapes = new Map([...parsed.tensors].map(([n, t]) => [n, t.shape]));
-  let config = resolveModelConfig({ file: name, metadata: parsed.metadata, shapes, hfConfig, hints: options.hints, hintNames: options.hintNames });
-  if (expected === 'MaskedAutoencoder' && config.className === 'MAEViTEncoder') config = withOfficialDecoder(config, options.hints ?? {});
-  if (expected !== undefined && config.className !== expected) {
-    throw new CheckpointError(`${name} holds a ${config.className}, not a ${expected} (load it with loadPretrainedModel or the ${config.className} class)`);
-  }
-  const model = buildModel(config, name);
-  const tensors = toTfTensors(parsed.tensors);
-  try {
-    const { hints: _h, hintNames: _n, fetch: _f, ...loadOptions } = options;
-    const report = loadPretrained(model, tensors, { ...loadOptions, metadata: parsed.metadata, file: name });
-    report.summary.splice(1, 0, `config: ${config.className} from ${config.source === 'metadata' ? 'the file' : config.source === 'hf-config' ? 'config.json' : 'names and shapes'}`, ...config.notes.map((n) => `config: ${n}`));
-    return { model, config, report, metadata: parsed.metadata, file: name, format: parsed.format };
-  } catch (e) {
-    model.dispose();
-    throw e;
-  } finally {
-    tf.dispose(Object.values(tensors));
-  }
+  return loadPretrainedModelAs(source, options, (config, name) => {
+    const built = expected === 'MaskedAutoencoder' && config.className === 'MAEViTEncoder' ? withOfficialDecoder(config, options.hints ?? {}) : config;
+    if (expected !== undefined && built.className !== expected) {
+      throw new CheckpointError(`${name} holds a ${built.className}, not a ${expected} (load it with loadPretrainedModel or the ${built.className} class)`);
+    }
+    return built;
+  });
+}
+
+/**
+ * {@link loadPretrainedModel} building the model `decide` makes of the
+ * file's config (called after the header is read, before any tensor is):
+ * e.g. a classifier on an encoder file, so that only one model is ever in memory.
+ */
+export async function loadPretrainedModelAs(
+  source: PretrainedSource,
+  options: FromPretrainedOptions,
+  decide: (config: ResolvedConfig, file: string) => ResolvedConfig,
+): Promise<PretrainedModel> {
+  const { name, weights, hfConfig } = await openPretrainedSource(source, options);
+  // Read by ranges: the header (or the .pth pickle) first, then one tensor at a time straight into the model.
+  return withSource(weights, async () => {
+    const index = await openWeights(weights);
+    const shapes = new Map([...index.tensors].map(([n, t]) => [n, t.shape]));
+    const resolved = resolveModelConfig({ file: name, metadata: index.metadata, shapes, hfConfig, hints: options.hints, hintNames: options.hintNames });
+    const config = decide(resolved, name);
+    const model = buildModel(config, name);
+    try {
+      const { hints: _h, hintNames: _n, fetch: _f, headers: _hd, onProgress: _p, ...loadOptions } = options;
+      const report = await loadPretrainedFrom(model, index, { ...loadOptions, metadata: index.metadata, file: name });
+      report.summary.splice(1, 0, `config: ${config.className} from ${config.source === 'metadata' ? 'the file' : config.source === 'hf-config' ? 'config.json' : 'names and shapes'}`, ...config.notes.map((n) => `config: ${n}`));
+      return { model, config, report, metadata: index.metadata, file: name, format: index.format };
+    } catch (e) {
+      model.dispose();
+      throw e;
+    }
+  });
 }
 
 /** Options of {@link saveWeights}. */

@@ -97,25 +97,44 @@ function namedWeights(model: MAELayer): Array<{ name: string; variable: tf.Varia
  * @returns the handler's `SaveResult`
  */
 export async function saveModel(model: MAELayer, destination: string | tf.io.IOHandler, options: SaveModelOptions = {}): Promise<tf.io.SaveResult> {
-  if (!(model instanceof MAELayer)) throw new CheckpointError(`model must be a tfjs-mae layer, got ${describe(model)}`);
   const handler = saveHandlerFor(destination);
+  const { artifacts, weights } = modelArtifacts(model, options);
+  const { data, specs } = await tf.io.encodeWeights(weights.map((w) => ({ name: w.name, tensor: w.variable })));
+  return handler.save!({ ...artifacts, weightSpecs: specs, weightData: data });
+}
+
+/** What {@link modelArtifacts} returns. */
+export interface ModelArtifactsParts {
+  /** The artifacts without `weightSpecs` and `weightData`: topology, format, `userDefinedMetadata`. */
+  artifacts: Omit<tf.io.ModelArtifacts, 'weightData' | 'weightSpecs'>;
+  /** The weights in the order their bytes follow each other. */
+  weights: Array<{
+    /** The official name (the weight's name in the folder). */
+    name: string;
+    /** The weight, in our layout. */
+    variable: tf.Variable;
+  }>;
+}
+
+/**
+ * What {@link saveModel} writes, except the weight bytes: the artifacts
+ * (topology, format, `userDefinedMetadata`) and the weights in the order
+ * their bytes follow each other (official names, our layout). For writers
+ * that stream the weights one at a time (`writeTfjsFolder` in `tfjs-mae/node`).
+ *
+ * @throws CheckpointError for a layer that is not ours or not registered, or weights without an official name
+ */
+export function modelArtifacts(model: MAELayer, options: SaveModelOptions = {}): ModelArtifactsParts {
+  if (!(model instanceof MAELayer)) throw new CheckpointError(`model must be a tfjs-mae layer, got ${describe(model)}`);
   const className = (model.constructor as { className?: string }).className;
   if (typeof className !== 'string' || !(className in serialization.SerializationMap.getMap().classNameMap)) {
     throw new CheckpointError(`model class ${describe(className)} is not registered with serialization.registerClass`);
   }
   const weights = namedWeights(model);
-  const { data, specs } = await tf.io.encodeWeights(weights.map((w) => ({ name: w.name, tensor: w.variable })));
   const topology: SavedTopology = { className, config: model.getConfig() };
   const { format: _format, ...userDefinedMetadata } = weightsMetadata(model, options.metadata);
-  return handler.save!({
-    userDefinedMetadata,
-    modelTopology: topology,
-    format: TFJS_MAE_FORMAT,
-    generatedBy: TFJS_MAE_FORMAT,
-    convertedBy: null,
-    weightSpecs: specs,
-    weightData: data,
-  });
+  const artifacts = { userDefinedMetadata, modelTopology: topology, format: TFJS_MAE_FORMAT, generatedBy: TFJS_MAE_FORMAT, convertedBy: null };
+  return { artifacts, weights };
 }
 
 function readTopology(topology: unknown): SavedTopology {

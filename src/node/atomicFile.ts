@@ -5,7 +5,7 @@
  * torn one (rename within one folder is atomic on POSIX file systems).
  */
 import { randomBytes } from 'node:crypto';
-import { type FileHandle, mkdir, open, rename, rm } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { MAEError } from 'tfjs-mae';
 
@@ -59,6 +59,39 @@ export async function writeFileAtomicWith(
     throw new MAEError(`cannot write ${JSON.stringify(path)}: ${reason}`);
   }
   await syncFolder(dir);
+}
+
+/**
+ * Writes a folder (e.g. a tfjs model: `model.json` + weight shards) as a
+ * whole: `write` fills a temporary folder beside `dir` (its files are
+ * fsynced by `write`), which then replaces `dir`. A reader never sees a mix
+ * of old and new files; after a crash, `dir` is the old folder or the new
+ * one (or, between the two renames of a replacement, absent, with the old
+ * one kept beside it as `.NAME.<pid>.<random>.old`).
+ * When `write` throws, the temporary folder is removed, `dir` is untouched,
+ * and the error is rethrown as is if it is a `MAEError` (else a `MAEError` naming `dir`).
+ */
+export async function writeFolderAtomicWith(dir: string, write: (tmpDir: string) => Promise<void>): Promise<void> {
+  const parent = dirname(dir);
+  const stem = `.${basename(dir)}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  const tmp = join(parent, `${stem}.tmp`);
+  const old = join(parent, `${stem}.old`);
+  try {
+    await mkdir(tmp, { recursive: true });
+    await write(tmp);
+    await syncFolder(tmp);
+    const existing = await stat(dir).catch(() => undefined);
+    if (existing !== undefined && !existing.isDirectory()) throw new MAEError(`cannot write ${JSON.stringify(dir)}: it is a file, expected a folder`);
+    if (existing !== undefined) await rename(dir, old);
+    await rename(tmp, dir);
+  } catch (e) {
+    await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+    if (e instanceof MAEError) throw e;
+    const reason = e instanceof Error ? ((e as NodeJS.ErrnoException).code ?? e.message) : String(e);
+    throw new MAEError(`cannot write ${JSON.stringify(dir)}: ${reason}`);
+  }
+  await rm(old, { recursive: true, force: true });
+  await syncFolder(parent);
 }
 
 async function syncFolder(dir: string): Promise<void> {

@@ -12,7 +12,7 @@
 export { nodeFolderHandler, MODEL_FILE, WEIGHTS_FILE } from 'tfjs-mae';
 
 // Files the `tfjs-mae` command writes (branch cli): atomic writes, PNG figures, NumPy arrays.
-export { writeFileAtomic, writeFileAtomicWith, isAtomicTemp, type WriteFileAtomicOptions } from './atomicFile';
+export { writeFileAtomic, writeFileAtomicWith, writeFolderAtomicWith, isAtomicTemp, type WriteFileAtomicOptions } from './atomicFile';
 export { encodePng, writePng } from './png';
 export { encodeNpy, decodeNpy, writeNpy } from './npy';
 
@@ -54,5 +54,7 @@ export { removeWasmRethrowHandlers } from './wasmErrors';
 // Multi-threaded wasm in Node (issue 15)
 export { useWasmThreads, logicalCores, type WasmThreads, type WasmThreadsOptions } from './wasmThreads';
 // Weights read by ranges (branch io-stream)
-export { fileSource } from './fileSource';
+export { fileSource } from 'tfjs-mae';
 export { writeSafetensorsFile, type WrittenSafetensors } from './safetensorsFile';
+// tfjs model folders written one weight at a time (io-ranges)
+export { writeTfjsFolder, type WriteTfjsFolderOptions, type WrittenTfjsFolder } from './tfjsFolder';

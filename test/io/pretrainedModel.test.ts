@@ -13,6 +13,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  type ByteSource,
   CheckpointError,
   MaskedAutoencoder,
   ViTClassifier,
@@ -45,6 +46,35 @@ let dir: string;
 let server: http.Server;
 let baseUrl: string;
 let ref: Record<string, tf.Tensor>;
+/** Requests the server saw: path, Range header (if any) and the status it answered. */
+const requests: Array<{ path: string; range?: string; status: number }> = [];
+
+/**
+ * Serves `file`: under /ranged/ it honours `Range: bytes=a-b` with 206 and a
+ * Content-Range (as HF's CDN and most static servers do); elsewhere it
+ * ignores Range and sends the whole file with a Content-Length.
+ */
+function serve(req: http.IncomingMessage, res: http.ServerResponse): void {
+  const url = new URL(req.url ?? '/', 'http://x');
+  const ranged = url.pathname.startsWith('/ranged/');
+  const file = path.join(dir, decodeURIComponent(ranged ? url.pathname.slice('/ranged'.length) : url.pathname));
+  const log = (status: number): void => void requests.push({ path: url.pathname, range: req.headers.range, status });
+  if (!file.startsWith(dir) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) {
+    log(404);
+    res.writeHead(404).end();
+    return;
+  }
+  const bytes = fs.readFileSync(file);
+  const m = ranged ? /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '') : null;
+  if (m) {
+    const [a, b] = [Number(m[1]), Math.min(Number(m[2]), bytes.length - 1)];
+    log(206);
+    res.writeHead(206, { 'content-range': `bytes ${a}-${b}/${bytes.length}`, 'content-length': b - a + 1 }).end(bytes.subarray(a, b + 1));
+    return;
+  }
+  log(200);
+  res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': bytes.length }).end(bytes);
+}
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -55,14 +85,8 @@ beforeAll(async () => {
   fs.copyFileSync(fixture('mae_tiny.hf.safetensors'), path.join(dir, 'tiny-hf', 'model.safetensors'));
   fs.mkdirSync(path.join(dir, 'empty'));
   // a static file server on 127.0.0.1 (no hub)
-  server = http.createServer((req, res) => {
-    const file = path.join(dir, decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname));
-    if (!file.startsWith(dir) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) {
-      res.writeHead(404).end();
-      return;
-    }
-    res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(fs.readFileSync(file));
-  });
+  server = http.createServer(serve);
+  server.keepAliveTimeout = 60_000; // a busy machine can leave more than the 5 s default between two requests
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   ref = readSafetensors(readBytes(fixture('mae_tiny.safetensors')));
@@ -190,6 +214,93 @@ describe('fromPretrained: sources and errors', () => {
   });
 });
 
+/**
+ * A safetensors file made to look 2.5 GB big: a padding tensor of `pad`
+ * bytes comes first, the real tensors after it. The padding is never
+ * stored: reads of it return zeros, and every read is recorded.
+ */
+function paddedSource(bytes: Uint8Array, pad: number, name: string): { source: ByteSource; reads: Array<[number, number]> } {
+  const n = Number(new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true));
+  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n))) as Record<string, { data_offsets?: [number, number] }>;
+  const shifted: Record<string, unknown> = { pad: { dtype: 'U8', shape: [pad], data_offsets: [0, pad] } };
+  for (const [key, value] of Object.entries(header)) {
+    shifted[key] = value.data_offsets ? { ...value, data_offsets: value.data_offsets.map((o) => o + pad) } : value;
+  }
+  const json = new TextEncoder().encode(JSON.stringify(shifted));
+  const head = new Uint8Array(8 + json.length);
+  new DataView(head.buffer).setBigUint64(0, BigInt(json.length), true);
+  head.set(json, 8);
+  const data = bytes.subarray(8 + n);
+  const reads: Array<[number, number]> = [];
+  const source: ByteSource = {
+    name,
+    size: head.length + pad + data.length,
+    async read(offset, length) {
+      reads.push([offset, length]);
+      if (offset + length > source.size) throw new CheckpointError(`${name}: read past the end`);
+      const out = new Uint8Array(length);
+      for (let i = 0; i < length; i++) {
+        const at = offset + i;
+        out[i] = at < head.length ? head[at] : at < head.length + pad ? 0 : data[at - head.length - pad];
+      }
+      return out;
+    },
+  };
+  return { source, reads };
+}
+
+describe('fromPretrained reads by ranges', () => {
+  it('a source over 2 GiB (a ByteSource that serves ranges lazily): only the header and the model tensors are read, one at a time', async () => {
+    const mae = maeVitTinyPatch4({ seed: 3 });
+    const bytes = await saveWeights(mae, { metadata: { recipe: '{"epochs":1}' } });
+    const { source, reads } = paddedSource(bytes, Math.round(2.5 * 2 ** 30), 'mae_pretrain_vit_huge.safetensors');
+    expect(source.size).toBeGreaterThan(2 ** 31);
+    const loaded: number[] = [];
+    const { model, metadata, file, report } = await loadPretrainedModel(source, { onProgress: (l, total) => (expect(total).toBe(source.size), loaded.push(l)) });
+    expect(file).toBe('mae_pretrain_vit_huge.safetensors');
+    expect(metadata.recipe).toBe('{"epochs":1}');
+    expect(report.ignored.map((i) => i.name)).toEqual(['pad']);
+    const sd = (model as MaskedAutoencoder).stateDict();
+    const want = mae.stateDict();
+    for (const name of Object.keys(want)) await expectTensorsClose(sd[name], want[name], { atol: 0, rtol: 0, name });
+    // the padding is never read; the largest read is one tensor (or the header)
+    const padEnd = source.size - (bytes.length - 8 - Number(new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true)));
+    const largest = Math.max(...Object.values(want).map((t) => t.size * 4));
+    expect(reads.every(([o, l]) => o + l <= 2 ** 20 || o >= padEnd)).toBe(true);
+    expect(Math.max(...reads.map(([, l]) => l))).toBeLessThanOrEqual(Math.max(largest, 2 ** 16));
+    expect(loaded.at(-1)).toBeGreaterThan(0);
+    expect(loaded).toEqual([...loaded].sort((a, b) => a - b));
+    tf.dispose([...Object.values(sd), ...Object.values(want)]);
+    model.dispose();
+    mae.dispose();
+  });
+
+  it('a URL whose server honours Range is read by Range requests (the weights never in one response); onProgress counts the tensor bytes', async () => {
+    requests.length = 0;
+    const size = fs.statSync(path.join(dir, 'tiny-hf', 'model.safetensors')).size;
+    const progress: Array<[number, number | undefined]> = [];
+    const { model, config } = await loadPretrainedModel(`${baseUrl}/ranged/tiny-hf`, { onProgress: (l, t) => progress.push([l, t]) });
+    expect(config.source).toBe('hf-config');
+    expect(Math.abs((await lossOn(model as MaskedAutoencoder)) - (await ref['out.loss'].data())[0])).toBeLessThan(1e-5);
+    model.dispose();
+    const weights = requests.filter((r) => r.path === '/ranged/tiny-hf/model.safetensors');
+    expect(weights.length).toBeGreaterThan(3);
+    expect(weights.every((r) => r.status === 206 && r.range !== undefined)).toBe(true);
+    expect(progress.every(([, t]) => t === size)).toBe(true);
+    expect(progress.at(-1)![0]).toBeGreaterThan(size / 2);
+  });
+
+  it('a URL whose server ignores Range is downloaded once, streamed, with progress against its Content-Length', async () => {
+    requests.length = 0;
+    const size = fs.statSync(path.join(dir, 'tiny-hf', 'model.safetensors')).size;
+    const progress: Array<[number, number | undefined]> = [];
+    const model = await MaskedAutoencoder.fromPretrained(`${baseUrl}/tiny-hf`, { onProgress: (l, t) => progress.push([l, t]) });
+    model.dispose();
+    expect(requests.filter((r) => r.path === '/tiny-hf/model.safetensors').map((r) => r.status)).toEqual([200]);
+    expect(progress.at(-1)).toEqual([size, size]);
+  });
+});
+
 describe('loadPretrained with the file metadata', () => {
   it('a model whose heads differ from the stored config is refused before anything is written; other sizes are reported', async () => {
     const source = maeVitTinyPatch4({ seed: 1 });
@@ -243,9 +354,24 @@ describe('ViTClassifier.fromPretrained', () => {
     const a = clf.stateDict();
     const b = mae.stateDict();
     await expectTensorsClose(a['blocks.1.attn.qkv.weight'], b['blocks.1.attn.qkv.weight'], { atol: 0, rtol: 0 });
-    tf.dispose([...Object.values(a), ...Object.values(b)]);
+    // built straight from the file (one model in memory), it is the classifier fromMAE makes: every weight, the new head included
+    const viaMAE = ViTClassifier.fromMAE(mae, { numClasses: 7, seed: 1 });
+    expect(modelConfigOf(clf)).toEqual({ ...modelConfigOf(viaMAE), config: { ...modelConfigOf(viaMAE).config } });
+    const c = viaMAE.stateDict();
+    expect(Object.keys(a)).toEqual(Object.keys(c));
+    for (const name of Object.keys(c)) await expectTensorsClose(a[name], c[name], { atol: 0, rtol: 0, name });
+    tf.dispose([...Object.values(a), ...Object.values(b), ...Object.values(c)]);
+    viaMAE.dispose();
     mae.dispose();
     clf.dispose();
+  });
+
+  it('without numClasses an MAE file fails before any tensor is read', async () => {
+    const bytes = fs.readFileSync(path.join(dir, 'tiny-hf', 'model.safetensors'));
+    const reads: number[] = [];
+    const inner = { name: 'tiny.safetensors', size: bytes.length, read: async (o: number, n: number) => (reads.push(n), new Uint8Array(bytes.subarray(o, o + n))) };
+    await expect(ViTClassifier.fromPretrained({ weights: inner, config: TINY_HF_CONFIG })).rejects.toThrow(/tiny\.safetensors holds a pre-trained MAE, not a classifier: pass options\.numClasses/);
+    expect(reads.reduce((a, b) => a + b, 0)).toBeLessThan(bytes.length / 4); // the header only
   });
 });
 

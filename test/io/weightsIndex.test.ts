@@ -235,4 +235,20 @@ describe('urlSource', () => {
     const source = bytesSource(bytes, 'b');
     await expect(source.read(bytes.length - 2, 4)).rejects.toThrow(`b: cannot read 4 bytes at byte ${bytes.length - 2} of a ${bytes.length}-byte file`);
   });
+
+  it('retries a request whose connection dropped (twice), then names the URL and the error', async () => {
+    const log: string[] = [];
+    const ok = fakeFetch(true, log);
+    let drops = 2;
+    const flaky = (async (url: string, init?: RequestInit) => {
+      if (drops-- > 0) throw new TypeError('fetch failed');
+      return ok(url, init);
+    }) as typeof fetch;
+    const source = await urlSource('http://127.0.0.1/x.pth', { fetch: flaky });
+    expectSame(parseWeights(bytes).tensors, await readAll(await openWeights(source)));
+    const down = (async () => {
+      throw new TypeError('fetch failed');
+    }) as unknown as typeof fetch;
+    await expect(urlSource('http://127.0.0.1/x.pth', { fetch: down })).rejects.toThrow('http://127.0.0.1/x.pth: request failed 3 times (fetch failed)');
+  });
 });

@@ -5,7 +5,6 @@
  * one, else what its names and shapes imply with the flags) and keeps every
  * other metadata key of the input (`recipe`, ...).
  */
-import type { HostTensor } from '../../io/hostTensor';
 import { renameFromHF, renameToHF } from '../../io/naming';
 import { LAZY_ROWS, type LazyHostTensor, type WeightsIndex } from '../../io/weightsIndex';
 import { writeSafetensorsFile } from '../../node/safetensorsFile';
@@ -72,9 +71,7 @@ export const convert = defineCommand({
       const hints: ConfigHints = { numHeads: flags.heads, decoderNumHeads: flags.decoderHeads, normPixLoss: flags.normPix || undefined };
       if (flags.to === 'tfjs') {
         const { convertToTfjsFolder } = await import('./toTfjs');
-        const official = new Map<string, HostTensor>();
-        for (const [name, lazy] of rename(index, 'official')) official.set(name, await lazy.load());
-        await convertToTfjsFolder({ file: input, official, metadata, hints, hintNames: HINT_FLAGS }, output, io.out);
+        await convertToTfjsFolder({ file: input, index, metadata, hints }, output, io.out);
         return;
       }
       const shapes = new Map([...index.tensors].filter(([n]) => !n.startsWith('optimizer.')).map(([n, t]) => [n, t.shape]));

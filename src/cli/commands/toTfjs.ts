@@ -1,20 +1,21 @@
 /**
  * `tfjs-mae convert IN OUTDIR --to tfjs`: builds the model the file holds
  * (its stored config, else the config its names and shapes imply with the
- * official presets' heads and the user's flags) and saves it as a tfjs model
- * folder, keeping the file's other metadata. This needs a tfjs backend in
+ * official presets' heads and the user's flags), loads it one tensor at a
+ * time from the file, and writes it as a tfjs model folder one weight at a
+ * time (`model.json` + shards, atomically), keeping the file's other
+ * metadata. Memory: the model plus one tensor. This needs a tfjs backend in
  * Node: `@tensorflow/tfjs-node` when installed, else `@tensorflow/tfjs-backend-cpu`.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { MAEError } from '../../errors';
-import { type HostTensors, toTfTensors } from '../../io/hostTensor';
-import { buildModel, resolveModelConfig, type ConfigHints } from '../../io/modelConfig';
-import { nodeFolderHandler } from '../../io/nodeFolder';
-import { saveModel } from '../../io/tfjsModel';
-import { loadStateDict, summarise } from '../../io/stateDict';
+import type { ConfigHints } from '../../io/modelConfig';
+import type { WeightsIndex } from '../../io/weightsIndex';
+import { writeTfjsFolder } from '../../node/tfjsFolder';
 import { MaskedAutoencoder } from '../../model/MaskedAutoencoder';
 import { ViTEncoder } from '../../encode/ViTEncoder';
 import { ViTClassifier } from '../../classify/ViTClassifier';
+import { loadModelFromIndex } from '../model';
 
 // buildModel finds classes in the serialization registry. Register the ones a file can hold
 // here as well: the CLI bundle drops side-effect-only imports of src modules (package.json
@@ -39,36 +40,31 @@ async function ensureBackend(): Promise<void> {
 export interface TfjsConversion {
   /** The input file, named in messages. */
   file: string;
-  /** Official names, torch layouts. */
-  official: HostTensors;
-  /** The input's `__metadata__` (its stored config decides the model; the rest is kept). */
+  /** The input, opened by ranges (official or HF names). */
+  index: WeightsIndex;
+  /** The input's `__metadata__` to keep (its `config` and `format` are replaced by the model's). */
   metadata: Record<string, string>;
   /** What the flags say (`--heads`, `--decoder-heads`, `--norm-pix`). */
   hints: ConfigHints;
-  /** How the command line spells each hint, for messages. */
-  hintNames: Partial<Record<keyof ConfigHints, string>>;
 }
 
 /** Writes the model of `input` as a tfjs model folder `outDir`. */
 export async function convertToTfjsFolder(input: TfjsConversion, outDir: string, out: (line: string) => void): Promise<void> {
-  const shapes = new Map([...input.official].map(([n, t]) => [n, t.shape]));
-  const resolved = resolveModelConfig({ file: input.file, metadata: input.metadata, shapes, hints: input.hints, hintNames: input.hintNames });
   await ensureBackend();
-  const model = buildModel(resolved, input.file);
-  const tensors = toTfTensors(input.official);
+  const { model, source, config: c, notes, report } = await loadModelFromIndex(input.file, input.index, input.hints);
   try {
-    out(`config: ${resolved.className} from ${resolved.source === 'metadata' ? 'the file' : 'names and shapes'}`);
-    for (const note of resolved.notes) out(`config: ${note}`);
-    const report = loadStateDict(model.stateEntries(), tensors, { naming: 'official', strict: true });
-    out(`loaded: ${summarise(report)}`);
+    const className = (model.constructor as { className?: string }).className;
+    out(`config: ${className} from ${source === 'metadata' ? 'the file' : source === 'hf-config' ? 'config.json' : 'names and shapes'}`);
+    for (const note of notes) out(`note: ${note}`);
+    out(`loaded: ${report.loaded.length} tensors`);
     const { format: _format, config: _config, ...kept } = input.metadata;
-    const result = await saveModel(model, nodeFolderHandler(outDir), { metadata: kept });
-    const bytes = result.modelArtifactsInfo.weightDataBytes ?? 0;
-    const c = resolved.config;
+    const written = await writeTfjsFolder(outDir, model, { metadata: kept });
     const decoder = c.decoderNumHeads === undefined ? '' : `, decoder ${c.decoderEmbedDim} wide, ${c.decoderNumHeads} heads`;
-    out(`wrote ${outDir}: ${resolved.className} (embedDim ${c.embedDim}, depth ${c.depth}, ${c.numHeads} heads${decoder}), ${bytes.toLocaleString('en-US')} weight bytes`);
+    out(
+      `wrote ${outDir}: ${className} (embedDim ${c.embedDim}, depth ${c.depth}, ${c.numHeads} heads${decoder}), ` +
+        `${written.bytes.toLocaleString('en-US')} weight bytes in ${written.shards.length} shard${written.shards.length === 1 ? '' : 's'}`,
+    );
   } finally {
-    tf.dispose(Object.values(tensors));
     model.dispose();
   }
 }

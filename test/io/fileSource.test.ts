@@ -8,7 +8,7 @@ import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { fileSource } from '../../src/node/fileSource';
+import { fileSource } from '../../src/io/fileSource';
 import { openWeights, withSource } from '../../src/index';
 import { Pickle, f32Bytes, zipParts } from '../io/torchBuilders';
 
