@@ -164,6 +164,7 @@ export {
   type BytesSource,
   type SourceOptions,
   type OpenedSource,
+  countingSource,
 } from './io/source';
 // fromPretrained by ranges (io-ranges): local files through a file handle (Node; node:fs imported lazily);
 // the parts of saveModel / nodeFolderHandler that tfjs-mae/node's streaming writeTfjsFolder reuses

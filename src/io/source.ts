@@ -100,8 +100,11 @@ function sourceOf(value: BytesSource | ByteSource, name: string | undefined): By
   return blobSource(value, name ?? nameOf(value) ?? 'the weights');
 }
 
-/** Reports the bytes read so far through `onProgress`. */
-function counted(source: ByteSource, onProgress: NonNullable<SourceOptions['onProgress']>): ByteSource {
+/**
+ * `source`, reporting the bytes read so far through `onProgress(loaded,
+ * total)` after every read (for a progress bar; `loaded` never passes the size).
+ */
+export function countingSource(source: ByteSource, onProgress: (loaded: number, total: number) => void): ByteSource {
   let loaded = 0;
   return {
     name: source.name,
@@ -132,10 +135,10 @@ export async function openLocation(location: string, options: SourceOptions = {}
       headers: options.headers,
       onProgress: onProgress && ((loaded, total) => ((downloaded = true), onProgress(loaded, total))),
     });
-    return onProgress && !downloaded ? counted(source, onProgress) : source;
+    return onProgress && !downloaded ? countingSource(source, onProgress) : source;
   }
   const source = await fileSource(location);
-  return options.onProgress ? counted(source, options.onProgress) : source;
+  return options.onProgress ? countingSource(source, options.onProgress) : source;
 }
 
 async function isLocalFolder(path: string): Promise<boolean> {
@@ -205,7 +208,7 @@ export async function openPretrainedSource(source: PretrainedSource, options: So
     if (folder) return openFolder(source.replace(/[/\\]+$/, ''), options);
     return { name: source, weights: await openLocation(source, options) };
   }
-  const withProgress = (s: ByteSource): ByteSource => (options.onProgress ? counted(s, options.onProgress) : s);
+  const withProgress = (s: ByteSource): ByteSource => (options.onProgress ? countingSource(s, options.onProgress) : s);
   if (isBytes(source) || isByteSource(source)) {
     const weights = withProgress(sourceOf(source, undefined));
     return { name: weights.name, weights };

@@ -10,11 +10,10 @@
  * by reading them synchronously, which webgpu cannot do).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { blobSource, toCanvas, type MaskedAutoencoder, type ReconstructionRow } from '../../../src';
+import { blobSource, countingSource, toCanvas, type MaskedAutoencoder, type ReconstructionRow } from '../../../src';
 import {
   INPUT_SIZE,
   PANELS,
-  countingSource,
   loadCheckpoint,
   openCheckpoint,
   photoTensor,

@@ -65,25 +65,6 @@ export interface OpenedCheckpoint {
   normalization: Normalization;
 }
 
-/**
- * Wraps a byte source to count the bytes read (for a progress bar):
- * `onRead(bytesReadSoFar, size)` after every read.
- */
-export function countingSource(source: ByteSource, onRead: (loaded: number, total: number) => void): ByteSource {
-  let loaded = 0;
-  return {
-    name: source.name,
-    size: source.size,
-    async read(offset, length) {
-      const bytes = await source.read(offset, length);
-      loaded += bytes.length;
-      onRead(loaded, source.size);
-      return bytes;
-    },
-    close: source.close?.bind(source),
-  };
-}
-
 const SOURCE_TEXT: Record<ResolvedConfig['source'], string> = {
   metadata: 'config stored in the file',
   'hf-config': 'config from config.json',
