@@ -26,3 +26,21 @@ export function stepReporter(io: CliIO, label: string, tty = io.tty === true): {
     },
   };
 }
+
+/**
+ * Progress of a feature pass over `total` images, for `extractPooledFeatures`'
+ * `onProgress`: a line at every tenth of the images (never silent for minutes
+ * on a big folder), with images/s and the ETA.
+ */
+export function featureReporter(io: CliIO, label: string, total: number): (done: number) => void {
+  const t0 = Date.now();
+  let shown = 0;
+  return (done) => {
+    const tenth = Math.floor((10 * done) / Math.max(1, total));
+    if (tenth <= shown || done >= total) return;
+    shown = tenth;
+    const secs = (Date.now() - t0) / 1000;
+    const rate = done / Math.max(secs, 1e-3);
+    io.out(`[${label}] ${done}/${total} images, ${rate.toFixed(0)} img/s, eta ${Math.round((total - done) / rate)} s`);
+  };
+}

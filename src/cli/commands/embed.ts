@@ -14,6 +14,7 @@ import { writeNpy } from '../../node/npy';
 import { UsageError, flag } from '../args';
 import { backendFlags, setupBackend } from '../backend';
 import { defineCommand } from '../command';
+import { featureReporter } from '../progress';
 import { openImageFolder, type FolderImages } from '../data';
 import { modelFromFlags, trainedNormalisation, weightsFlags } from '../weightsFlags';
 import { disposeBatch } from '../../train/data';
@@ -71,7 +72,7 @@ export const embedCommand = defineCommand({
         tf.dispose(parts);
         indices = Int32Array.from(rows);
       } else {
-        const out = await extractPooledFeatures(encoder as ViTEncoder, data.evalSource(f.batchSize), { pools: [f.pool], batchSize: f.batchSize });
+        const out = await extractPooledFeatures(encoder as ViTEncoder, data.evalSource(f.batchSize), { pools: [f.pool], batchSize: f.batchSize, onProgress: featureReporter(io, 'embed', data.listing.paths.length) });
         features = out[f.pool]!;
         out.labels?.dispose();
         indices = out.indices!;

@@ -18,6 +18,7 @@ import { writeFileAtomic } from '../../node/atomicFile';
 import { CliError, flag } from '../args';
 import { backendFlags } from '../backend';
 import { defineCommand } from '../command';
+import { featureReporter } from '../progress';
 import type { FolderImages } from '../data';
 import { appendLog, truncateLog } from '../runDir';
 import { openLabelledRun, valSplitFlag } from '../splits';
@@ -71,7 +72,8 @@ class → index map and the files of train and val.`,
     try {
       const featuresOf = async (set: FolderImages, name: string): Promise<{ x: tf.Tensor2D; y: tf.Tensor1D }> => {
         const t0 = Date.now();
-        const out = await extractPooledFeatures(encoder, set.evalSource(f.featureBatchSize), { pools: [f.pool], batchSize: f.featureBatchSize });
+        const onProgress = featureReporter(io, `features of ${name}`, set.listing.paths.length);
+        const out = await extractPooledFeatures(encoder, set.evalSource(f.featureBatchSize), { pools: [f.pool], batchSize: f.featureBatchSize, onProgress });
         const x = out[f.pool]!;
         features.push(x, ...(out.labels ? [out.labels] : []));
         if (!out.labels) throw new CliError(`${set.root}: no labels (one subfolder per class expected)`);
