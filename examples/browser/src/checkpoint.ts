@@ -21,6 +21,7 @@ import {
   type OpenedCheckpoint,
   type Reconstruction,
 } from './checkpointModel';
+import { dropZone } from './dropZone';
 
 /** What the page around this section lends it. */
 export interface PageHooks {
@@ -76,18 +77,6 @@ const $ = <T extends HTMLElement>(id: string): T => {
 
 const mb = (bytes: number): string => (bytes / 1e6).toFixed(1);
 const sec = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
-
-/** The files of a dropped folder (recursively), through the entries API. */
-async function filesOf(entry: FileSystemEntry): Promise<File[]> {
-  if (entry.isFile) return [await new Promise<File>((ok, fail) => (entry as FileSystemFileEntry).file(ok, fail))];
-  const reader = (entry as FileSystemDirectoryEntry).createReader();
-  const out: File[] = [];
-  for (;;) {
-    const batch = await new Promise<FileSystemEntry[]>((ok, fail) => reader.readEntries(ok, fail));
-    if (batch.length === 0) return out;
-    for (const e of batch) out.push(...(await filesOf(e)));
-  }
-}
 
 /**
  * Sorts the given files into weights, HF config and photo. A folder's files
@@ -282,25 +271,14 @@ export function mountCheckpoint(page: PageHooks): void {
     seed += 1;
     void schedule();
   });
-  drop.addEventListener('dragover', (e) => {
-    e.preventDefault();
-    drop.classList.add('over');
-  });
-  drop.addEventListener('dragleave', () => drop.classList.remove('over'));
-  drop.addEventListener('drop', (e) => {
-    e.preventDefault();
-    drop.classList.remove('over');
-    const entries = Array.from(e.dataTransfer?.items ?? []).map((i) => i.webkitGetAsEntry()).filter((x): x is FileSystemEntry => x !== null);
-    void (async () => {
-      const files: File[] = [];
-      for (const entry of entries) {
-        const got = await filesOf(entry);
-        if (entry.isDirectory) for (const f of got) Object.defineProperty(f, 'fromFolder', { value: true });
-        files.push(...got);
-      }
-      take(files.length > 0 ? files : Array.from(e.dataTransfer?.files ?? []));
-    })();
-  });
+  dropZone(drop, (dropped) =>
+    take(
+      dropped.map(({ file, inFolder }) => {
+        if (inFolder) Object.defineProperty(file, 'fromFolder', { value: true });
+        return file;
+      }),
+    ),
+  );
 
   const api = {
     /** What the section shows. */

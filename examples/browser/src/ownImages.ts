@@ -26,6 +26,7 @@ import {
 } from '../../../src';
 import { lineChart } from '../../../src/viz/lineChart';
 import { reconstructionGrid } from '../../../src/viz/reconstruction';
+import { dropZone } from './dropZone';
 
 /** Steps between two reconstructions. */
 const RECON_EVERY = 5;
@@ -104,38 +105,7 @@ export function mountOwnImages(): void {
 
   folderInput.addEventListener('change', () => void useFiles(Array.from(folderInput.files ?? [])));
 
-  /** Every file under dropped entries, with its path (`FileSystemEntry.fullPath`). */
-  async function droppedFiles(items: DataTransferItemList): Promise<ImageFileInput[]> {
-    const out: ImageFileInput[] = [];
-    const walk = async (entry: FileSystemEntry): Promise<void> => {
-      if (entry.isFile) {
-        const file = await new Promise<File>((ok, fail) => (entry as FileSystemFileEntry).file(ok, fail));
-        out.push({ path: entry.fullPath, file });
-      } else if (entry.isDirectory) {
-        const reader = (entry as FileSystemDirectoryEntry).createReader();
-        for (;;) {
-          const batch = await new Promise<FileSystemEntry[]>((ok, fail) => reader.readEntries(ok, fail));
-          if (batch.length === 0) break;
-          for (const e of batch) await walk(e);
-        }
-      }
-    };
-    // The entries must be taken synchronously, before the first await.
-    const entries = Array.from(items, (item) => item.webkitGetAsEntry()).filter((e): e is FileSystemEntry => e !== null);
-    for (const e of entries) await walk(e);
-    return out;
-  }
-
-  drop.addEventListener('dragover', (e) => {
-    e.preventDefault();
-    drop.classList.add('over');
-  });
-  drop.addEventListener('dragleave', () => drop.classList.remove('over'));
-  drop.addEventListener('drop', (e) => {
-    e.preventDefault();
-    drop.classList.remove('over');
-    if (e.dataTransfer) void droppedFiles(e.dataTransfer.items).then(useFiles);
-  });
+  dropZone(drop, (dropped) => void useFiles(dropped.map(({ path, file }) => ({ path, file }))));
 
   function drawLoss(): void {
     toCanvas(lineChart([{ y: losses }], { width: 480, height: 220, xLabel: 'step', yLabel: 'loss' }), lossCanvas);
