@@ -119,17 +119,17 @@ export async function openLabelledRun(command: string, dataDir: string, f: Label
   try {
     check?.(loaded);
     const encoder = loaded.kind === 'mae' ? (loaded.model as MaskedAutoencoder).encoder : (loaded.model as ViTEncoder);
+    const trained = trainedNormalisation(loaded);
     const data = await openTrainVal(dataDir, {
       inputSize: encoder.imgSize[0],
       inChans: encoder.inChans,
-      ...trainedNormalisation(loaded),
+      ...trained,
       valSplit: f.valSplit,
       seed: f.seed,
       onBadFile: (b) => io.out(`skipped ${b.path}: ${b.reason}`),
     });
     const how = data.split === 'folders' ? 'train/ and val/' : `--val-split ${f.valSplit} (seed ${f.seed})`;
     io.out(`data: ${data.train.listing.paths.length} train, ${data.val.listing.paths.length} val images, ${data.classes.length} classes (${how})`);
-    const trained = trainedNormalisation(loaded);
     if (trained) {
       const show = (v: number[]) => v.map((x) => +x.toFixed(7)).join(', ');
       io.out(`transform (the weights' recipe): resize to ${encoder.imgSize[0]} / ${data.train.cropPct}, centre crop; normalisation (x − [${show(trained.mean)}]) / [${show(trained.std)}]`);
