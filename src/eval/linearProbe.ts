@@ -228,21 +228,24 @@ async function probeFeatures(
 async function evaluate(head: LinearProbeHead, features: tf.Tensor, labels: tf.Tensor, k = 1): Promise<{ correct: number; correctTopK: number; lossSum: number }> {
   const n = features.shape[0];
   let sums = tf.zeros([3]);
-  for (let i = 0; i < n; i += 4096) {
-    const size = Math.min(4096, n - i);
-    const next = tf.tidy(() => {
-      const logits = head.forward(tf.slice(features, [i, 0], [size, -1]));
-      const y = tf.slice(labels, [i], [size]);
-      const inTopK = tf.sum(tf.cast(tf.equal(tf.topk(logits, k).indices, tf.expandDims(y, 1)), 'float32')); // [size, k] → count
-      const parts = [tf.cast(countCorrect(logits, y), 'float32'), inTopK, tf.mul(crossEntropy(logits, y), size)];
-      return tf.add(sums, tf.stack(parts));
-    });
-    sums.dispose();
-    sums = next;
+  try {
+    for (let i = 0; i < n; i += 4096) {
+      const size = Math.min(4096, n - i);
+      const next = tf.tidy(() => {
+        const logits = head.forward(tf.slice(features, [i, 0], [size, -1]));
+        const y = tf.slice(labels, [i], [size]);
+        const inTopK = tf.sum(tf.cast(tf.equal(tf.topk(logits, k).indices, tf.expandDims(y, 1)), 'float32')); // [size, k] → count
+        const parts = [tf.cast(countCorrect(logits, y), 'float32'), inTopK, tf.mul(crossEntropy(logits, y), size)];
+        return tf.add(sums, tf.stack(parts));
+      });
+      sums.dispose();
+      sums = next;
+    }
+    const [correct, correctTopK, lossSum] = await sums.data();
+    return { correct, correctTopK, lossSum };
+  } finally {
+    sums.dispose(); // also when a chunk throws
   }
-  const [correct, correctTopK, lossSum] = await sums.data();
-  sums.dispose();
-  return { correct, correctTopK, lossSum };
 }
 
 function features2d(x: tf.Tensor, name: string): [number, number] {
