@@ -4,6 +4,7 @@
  * expand into gigabytes.
  */
 import { DataError } from '../errors';
+import { concatBytes } from '../util/bytes';
 
 /** `true` when `bytes` starts with the gzip magic number `0x1f 0x8b`. */
 export function isGzip(bytes: Uint8Array): boolean {
@@ -50,11 +51,5 @@ export async function gunzip(bytes: Uint8Array, maxBytes: number, what = 'bytes'
     const reason = err instanceof Error ? err.message : String(err);
     throw new DataError(`${what}: expected a valid gzip stream, got a corrupt or truncated one (${reason})`);
   }
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const c of chunks) {
-    out.set(c, offset);
-    offset += c.length;
-  }
-  return out;
+  return concatBytes(chunks, total);
 }

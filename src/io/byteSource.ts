@@ -5,6 +5,7 @@
  * of any size (over 2 GiB included) is read in bounded memory.
  */
 import { CheckpointError, describe } from '../errors';
+import { concatBytes } from '../util/bytes';
 
 /** A file or URL that does not exist (HTTP 404, no such file): optional files of a model folder are skipped on it. */
 export class SourceNotFound extends CheckpointError {}
@@ -138,13 +139,7 @@ async function download(response: Response, name: string, onProgress?: UrlSource
     if (loaded !== buffer.length) throw new CheckpointError(`${name}: download ended after ${loaded} of ${buffer.length} bytes`);
     return buffer;
   }
-  const out = new Uint8Array(loaded);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
+  return concatBytes(chunks, loaded);
 }
 
 /**
