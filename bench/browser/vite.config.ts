@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defineConfig, type Plugin } from 'vite';
+import { ONE_TFJS, unminifiedBuild } from '../../examples/browser/pageBuild.js';
 
 const require = createRequire(import.meta.url);
 const WASM_DIR = dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'));
@@ -28,15 +29,7 @@ export default defineConfig({
   root: fileURLToPath(new URL('.', import.meta.url)),
   base: './',
   logLevel: 'warn',
-  // One copy of each tfjs package, whoever imports it (see docs/backends.md).
-  resolve: { dedupe: ['@tensorflow/tfjs-core', '@tensorflow/tfjs-layers'] },
-  build: {
-    outDir: 'dist',
-    emptyOutDir: true,
-    target: 'es2022',
-    // tfjs' threaded wasm runs its factory's source text in the workers: no minified names (see examples/browser).
-    minify: false,
-    chunkSizeWarningLimit: 8000,
-  },
+  resolve: ONE_TFJS,
+  build: unminifiedBuild(8000),
   plugins: [wasmBinaries()],
 });
