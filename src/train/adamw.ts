@@ -63,8 +63,9 @@ interface Slot extends ParamSlot {
 }
 
 /**
- * The parameters of one group. When every one of them has a gradient and the
- * same step count (the usual case), the group updates as one flat vector:
+ * A run of consecutive parameters of one group, at most FLAT_RUN_MAX_VALUES
+ * values. When every one of them has a gradient and the
+ * same step count (the usual case), the run updates as one flat vector:
  * about 15 kernels for the whole group instead of 14 per parameter (kernel
  * dispatch, not arithmetic, is most of AdamW's time on wasm). Its moments are
  * then kept flat (`m`, `v`: the parameters' moments concatenated in order);
@@ -142,15 +143,17 @@ export class AdamW {
     this.params = new ParamSlots(groups, 'AdamW', this.weightDecay, (slot) => ({ ...slot, step: 0 }) as Slot);
     // ParamSlots keeps group order: each group's slots are the next params.length ones
     let next = 0;
-    this.groups = groups.map((g) => {
-      const group: Group = { slots: this.slots.slice(next, (next += g.params.length)), rowWidth: 0 };
-      for (const s of group.slots) {
-        s.group = group;
-        group.rowWidth = gcd(group.rowWidth, s.param.variable.size);
-      }
-      if (group.rowWidth < MIN_ROW_WIDTH) group.rowWidth = 0;
-      return group;
-    });
+    this.groups = groups.flatMap((g) =>
+      flatRuns(this.slots.slice(next, (next += g.params.length))).map((slots) => {
+        const group: Group = { slots, rowWidth: 0 };
+        for (const s of slots) {
+          s.group = group;
+          group.rowWidth = gcd(group.rowWidth, s.param.variable.size);
+        }
+        if (group.rowWidth < MIN_ROW_WIDTH) group.rowWidth = 0;
+        return group;
+      }),
+    );
   }
 
   private get slots(): Slot[] {
@@ -267,7 +270,9 @@ export class AdamW {
     for (const s of slots) s.step = step;
     const k = this.constants(slots[0], step, baseLr);
     tf.tidy(() => {
-      const next = this.moments(flatConcat(slots.map((s) => grads.get(s)!)), m, v, k);
+      const grad = flatConcat(slots.map((s) => grads.get(s)!));
+      const next = this.moments(grad, m, v, k);
+      grad.dispose(); // each flat vector freed once used: the run's peak stays a few vectors
       m.assign(next.m);
       v.assign(next.v);
       // the last op per parameter, so its new value is a kernel's own output of its shape
@@ -291,10 +296,14 @@ export class AdamW {
    * tidy): new m and v, and `update` = lr/(1 − β1^t) · m / (√v / √(1 − β2^t) + eps).
    */
   private moments(grad: tf.Tensor, m: tf.Tensor, v: tf.Tensor, k: UpdateConstants): { m: tf.Tensor; v: tf.Tensor; update: tf.Tensor } {
-    const mNew = tf.add(tf.mul(m, this.beta1), tf.mul(grad, 1 - this.beta1));
-    const vNew = tf.add(tf.mul(v, this.beta2), tf.mul(tf.mul(grad, grad), 1 - this.beta2));
-    const denom = tf.add(tf.div(tf.sqrt(vNew), Math.sqrt(k.biasCorrection2)), this.eps);
-    return { m: mNew, v: vNew, update: tf.mul(tf.div(mNew, denom), k.lr / k.biasCorrection1) };
+    // one tidy per line: its temporaries are freed before the next line allocates
+    const mNew = tf.tidy(() => tf.add(tf.mul(m, this.beta1), tf.mul(grad, 1 - this.beta1)));
+    const vNew = tf.tidy(() => tf.add(tf.mul(v, this.beta2), tf.mul(tf.mul(grad, grad), 1 - this.beta2)));
+    const update = tf.tidy(() => {
+      const denom = tf.add(tf.div(tf.sqrt(vNew), Math.sqrt(k.biasCorrection2)), this.eps);
+      return tf.mul(tf.div(mNew, denom), k.lr / k.biasCorrection1);
+    });
+    return { m: mNew, v: vNew, update };
   }
 
   private assertLive(method: string): void {
@@ -333,6 +342,32 @@ function momentVariable(data: Float32Array | null, shape: number[]): tf.Variable
 /** p · (1 − lr·wd) − update: decoupled weight decay, then the Adam step. */
 function applyUpdate(p: tf.Tensor, update: tf.Tensor, k: UpdateConstants): tf.Tensor {
   return tf.sub(tf.mul(p, 1 - k.lr * k.weightDecay), update);
+}
+
+/**
+ * Most values one flat update covers (16 MiB per vector). A flat update holds
+ * about nine vectors of its run's size at its peak (gradient, moments old and
+ * new, update, temporaries); one flat vector for all of ViT-B's 112 M
+ * parameters needed gigabytes on top of the model and overflowed wasm's 4 GiB
+ * heap at batch 16 with recomputation. Runs of 4 M values keep that peak
+ * under 160 MiB and the kernel count low (ViT-B: 28 runs).
+ */
+export const FLAT_RUN_MAX_VALUES = 1 << 22;
+
+/** A group's slots cut, in order, into runs of at most FLAT_RUN_MAX_VALUES values (a larger parameter is a run of its own). */
+function flatRuns(slots: Slot[]): Slot[][] {
+  const runs: Slot[][] = [];
+  let size = 0;
+  for (const s of slots) {
+    const n = s.param.variable.size;
+    if (runs.length === 0 || size + n > FLAT_RUN_MAX_VALUES) {
+      runs.push([]);
+      size = 0;
+    }
+    runs[runs.length - 1].push(s);
+    size += n;
+  }
+  return runs;
 }
 
 /** Narrowest rows worth cutting a flat vector into (see `Group.rowWidth`). */
