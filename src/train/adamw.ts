@@ -345,14 +345,16 @@ function applyUpdate(p: tf.Tensor, update: tf.Tensor, k: UpdateConstants): tf.Te
 }
 
 /**
- * Most values one flat update covers (16 MiB per vector). A flat update holds
+ * Most values one flat update covers (4 MiB per vector). A flat update holds
  * about nine vectors of its run's size at its peak (gradient, moments old and
  * new, update, temporaries); one flat vector for all of ViT-B's 112 M
  * parameters needed gigabytes on top of the model and overflowed wasm's 4 GiB
- * heap at batch 16 with recomputation. Runs of 4 M values keep that peak
- * under 160 MiB and the kernel count low (ViT-B: 28 runs).
+ * heap at batch 16 with recomputation, and runs of 4 M values still raised
+ * small64's step peak with recomputation by 87 MiB. Runs of 1 M values keep
+ * the update's own peak near 36 MiB for about 15 kernels per run (small64:
+ * 13 runs, ViT-B: 112), against 14 per parameter one by one.
  */
-export const FLAT_RUN_MAX_VALUES = 1 << 22;
+export const FLAT_RUN_MAX_VALUES = 1 << 20;
 
 /** A group's slots cut, in order, into runs of at most FLAT_RUN_MAX_VALUES values (a larger parameter is a run of its own). */
 function flatRuns(slots: Slot[]): Slot[][] {
