@@ -31,6 +31,15 @@ function clusters(n: number, d: number, k: number, seed: number, spread = 0.3) {
   return { x: tf.tensor2d(x, [n, d]), y, raw: x };
 }
 
+/** The initial Linear weight `[d, k]` of the probe `linearProbe` builds with seed 0. */
+async function initialWeight(d: number, k: number): Promise<Float32Array> {
+  const head = new LinearProbeHead({ inFeatures: d, numClasses: k, seed: mixSeed(0, 0x68656164) });
+  head.ensureBuilt();
+  const w0 = (await head.linear.kernel.read().data()) as Float32Array;
+  head.dispose();
+  return w0;
+}
+
 /** One optimiser step in float64 on the probe's weight W `[d·k]` and bias b (step t, 1-based). */
 type Float64Step = (W: number[], gW: number[], b: number[], gb: number[], t: number) => void;
 
@@ -179,10 +188,7 @@ describeBackends(['cpu', 'wasm'], () => {
   it('matches a float64 BatchNorm1d + Linear + AdamW probe step for step (last partial batch kept)', async () => {
     const n = 50, d = 5, k = 3;
     const data = clusters(n, d, k, 4, 2.5); // overlapping: the loss stays informative
-    const head = new LinearProbeHead({ inFeatures: d, numClasses: k, seed: mixSeed(0, 0x68656164) });
-    head.ensureBuilt();
-    const w0 = (await head.linear.kernel.read().data()) as Float32Array;
-    head.dispose();
+    const w0 = await initialWeight(d, k);
     const want = probeFloat64(data.raw, data.y, n, d, k, w0, 3, 16, 0); // batches 16, 16, 16, 2
     const got = await linearProbe(data.x, data.y, data.x, tf.tensor1d(data.y, 'int32'), { epochs: 3, batchSize: 16 });
     got.epochLosses.forEach((l, i) => expect(Math.abs(l - want.losses[i])).toBeLessThan(2e-5));
@@ -193,10 +199,7 @@ describeBackends(['cpu', 'wasm'], () => {
   it("optimizer 'lars': matches a float64 util/lars.py probe step for step, with the default lr 0.1 × batch / 256", async () => {
     const n = 50, d = 5, k = 3;
     const data = clusters(n, d, k, 4, 2.5);
-    const head = new LinearProbeHead({ inFeatures: d, numClasses: k, seed: mixSeed(0, 0x68656164) });
-    head.ensureBuilt();
-    const w0 = (await head.linear.kernel.read().data()) as Float32Array;
-    head.dispose();
+    const w0 = await initialWeight(d, k);
     const want = probeFloat64(data.raw, data.y, n, d, k, w0, 4, 16, 0, larsFloat64((0.1 * 16) / 256));
     const before = tf.memory().numTensors;
     const got = await linearProbe(data.x, data.y, data.x, data.y, { epochs: 4, batchSize: 16, optimizer: 'lars' });
@@ -217,10 +220,7 @@ describeBackends(['cpu', 'wasm'], () => {
   it('accumSteps: the mean gradient of the micro-batches per step, as a float64 probe with accum_iter; leftover batches skipped', async () => {
     const n = 50, d = 5, k = 3;
     const data = clusters(n, d, k, 4, 2.5);
-    const head = new LinearProbeHead({ inFeatures: d, numClasses: k, seed: mixSeed(0, 0x68656164) });
-    head.ensureBuilt();
-    const w0 = (await head.linear.kernel.read().data()) as Float32Array;
-    head.dispose();
+    const w0 = await initialWeight(d, k);
     const before = tf.memory().numTensors;
     for (const [accum, optimizer] of [[2, 'adamw'], [3, 'lars']] as const) {
       // batches 16, 16, 16, 2: two steps of 2, or one step of 3 and the batch of 2 left out
