@@ -100,8 +100,9 @@ export const linprobeCommand = defineCommand({
 The probe is BatchNorm (no affine) + Linear on the pooled features, trained with AdamW at a
 constant lr 1e-3 (the library's reference recipe, the default) or LARS (--optimizer lars: blr 0.1,
 half-cycle cosine to 0, as main_linprobe.py; its other defaults are epochs 90, batch 512 and 10
-warmup epochs: give them as flags). The lr follows linear warmup + half-cycle cosine per step
-(official util/lr_sched.py). Prints the loss and the top-1 on val after every epoch;
+warmup epochs: give them as flags). Per step, the lr rises linearly for --warmup-epochs, then
+follows a half-cycle cosine to --min-lr (official util/lr_sched.py; with adamw --min-lr defaults to
+the lr: constant). Prints the loss and the top-1 on val after every epoch;
 OUTPUT_DIR/log.txt gets one line per epoch (train_lr, train_loss, test_loss, test_acc1, test_acc5
 with 5 classes or more, max_accuracy). checkpoint-<epoch>.safetensors (the probe, optimiser state,
 recipe) every --save-every epochs; --resume auto continues the run exactly (the features are
