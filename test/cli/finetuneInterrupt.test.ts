@@ -1,8 +1,9 @@
 /**
- * `tfjs-mae finetune` stopped by Ctrl-C, as `pretrain` (interrupt.test.ts):
- * a checkpoint of the steps done is saved atomically at the next step
- * boundary, the run exits 130 naming it, and `--resume auto` ends with the
- * checkpoints of an uninterrupted run, byte for byte.
+ * `tfjs-mae finetune` stopped by Ctrl-C, as `pretrain` (interrupt.test.ts;
+ * the same handler, whose real-signal path that test covers): a checkpoint of
+ * the steps done is saved atomically at the next step boundary, the run exits
+ * 130 naming it, and `--resume auto` ends with the checkpoints of an
+ * uninterrupted run, byte for byte.
  */
 import '@tensorflow/tfjs-backend-cpu';
 import * as fs from 'node:fs';
@@ -10,7 +11,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { decodeCheckpoint } from '../../src/train/checkpoint';
 import { useLabelledFolder } from '../helpers/labelledFolder';
-import { run, startCli } from './run';
+import { run, runCtrlCAt } from './run';
 
 const labelled = useLabelledFolder('finetune-interrupt');
 /** 8 training images, batch 2: 4 steps per epoch, 8 in all. */
@@ -23,11 +24,11 @@ describe('finetune interrupted', () => {
     const part = path.join(labelled.dir, 'part');
 
     // Ctrl-C while step 2 of epoch 1 is reported: the run stops after it.
-    const child = startCli(args(part), { sigintAt: 'epoch 1/2 step 2/8' });
-    expect(await child.exit).toBe(130);
+    const stopped = await runCtrlCAt(/epoch 1\/2 step 2\/8/, ...args(part));
+    expect(stopped.code).toBe(130);
     const interrupted = path.join(part, 'checkpoint-interrupted.safetensors');
-    expect(child.output()).toContain('tfjs-mae: interrupted; saving a checkpoint after this step (Ctrl-C again to quit without saving)');
-    expect(child.output()).toContain(`interrupted at step 2/8; continue with --resume auto (or --resume ${interrupted})`);
+    expect(stopped.err).toEqual(['tfjs-mae: interrupted; saving a checkpoint after this step (Ctrl-C again to quit without saving)']);
+    expect(stopped.out.slice(-2)).toEqual([`saved ${interrupted} (step 2/8)`, `interrupted at step 2/8; continue with --resume auto (or --resume ${interrupted})`]);
     expect(fs.readdirSync(part).filter((n) => n.startsWith('checkpoint-'))).toEqual(['checkpoint-interrupted.safetensors']);
     expect(decodeCheckpoint(new Uint8Array(fs.readFileSync(interrupted)))).toMatchObject({ step: 2, epoch: 0, stepsPerEpoch: 4 });
     expect(fs.existsSync(path.join(part, 'log.txt'))).toBe(false); // no epoch finished

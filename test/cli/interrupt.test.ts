@@ -1,9 +1,10 @@
 /**
- * `tfjs-mae pretrain` as a separate process: Ctrl-C saves and exits 130 (at
- * an exact point: right after an epoch's checkpoint, the race that once gave
- * one file where two were expected; and from a real signal), a `kill -9` at
- * any moment leaves a loadable checkpoint, and `--resume auto` finishes with
- * the same weights as an uninterrupted run, byte for byte.
+ * `tfjs-mae pretrain` interrupted: Ctrl-C saves and exits 130 (at an exact
+ * point, right after an epoch's checkpoint: the race that once gave one file
+ * where two were expected; and from a real signal to a separate process,
+ * wherever it lands), a `kill -9` at any moment leaves a loadable checkpoint,
+ * and `--resume auto` finishes with the same weights as an uninterrupted run,
+ * byte for byte.
  */
 import '@tensorflow/tfjs-backend-cpu';
 import * as fs from 'node:fs';
@@ -14,7 +15,7 @@ import { main } from '../../src/cli/main';
 import { isAtomicTemp } from '../../src/node/atomicFile';
 import { decodeCheckpoint } from '../../src/train/checkpoint';
 import { writeImageFolder } from '../helpers/labelledFolder';
-import { startCli, waitFor } from './run';
+import { runCtrlCAt, startCli, waitFor } from './run';
 
 const TINY = JSON.stringify({ embedDim: 32, depth: 1, numHeads: 2, decoderEmbedDim: 16, decoderDepth: 1, decoderNumHeads: 2 });
 let dir: string;
@@ -40,10 +41,11 @@ describe('pretrain interrupted', () => {
 
     // Ctrl-C just after checkpoint-0 was written, before the first step of epoch 2: the run stops at
     // step 4, which checkpoint-0 holds (saved again, the same bytes); no other file.
-    const first = startCli(args(part), { sigintAt: 'saved .*checkpoint-0\\.safetensors' });
-    expect(await first.exit).toBe(130);
+    const first = await runCtrlCAt(/^saved .*checkpoint-0\.safetensors/, ...args(part));
+    expect(first.code).toBe(130);
     const ckpt0 = path.join(part, 'checkpoint-0.safetensors');
-    expect(first.output()).toContain(`interrupted at step 4/16; continue with --resume auto (or --resume ${ckpt0})`);
+    expect(first.err).toEqual(['tfjs-mae: interrupted; saving a checkpoint after this step (Ctrl-C again to quit without saving)']);
+    expect(first.out.at(-1)).toBe(`interrupted at step 4/16; continue with --resume auto (or --resume ${ckpt0})`);
     expect(checkpoints(part)).toEqual(['checkpoint-0.safetensors']);
     expect(fs.readFileSync(ckpt0).equals(fs.readFileSync(path.join(full, 'checkpoint-0.safetensors')))).toBe(true);
 

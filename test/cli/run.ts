@@ -1,4 +1,4 @@
-/** Shared by the CLI tests: run `main` in-process collecting lines, or the CLI as a child process. */
+/** Shared by the CLI tests: run `main` in-process collecting lines (optionally with a Ctrl-C at a given line), or the CLI as a child process. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
 import { main } from '../../src/cli/main';
@@ -7,9 +7,29 @@ const ROOT = path.join(__dirname, '../..');
 
 /** Runs the CLI in-process; `out`/`err` are its lines. */
 export async function run(...argv: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
+  return runCtrlCAt(undefined, ...argv);
+}
+
+/**
+ * {@link run}, and a Ctrl-C right after the first line printed that matches
+ * `at` (SIGINT emitted synchronously to the process's handlers, i.e. the
+ * training command's): an interruption at an exact point of the run, which a
+ * signal sent from outside cannot give (it lands some steps later under load).
+ */
+export async function runCtrlCAt(at: RegExp | undefined, ...argv: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
   const out: string[] = [];
   const err: string[] = [];
-  const code = await main(argv, { out: (l) => out.push(...l.split('\n')), err: (l) => err.push(...l.split('\n')) });
+  let fired = false;
+  const code = await main(argv, {
+    out: (l) => {
+      out.push(...l.split('\n'));
+      if (at !== undefined && !fired && at.test(l)) {
+        fired = true;
+        process.emit('SIGINT', 'SIGINT');
+      }
+    },
+    err: (l) => err.push(...l.split('\n')),
+  });
   return { code, out, err };
 }
 
@@ -22,15 +42,9 @@ export interface CliChild {
   output: () => string;
 }
 
-/**
- * Starts `tfjs-mae ARGV...` as a child process. With `sigintAt` (a regular
- * expression), the child emits SIGINT itself the first time a line it prints
- * matches: a Ctrl-C at an exact point of the run (`sigintAt.preload.ts`).
- */
-export function startCli(argv: string[], { sigintAt }: { sigintAt?: string } = {}): CliChild {
-  const preload = sigintAt === undefined ? [] : ['--import', path.join(__dirname, 'sigintAt.preload.ts')];
-  const env = sigintAt === undefined ? process.env : { ...process.env, TFJS_MAE_TEST_SIGINT_AT: sigintAt };
-  const child = spawn(process.execPath, ['--import', 'tsx', ...preload, path.join(ROOT, 'src/cli/bin.ts'), ...argv], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+/** Starts `tfjs-mae ARGV...` as a child process (`src/cli/bin.ts` through tsx). */
+export function startCli(argv: string[]): CliChild {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/bin.ts'), ...argv], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout!.on('data', (d) => (output += d));
   child.stderr!.on('data', (d) => (output += d));
