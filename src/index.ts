@@ -215,6 +215,10 @@ export {
   type FinetuneResult,
   type Classifier,
 } from './eval/finetune';
+// Evaluation metrics and probe checkpoints (cli-official)
+export { evaluateClassifierMetrics, type ClassifierMetrics } from './eval/finetune';
+export { linearProbeStepsPerEpoch } from './eval/linearProbe';
+export type { LARSState } from './train/lars';
 
 // Data
 export {

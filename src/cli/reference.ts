@@ -64,9 +64,12 @@ export const CLI_REFERENCE_INTRO = `
   official names, AdamW state, step counters, the model config and the recipe in the metadata; usable as
   \`--weights\` by every command), \`reconstruction-<epoch>.png\` and \`loss.png\`. \`--resume auto\` continues from the
   checkpoint with the most steps, bit for bit, taking the recipe from the checkpoint where the command line is silent.
-  \`finetune\` logs \`epoch\`, \`train_loss\`, \`train_lr\`, \`test_acc1\`, \`max_accuracy\`, writes checkpoints every
-  \`--save-every\` epochs and resumes the same way; \`finetune\` and \`linprobe\` keep their best model as \`checkpoint-best.safetensors\` and
-  write \`dataset.json\` (the class → index map and the files of train and val).
+  \`finetune\` logs \`epoch\`, \`train_loss\`, \`train_lr\`, \`test_loss\`, \`test_acc1\`, \`test_acc5\` (5 classes or more),
+  \`max_accuracy\`, writes checkpoints every \`--save-every\` epochs, saves one on Ctrl-C (exit 130) and resumes the same
+  way; \`finetune --eval\` only evaluates a classifier on val (top-1, top-5, loss, as \`main_finetune.py --eval\`).
+  \`linprobe\` logs the same keys (with \`n_parameters\`), saves the probe and its optimiser state every \`--save-every\`
+  epochs and resumes exactly (the frozen features are extracted again). \`finetune\` and \`linprobe\` keep their best
+  model as \`checkpoint-best.safetensors\` and write \`dataset.json\` (the class → index map and the files of train and val).
 - **Labelled data** (\`finetune\`, \`linprobe\`): \`DATA_DIR/train\` and \`DATA_DIR/val\` with one subfolder per class, as
   the official scripts read ImageNet; or one folder of class subfolders with \`--val-split FRACTION\`, a held-out
   part drawn with \`--seed\`.

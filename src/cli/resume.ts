@@ -9,7 +9,7 @@ import { decodeCheckpoint, encodeCheckpoint, type TrainingCheckpoint } from '../
 import { encodeSafetensors, parseSafetensors } from '../io/safetensors';
 import { CliError, UsageError, kebab } from './args';
 import type { CliIO } from './command';
-import { newestCheckpoint } from './runDir';
+import { newestCheckpoint, readLog } from './runDir';
 
 /** A checkpoint read for `--resume`, with the model config and recipe stored in it. */
 export interface Resumed {
@@ -29,8 +29,12 @@ export async function resumePath(resume: string | undefined, outputDir: string, 
   return path;
 }
 
-/** Reads a training checkpoint; `hint` says which files are expected (e.g. `a checkpoint-<epoch>.safetensors written by tfjs-mae pretrain`). */
-export async function readResume(path: string, hint: string): Promise<Resumed> {
+/**
+ * Reads a training checkpoint; `hint` says which files are expected (e.g.
+ * `a checkpoint-<epoch>.safetensors written by tfjs-mae pretrain`), `task`
+ * the `task` its recipe must name (a finetune checkpoint is no linprobe one).
+ */
+export async function readResume(path: string, hint: string, task?: string): Promise<Resumed> {
   let bytes: Uint8Array;
   try {
     bytes = new Uint8Array(await readFile(path));
@@ -52,7 +56,11 @@ export async function readResume(path: string, hint: string): Promise<Resumed> {
     }
   };
   const stored = parse('config');
-  return { path, checkpoint, config: (stored.config ?? stored) as Record<string, unknown>, recipe: parse('recipe') };
+  const recipe = parse('recipe');
+  if (task !== undefined && recipe.task !== task) {
+    throw new CliError(`--resume ${JSON.stringify(path)}: a checkpoint of tfjs-mae ${typeof recipe.task === 'string' ? recipe.task : 'pretrain'} (expected ${hint})`);
+  }
+  return { path, checkpoint, config: (stored.config ?? stored) as Record<string, unknown>, recipe };
 }
 
 /**
@@ -82,4 +90,9 @@ export function mergeRecipe<F extends object>(f: F, given: Set<string>, resumed:
 export function checkpointBytes(ckpt: TrainingCheckpoint, metadata: Record<string, string>): Uint8Array {
   const weights = parseSafetensors(ckpt.weights);
   return encodeCheckpoint({ ...ckpt, weights: encodeSafetensors(weights.tensors, { ...weights.metadata, ...metadata }) });
+}
+
+/** The best `test_acc1` of the epochs `OUTPUT_DIR/log.txt` keeps, or -1 (a resumed run does not overwrite a better checkpoint-best). */
+export async function bestSoFar(outputDir: string): Promise<number> {
+  return Math.max(-1, ...(await readLog(outputDir)).map((r) => Number(r.test_acc1)).filter(Number.isFinite));
 }

@@ -17,7 +17,7 @@ import { batchImages, batchLabels, disposeBatch, type TrainData } from '../train
 import { trainLoop, type TrainLoopOptions, type TrainResult } from '../train/loop';
 import { trainableParams } from '../train/pretrain';
 import type { ParamGroup } from '../train/types';
-import { countCorrect, hostLabels, type Labels } from './metrics';
+import { hostLabels, metricSums, type Labels } from './metrics';
 import { batchesOf, type FeatureImages } from './features';
 import { checkRegularisers, regularisedLoss, type FinetuneRegularisers } from './finetuneRecipe';
 
@@ -186,6 +186,18 @@ export interface Classifier {
   };
 }
 
+/** What {@link evaluateClassifierMetrics} returns; accuracies are fractions in [0, 1]. */
+export interface ClassifierMetrics {
+  /** Top-1 accuracy. */
+  acc1: number;
+  /** Top-5 accuracy; `undefined` with fewer than 5 classes. */
+  acc5?: number;
+  /** Mean cross-entropy (no label smoothing) over the images. */
+  loss: number;
+  /** Number of images evaluated. */
+  count: number;
+}
+
 /**
  * Top-1 accuracy (a fraction in [0, 1]) of a classifier in inference mode.
  *
@@ -200,6 +212,20 @@ export async function evaluateClassifier(
   labels?: Labels,
   options: { batchSize?: number } = {},
 ): Promise<number> {
+  return (await evaluateClassifierMetrics(classifier, images, labels, options)).acc1;
+}
+
+/**
+ * Top-1 and top-5 accuracy and the mean cross-entropy of a classifier in
+ * inference mode, as the official `engine_finetune.evaluate` reports them
+ * (`main_finetune.py --eval`). Arguments as {@link evaluateClassifier}.
+ */
+export async function evaluateClassifierMetrics(
+  classifier: Classifier,
+  images: FeatureImages,
+  labels?: Labels,
+  options: { batchSize?: number } = {},
+): Promise<ClassifierMetrics> {
   const batchSize = options.batchSize ?? 128;
   if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new MAEConfigError(`batchSize: expected a positive integer, got ${describe(batchSize)}`);
   let y: Int32Array | undefined;
@@ -207,8 +233,9 @@ export async function evaluateClassifier(
     const n = labels instanceof tf.Tensor ? labels.shape[0] ?? 0 : (labels as ArrayLike<number>)?.length;
     y = await hostLabels(labels, 'labels', typeof n === 'number' ? n : -1);
   }
-  let count = tf.scalar(0, 'int32');
+  let sums = tf.zeros([3]); // correct top-1, correct top-5, summed loss
   let seen = 0;
+  let numClasses = 0;
   try {
     for await (const { batch, owned, labels: batchY } of batchesOf(images, batchSize)) {
       try {
@@ -220,11 +247,12 @@ export async function evaluateClassifier(
         const next = tf.tidy(() => {
           const { logits, features } = classifier.forward(batch);
           features.dispose();
+          numClasses = logits.shape[1];
           const target = y !== undefined ? tf.tensor1d(y.subarray(seen, seen + size), 'int32') : tf.cast(batchY!, 'int32');
-          return tf.add(count, countCorrect(logits, target)) as tf.Scalar;
+          return tf.add(sums, metricSums(logits, target, Math.min(5, numClasses)));
         });
-        count.dispose();
-        count = next;
+        sums.dispose();
+        sums = next;
         seen += size;
       } finally {
         if (owned) disposeBatch(owned);
@@ -233,8 +261,9 @@ export async function evaluateClassifier(
     if (seen === 0 || (y !== undefined && seen !== y.length)) {
       throw new MAEInputError(`labels: expected one per image (${seen} images), got ${y?.length ?? seen}`);
     }
-    return (await count.data())[0] / seen;
+    const [correct, correct5, lossSum] = await sums.data();
+    return { acc1: correct / seen, ...(numClasses >= 5 ? { acc5: correct5 / seen } : {}), loss: lossSum / seen, count: seen };
   } finally {
-    count.dispose();
+    sums.dispose();
   }
 }

@@ -6,11 +6,15 @@
  * optimiser (`linearProbeRecipe.ts`).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { MAEConfigError, MAEInputError, describe } from '../errors';
+import { CheckpointError, MAEConfigError, MAEInputError, describe } from '../errors';
+import { parseSafetensors, writeSafetensors } from '../io/safetensors';
+import { stateDict } from '../io/stateDict';
+import { checkCheckpoint, loadCheckpointWeights, type TrainingCheckpoint } from '../train/checkpoint';
+import { GradAccumulator } from '../train/grads';
 import { LinearProbeHead } from '../classify/LinearProbeHead';
 import { mixSeed, permutation, checkSeed } from '../data/rng';
 import { trainableParams } from '../train/pretrain';
-import { classCount, countCorrect, crossEntropy, hostLabels, type Labels } from './metrics';
+import { classCount, crossEntropy, hostLabels, metricSums, type Labels } from './metrics';
 import { checkProbeOptimizer, probeLr, probeOptimizer, type LinearProbeOptimizerOptions, type ProbeOptimizer } from './linearProbeRecipe';
 import { extractPooledFeatures, type FeatureEncoder, type FeatureImages, type FeaturePool } from './features';
 
@@ -22,6 +26,20 @@ export interface LinearProbeOptions extends LinearProbeOptimizerOptions {
   epochs?: number;
   /** Features per step; the last partial batch of an epoch is kept (a last batch of 1 is skipped: batch norm needs 2). Defaults to 256. */
   batchSize?: number;
+  /**
+   * Micro-batches of `batchSize` per optimiser step (official `accum_iter`):
+   * the step takes the mean of their gradients (each moves the batch norm's
+   * running statistics, as in torch). An epoch has `floor(batches /
+   * accumSteps)` steps; the leftover batches are skipped. Defaults to 1.
+   */
+  accumSteps?: number;
+  /**
+   * Continue a run from a checkpoint of {@link LinearProbeEpochInfo.checkpoint}
+   * (the probe, its optimiser state and step at an epoch end): the same
+   * features, options and seed then give the probe of an uninterrupted run,
+   * bit for bit. Defaults to a fresh probe.
+   */
+  resume?: TrainingCheckpoint;
   /** Constant learning rate. Defaults to 1e-3 for AdamW, `0.1 × batchSize / 256` for LARS. */
   lr?: number;
   /** AdamW `[β1, β2]`. Defaults to `[0.9, 0.999]`. */
@@ -59,6 +77,30 @@ export interface LinearProbeEpochInfo {
   testLoss: number;
   /** The probe after this epoch, e.g. to save the best one (its `stateEntries()`); valid during the call only, do not dispose. */
   head: LinearProbeHead;
+  /**
+   * A checkpoint of the run after this epoch (the probe's weights and batch-norm
+   * statistics under the official names, the optimiser state, the step) for
+   * {@link LinearProbeOptions.resume}; write it with `encodeCheckpoint`. Call it during the call only.
+   */
+  checkpoint(): Promise<TrainingCheckpoint>;
+}
+
+/**
+ * Optimiser steps per epoch of {@link linearProbe} on `n` training rows:
+ * `floor(batches / accumSteps)`, where the batches of `batchSize` keep a
+ * last partial one of 2 rows or more. The `stepsPerEpoch` of a per-step
+ * schedule (`warmupCosineEpochs`).
+ */
+export function linearProbeStepsPerEpoch(n: number, batchSize = 256, accumSteps = 1): number {
+  for (const [name, v, min] of [['n', n, 1], ['batchSize', batchSize, 2], ['accumSteps', accumSteps, 1]] as const) {
+    if (!Number.isSafeInteger(v) || v < min) throw new MAEConfigError(`linearProbeStepsPerEpoch ${name}: expected an integer >= ${min}, got ${describe(v)}`);
+  }
+  return Math.floor(probeBatches(n, batchSize) / accumSteps);
+}
+
+/** Batches of `batchSize` rows in an epoch of `n` rows, the last partial one kept when it has 2 rows or more (batch norm needs 2). */
+function probeBatches(n: number, batchSize: number): number {
+  return Math.floor(n / batchSize) + (n % batchSize >= 2 ? 1 : 0);
 }
 
 /** Options of {@link linearProbe} on images: the probe's, and how the features are extracted. */
@@ -87,7 +129,8 @@ export interface LinearProbeResult {
  * epoch)`), batches of `batchSize` with the last partial one kept; batch
  * norm in training mode (batch mean and biased variance; the running mean
  * and unbiased variance move by `momentum`); mean cross-entropy; one AdamW
- * step on the Linear weight and bias. Evaluation uses the running
+ * (or LARS) step on the Linear weight and bias per batch, or per
+ * `accumSteps` batches with their mean gradient. Evaluation uses the running
  * statistics. The features are not modified or disposed.
  *
  * @param trainFeatures `[N, D]` float32
@@ -173,48 +216,79 @@ async function probeFeatures(
   const bad = [...yTrain, ...yTest].find((v) => v >= numClasses);
   if (bad !== undefined) throw new MAEInputError(`labels: expected classes below numClasses ${numClasses}, got ${bad}`);
 
+  const batches = probeBatches(n, o.batchSize);
+  const stepsPerEpoch = Math.floor(batches / o.accumSteps);
+  if (stepsPerEpoch < 1) {
+    throw new MAEConfigError(`linearProbe accumSteps: expected at most the ${batches} batches of ${o.batchSize} of the ${n} training rows, got ${o.accumSteps}`);
+  }
   const head = new LinearProbeHead({ inFeatures: d, numClasses, eps: o.bnEps, momentum: o.momentum, initStd: o.initStd, seed: mixSeed(o.seed, 0x68656164) });
   const trainY = tf.tensor1d(yTrain, 'int32');
   const testY = tf.tensor1d(yTest, 'int32');
+  const accumulator = o.accumSteps > 1 ? new GradAccumulator(o.accumSteps) : undefined;
   let optimizer: ProbeOptimizer | undefined;
   try {
     head.ensureBuilt();
     optimizer = probeOptimizer(trainableParams(head.stateEntries()), o);
-    const vars = optimizer.variables;
+    const opt = optimizer;
+    const vars = opt.variables;
+    const run = { seed: o.seed, stepsPerEpoch, accumSteps: o.accumSteps, optimizer: o.optimizer ?? 'adamw', epochs: o.epochs };
+    if (o.resume) loadProbeCheckpoint(head, opt, o.resume, run);
     const epochLosses: number[] = [];
-    let step = 0;
-    for (let epoch = 0; epoch < o.epochs; epoch++) {
+    let step = o.resume?.step ?? 0;
+    /** One micro-batch: the probe's loss and gradients on rows `rows` of the training features, in training mode (the batch norm's statistics move). */
+    const microBatch = (rows: Int32Array) => {
+      const idx = tf.tensor2d(rows, [rows.length, 1], 'int32'); // whole rows by gatherND: wasm's gather copies element by element
+      try {
+        return tf.variableGrads(() => tf.tidy(() => crossEntropy(head.forward(tf.gatherND(trainFeatures, idx), { training: true }), tf.gatherND(trainY, idx))), vars);
+      } finally {
+        idx.dispose();
+      }
+    };
+    for (let epoch = o.resume?.epoch ?? 0; epoch < o.epochs; epoch++) {
       const order = permutation(n, mixSeed(o.seed, epoch));
       let total = tf.scalar(0);
-      for (let i = 0; i < n; i += o.batchSize) {
-        const rows = order.subarray(i, Math.min(i + o.batchSize, n));
-        if (rows.length < 2) continue;
-        const idx = tf.tensor2d(rows, [rows.length, 1], 'int32'); // whole rows by gatherND: wasm's gather copies element by element
-        const { value, grads } = tf.variableGrads(
-          () =>
-            tf.tidy(() => {
-              const logits = head.forward(tf.gatherND(trainFeatures, idx), { training: true });
-              return crossEntropy(logits, tf.gatherND(trainY, idx));
-            }),
-          vars,
-        );
-        optimizer.step(grads, probeLr(o, step++));
-        const next = tf.tidy(() => tf.add(total, tf.mul(value, rows.length)) as tf.Scalar);
-        tf.dispose([total, value, idx, ...Object.values(grads)]);
-        total = next;
-      }
-      const loss = (await total.data())[0] / n;
-      total.dispose();
-      epochLosses.push(loss);
-      if (o.onEpoch) {
-        const test = await evaluate(head, testFeatures, testY, numClasses >= 5 ? 5 : 1);
-        await o.onEpoch({ epoch, loss, testAccuracy: test.correct / m, ...(numClasses >= 5 ? { testAccuracy5: test.correctTopK / m } : {}), testLoss: test.lossSum / m, head });
+      let rowsUsed = 0;
+      try {
+        for (let s = 0; s < stepsPerEpoch; s++) {
+          const lr = probeLr(o, step++);
+          let grads: tf.NamedTensorMap | undefined;
+          for (let micro = 0; micro < o.accumSteps; micro++) {
+            const b = s * o.accumSteps + micro;
+            const rows = order.subarray(b * o.batchSize, Math.min((b + 1) * o.batchSize, n));
+            const r = microBatch(rows);
+            const next = tf.tidy(() => tf.add(total, tf.mul(r.value, rows.length)) as tf.Scalar);
+            tf.dispose([total, r.value]);
+            total = next;
+            rowsUsed += rows.length;
+            if (!accumulator) grads = r.grads;
+            else {
+              accumulator.add(r.grads);
+              tf.dispose(Object.values(r.grads));
+            }
+          }
+          grads ??= accumulator!.average(); // the mean gradient of the micro-batches
+          try {
+            opt.step(grads, lr);
+          } finally {
+            tf.dispose(Object.values(grads));
+          }
+        }
+        const loss = (await total.data())[0] / rowsUsed;
+        epochLosses.push(loss);
+        if (o.onEpoch) {
+          const test = await evaluate(head, testFeatures, testY, numClasses >= 5 ? 5 : 1);
+          const checkpoint = () => probeCheckpoint(head, opt, { ...run, step, epoch: epoch + 1 });
+          await o.onEpoch({ epoch, loss, testAccuracy: test.correct / m, ...(numClasses >= 5 ? { testAccuracy5: test.correctTopK / m } : {}), testLoss: test.lossSum / m, head, checkpoint });
+        }
+      } finally {
+        total.dispose();
       }
     }
     const accuracy = (await evaluate(head, testFeatures, testY)).correct / m;
     const trainAccuracy = (await evaluate(head, trainFeatures, trainY)).correct / n;
     return { accuracy, trainAccuracy, epochLosses };
   } finally {
+    accumulator?.dispose();
     optimizer?.dispose();
     head.dispose();
     tf.dispose([trainY, testY]);
@@ -233,10 +307,7 @@ async function evaluate(head: LinearProbeHead, features: tf.Tensor, labels: tf.T
       const size = Math.min(4096, n - i);
       const next = tf.tidy(() => {
         const logits = head.forward(tf.slice(features, [i, 0], [size, -1]));
-        const y = tf.slice(labels, [i], [size]);
-        const inTopK = tf.sum(tf.cast(tf.equal(tf.topk(logits, k).indices, tf.expandDims(y, 1)), 'float32')); // [size, k] → count
-        const parts = [tf.cast(countCorrect(logits, y), 'float32'), inTopK, tf.mul(crossEntropy(logits, y), size)];
-        return tf.add(sums, tf.stack(parts));
+        return tf.add(sums, metricSums(logits, tf.slice(labels, [i], [size]), k));
       });
       sums.dispose();
       sums = next;
@@ -248,6 +319,57 @@ async function evaluate(head: LinearProbeHead, features: tf.Tensor, labels: tf.T
   }
 }
 
+/** The run a probe checkpoint belongs to: a resume must match it. */
+interface ProbeRun {
+  seed: number;
+  stepsPerEpoch: number;
+  accumSteps: number;
+  optimizer: 'adamw' | 'lars';
+  epochs: number;
+}
+
+/** The `config` metadata of a probe checkpoint: the head's class and shape, and the optimiser. */
+function probeConfig(head: LinearProbeHead, optimizer: string): string {
+  const { inFeatures, numClasses, eps, momentum, initStd } = head;
+  return JSON.stringify({ className: LinearProbeHead.className, config: { inFeatures, numClasses, eps, momentum, initStd }, optimizer });
+}
+
+/** A checkpoint of the probe at the end of epoch `epoch - 1`. */
+async function probeCheckpoint(head: LinearProbeHead, optimizer: ProbeOptimizer, c: ProbeRun & { step: number; epoch: number }): Promise<TrainingCheckpoint> {
+  const dict = stateDict(head.stateEntries());
+  try {
+    const weights = await writeSafetensors(dict, { format: 'pt', config: probeConfig(head, c.optimizer) });
+    return { weights, optimizer: await optimizer.getState(), step: c.step, epoch: c.epoch, seed: c.seed, stepsPerEpoch: c.stepsPerEpoch, accumSteps: c.accumSteps };
+  } finally {
+    tf.dispose(Object.values(dict));
+  }
+}
+
+/** Loads a probe checkpoint into `head` and `optimizer` after checking it belongs to this run (a `CheckpointError` says what differs). */
+function loadProbeCheckpoint(head: LinearProbeHead, optimizer: ProbeOptimizer, ckpt: TrainingCheckpoint, run: ProbeRun): void {
+  const parsed = parseSafetensors(ckpt.weights);
+  let stored: { className?: unknown; config?: { inFeatures?: unknown; numClasses?: unknown }; optimizer?: unknown } = {};
+  try {
+    stored = JSON.parse(parsed.metadata.config ?? '{}') as typeof stored;
+  } catch {
+    /* reported below */
+  }
+  const expect = (what: string, want: unknown, got: unknown) => {
+    if (want !== got) throw new CheckpointError(`linearProbe resume: ${what}: expected this run's ${describe(want)}, got ${describe(got)}`);
+  };
+  expect('a probe checkpoint (config className)', LinearProbeHead.className, stored.className);
+  expect('config.inFeatures (the feature width)', head.inFeatures, stored.config?.inFeatures);
+  expect('config.numClasses', head.numClasses, stored.config?.numClasses);
+  expect('optimizer', run.optimizer, stored.optimizer);
+  expect('seed', run.seed, ckpt.seed);
+  expect('stepsPerEpoch (same rows, batchSize and accumSteps)', run.stepsPerEpoch, ckpt.stepsPerEpoch);
+  expect('accumSteps', run.accumSteps, ckpt.accumSteps);
+  expect('step (a checkpoint saved at the end of its epoch)', ckpt.epoch * run.stepsPerEpoch, ckpt.step);
+  if (ckpt.epoch > run.epochs) throw new CheckpointError(`linearProbe resume.epoch: expected at most the run's ${run.epochs} epochs, got ${ckpt.epoch}`);
+  loadCheckpointWeights(head.stateEntries(), ckpt.weights);
+  optimizer.setState(ckpt.optimizer);
+}
+
 function features2d(x: tf.Tensor, name: string): [number, number] {
   if (!(x instanceof tf.Tensor) || x.rank !== 2 || x.dtype !== 'float32') {
     const got = x instanceof tf.Tensor ? `${x.dtype} ${describe(x.shape)}` : describe(x);
@@ -257,8 +379,8 @@ function features2d(x: tf.Tensor, name: string): [number, number] {
   return [x.shape[0], x.shape[1] as number];
 }
 
-type Resolved = Required<Omit<LinearProbeOptions, 'numClasses' | 'onEpoch' | keyof LinearProbeOptimizerOptions>> &
-  Pick<LinearProbeOptions, 'numClasses' | 'onEpoch'> &
+type Resolved = Required<Omit<LinearProbeOptions, 'numClasses' | 'onEpoch' | 'resume' | keyof LinearProbeOptimizerOptions>> &
+  Pick<LinearProbeOptions, 'numClasses' | 'onEpoch' | 'resume'> &
   LinearProbeOptimizerOptions;
 
 function checkOptions(o: LinearProbeOptions): Resolved {
@@ -276,6 +398,8 @@ function checkOptions(o: LinearProbeOptions): Resolved {
   int('numClasses', o.numClasses, 2);
   int('epochs', o.epochs, 1);
   int('batchSize', o.batchSize, 2);
+  int('accumSteps', o.accumSteps, 1);
+  if (o.resume !== undefined) checkCheckpoint(o.resume, 'linearProbe resume');
   num('lr', o.lr, false);
   num('weightDecay', o.weightDecay, false);
   num('bnEps', o.bnEps, true);
@@ -297,6 +421,8 @@ function checkOptions(o: LinearProbeOptions): Resolved {
     bnEps: o.bnEps ?? 1e-6,
     momentum: o.momentum ?? 0.1,
     initStd: o.initStd ?? 0.01,
-    seed: checkSeed(o.seed ?? 0, 'linearProbe seed'),
+    accumSteps: o.accumSteps ?? 1,
+    resume: o.resume,
+    seed: checkSeed(o.seed ?? o.resume?.seed ?? 0, 'linearProbe seed'),
   };
 }

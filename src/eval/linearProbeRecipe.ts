@@ -3,7 +3,7 @@
  * recipe, the default) or LARS as the official `main_linprobe.py`.
  */
 import { MAEConfigError, describe } from '../errors';
-import { AdamW } from '../train/adamw';
+import { AdamW, type AdamWState } from '../train/adamw';
 import { LARS } from '../train/lars';
 import type { NamedParam, NamedTensors } from '../train/types';
 
@@ -53,6 +53,10 @@ export interface ProbeOptimizer {
   readonly variables: import('@tensorflow/tfjs-core').Variable[];
   /** One update. */
   step(grads: NamedTensors, lr: number): void;
+  /** The state for a checkpoint (LARS: the momentum buffers as `m`). */
+  getState(): Promise<AdamWState>;
+  /** Loads a state of `getState`. */
+  setState(state: AdamWState): void;
   /** Frees the optimiser's state. */
   dispose(): void;
 }

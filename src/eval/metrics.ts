@@ -46,6 +46,20 @@ export function countCorrect(logits: tf.Tensor, labels: tf.Tensor): tf.Scalar {
 }
 
 /**
+ * The sums that make the evaluation metrics of one batch: `[correct top-1,
+ * correct top-k, summed cross-entropy]` of `logits [B, K]` against
+ * `labels [B]`, a float32 `[3]` tensor (add them up over batches, divide by
+ * the count). `k` is at most K.
+ */
+export function metricSums(logits: tf.Tensor, labels: tf.Tensor, k: number): tf.Tensor1D {
+  return tf.tidy(() => {
+    const y = tf.cast(labels, 'int32');
+    const inTopK = tf.sum(tf.cast(tf.equal(tf.topk(logits, k).indices, tf.expandDims(y, 1)), 'float32')); // [B, k] → count
+    return tf.stack([tf.cast(countCorrect(logits, y), 'float32'), inTopK, tf.mul(crossEntropy(logits, y), logits.shape[0])]) as tf.Tensor1D;
+  });
+}
+
+/**
  * Labels on the host as `Int32Array`, checked to be integers in `[0, numClasses)`
  * (a tensor is read with `await data()`).
  */

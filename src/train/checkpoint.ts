@@ -3,8 +3,11 @@
  * stopped (weights, optimiser moments, step, seed), and a one-file encoding
  * of it as safetensors.
  */
+import * as tf from '@tensorflow/tfjs-core';
 import { CheckpointError, describe } from '../errors';
-import { encodeSafetensors, parseSafetensors } from '../io/safetensors';
+import type { StateEntry } from '../nn/MAELayer';
+import { encodeSafetensors, parseSafetensors, readSafetensors } from '../io/safetensors';
+import { loadStateDict } from '../io/stateDict';
 import type { HostTensors } from '../io/hostTensor';
 import type { AdamWParamState, AdamWState } from './adamw';
 
@@ -15,7 +18,7 @@ import type { AdamWParamState, AdamWState } from './adamw';
 export interface TrainingCheckpoint {
   /** The model weights as a safetensors file: official names, torch layouts (loads in PyTorch as is). */
   weights: Uint8Array;
-  /** The AdamW state (`AdamW.getState()`): moments in tfjs layouts, keyed by official names. */
+  /** The optimiser state (`AdamW.getState()`, or `LARS.getState()`: `m` = the momentum buffer, `v` empty): tfjs layouts, keyed by official names. */
   optimizer: AdamWState;
   /** Optimiser steps done, i.e. the global index (0-based) of the next step. */
   step: number;
@@ -67,7 +70,7 @@ export function encodeCheckpoint(ckpt: TrainingCheckpoint): Uint8Array {
   const paramSteps: Record<string, number> = {};
   for (const [name, p] of Object.entries(c.optimizer.params ?? {})) {
     host.set(`${M}${name}`, { dtype: 'float32', shape: [...p.shape], data: p.m, sourceDtype: 'F32' });
-    host.set(`${V}${name}`, { dtype: 'float32', shape: [...p.shape], data: p.v, sourceDtype: 'F32' });
+    if (p.v.length > 0) host.set(`${V}${name}`, { dtype: 'float32', shape: [...p.shape], data: p.v, sourceDtype: 'F32' }); // LARS has no v
     paramSteps[name] = p.step;
   }
   const meta = {
@@ -133,4 +136,14 @@ export function decodeCheckpoint(bytes: Uint8Array): TrainingCheckpoint {
     },
     'bytes',
   );
+}
+
+/** Loads a checkpoint's weights (`TrainingCheckpoint.weights`: official names, torch layouts) into `entries`; every entry must be there. */
+export function loadCheckpointWeights(entries: StateEntry[], weights: Uint8Array): void {
+  const tensors = readSafetensors(weights);
+  try {
+    loadStateDict(entries, tensors, { naming: 'official' });
+  } finally {
+    tf.dispose(Object.values(tensors));
+  }
 }

@@ -13,7 +13,8 @@
  *     p ← p − lr·μ
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { MAEConfigError, MAEInputError } from '../errors';
+import { CheckpointError, MAEConfigError, MAEInputError, describe } from '../errors';
+import type { AdamWState } from './adamw';
 import type { NamedTensors, ParamGroup } from './types';
 import { ParamSlots, nonNegative, type ParamSlot } from './paramSlots';
 
@@ -28,6 +29,14 @@ export interface LARSArgs {
   /** η of the trust ratio `η·‖p‖/‖g‖`. Defaults to 0.001. */
   trustCoefficient?: number;
 }
+
+/**
+ * Serialisable LARS state, from `getState` for `setState`, in the layout of
+ * `AdamWState` so that a `TrainingCheckpoint` holds either: each parameter's
+ * momentum buffer μ is its `m`, `v` is empty, `step` is the optimiser's step
+ * count. Parameters that never received a gradient have no entry.
+ */
+export type LARSState = AdamWState;
 
 interface Slot extends ParamSlot {
   mu?: tf.Variable;
@@ -83,11 +92,53 @@ export class LARS {
    * @param lr learning rate of this step, before each group's `lrScale`. Defaults to `this.lr`.
    */
   step(grads: NamedTensors, lr: number = this.lr): void {
-    if (this.disposed) throw new MAEConfigError('LARS.step: expected a live optimiser, got one after dispose()');
+    this.assertLive('step');
     nonNegative(lr, 'LARS.step lr', MAEInputError);
     const updates = this.params.match(grads);
     this.stepCount += 1;
     for (const [slot, grad] of updates) this.update(slot, grad, lr * slot.lrScale);
+  }
+
+  /** Copies the momentum buffers to the host (for checkpoints). */
+  async getState(): Promise<LARSState> {
+    this.assertLive('getState');
+    const params: LARSState['params'] = {};
+    for (const s of this.params.slots) {
+      if (s.mu === undefined) continue;
+      params[s.param.name] = { step: this.stepCount, shape: [...s.mu.shape], m: Float32Array.from(await s.mu.data()), v: new Float32Array(0) };
+    }
+    return { step: this.stepCount, params };
+  }
+
+  /**
+   * Replaces the momentum buffers with those of `getState` (resume).
+   * Parameters absent from `state.params` restart with μ = 0. Nothing changes
+   * if the state does not match the parameters (a `CheckpointError` says why).
+   */
+  setState(state: LARSState): void {
+    this.assertLive('setState');
+    if (state == null || !Number.isSafeInteger(state.step) || state.step < 0 || state.params == null || typeof state.params !== 'object') {
+      throw new CheckpointError(`LARS.setState state: expected { step, params } from getState(), got ${describe(state)}`);
+    }
+    const loads = Object.entries(state.params).map(([name, p]) => {
+      const where = `LARS.setState state.params["${name}"]`;
+      const slot = this.params.slots.find((s) => s.param.name === name);
+      if (slot === undefined) throw new CheckpointError(`${where}: expected a parameter of the optimiser, got an unknown name`);
+      const shape = slot.param.variable.shape;
+      if (p == null || !Array.isArray(p.shape) || !tf.util.arraysEqual(p.shape, shape)) {
+        throw new CheckpointError(`${where}: expected { shape: ${describe(shape)}, m }, got ${describe(p)}`);
+      }
+      if (!(p.m instanceof Float32Array) || p.m.length !== slot.param.variable.size) {
+        throw new CheckpointError(`${where}.m: expected the momentum buffer, a Float32Array of ${slot.param.variable.size} values, got ${describe(p.m?.length)} values`);
+      }
+      return [slot, p.m] as const;
+    });
+    for (const s of this.params.slots) {
+      s.mu?.dispose();
+      s.mu = undefined;
+    }
+    for (const [slot, m] of loads) slot.mu = tf.tidy(() => tf.variable(tf.tensor(m, slot.param.variable.shape, 'float32'), false));
+    this.stepCount = state.step;
   }
 
   /** Frees the momentum buffers. The optimiser cannot be used afterwards. */
@@ -97,6 +148,10 @@ export class LARS {
       s.mu = undefined;
     }
     this.disposed = true;
+  }
+
+  private assertLive(method: string): void {
+    if (this.disposed) throw new MAEConfigError(`LARS.${method}: expected a live optimiser, got one after dispose()`);
   }
 
   private update(slot: Slot, grad: tf.Tensor, lr: number): void {

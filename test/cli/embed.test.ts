@@ -2,56 +2,46 @@
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { openImageFolder } from '../../src/cli/data';
 import { extractFeatures } from '../../src/eval/features';
 import { MaskedAutoencoder } from '../../src/model/MaskedAutoencoder';
 import { decodeNpy } from '../../src/node/npy';
 import { FIXTURES_DIR } from '../helpers/fixtures';
-import { writeImageFolder } from './imageFolder';
-import { run, writeTinyWeights, TINY_MAE } from './run';
+import { TINY_MAE, useLabelledFolder, writeImageFolder } from '../helpers/labelledFolder';
+import { run } from './run';
 
 const CONFIG = { ...TINY_MAE, seed: 3 };
-let dir: string;
-let data: string;
-let weights: string;
-
-beforeAll(async () => {
-  await tf.setBackend('cpu');
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tfjs-mae-embed-'));
-  data = path.join(dir, 'images');
-  writeImageFolder(data, { classes: ['cat', 'dog'], perClass: 3, size: 16 });
-  weights = path.join(dir, 'tiny.safetensors');
-  await writeTinyWeights(weights, 3);
-});
-afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+const labelled = useLabelledFolder('embed', { weightsSeed: 3 });
+/** 8 images in class folders a/ and b/. */
+const images = () => path.join(labelled.data, 'train');
 
 describe('tfjs-mae embed', () => {
   it('writes the encoder features of every image, in the CSV order, with labels', async () => {
-    const out = path.join(dir, 'features.npy');
-    const r = await run('embed', data, '--weights', weights, '--out', out, '--backend', 'cpu', '--batch-size', '4');
+    const data = images();
+    const out = path.join(labelled.dir, 'features.npy');
+    const r = await run('embed', data, '--weights', labelled.weights, '--out', out, '--backend', 'cpu', '--batch-size', '4');
     expect(r.err).toEqual([]);
     expect(r.code).toBe(0);
-    expect(r.out.at(-1)).toBe(`wrote ${out}: [6, 32] float32 (mean pooling), and ${path.join(dir, 'features.csv')} (2 classes)`);
+    expect(r.out.at(-1)).toBe(`wrote ${out}: [8, 32] float32 (mean pooling), and ${path.join(labelled.dir, 'features.csv')} (2 classes)`);
     const { data: values, shape } = decodeNpy(new Uint8Array(fs.readFileSync(out)));
-    expect(shape).toEqual([6, 32]);
-    const csv = fs.readFileSync(path.join(dir, 'features.csv'), 'utf8').trim().split('\n');
+    expect(shape).toEqual([8, 32]);
+    const csv = fs.readFileSync(path.join(labelled.dir, 'features.csv'), 'utf8').trim().split('\n');
     expect(csv[0]).toBe('path,label,class');
-    expect(csv.slice(1)).toEqual([0, 1, 2].map((i) => `${path.join(data, 'cat', `img${i}.png`)},0,cat`).concat([0, 1, 2].map((i) => `${path.join(data, 'dog', `img${i}.png`)},1,dog`)));
+    expect(csv.slice(1)).toEqual([0, 1, 2, 3].map((i) => `${path.join(data, 'a', `img${i}.png`)},0,a`).concat([0, 1, 2, 3].map((i) => `${path.join(data, 'b', `img${i}.png`)},1,b`)));
     // The same numbers as the library on the same images with the same model.
     const mae = new MaskedAutoencoder(CONFIG);
     const folder = await openImageFolder(data, { inputSize: 16, inChans: 3 });
-    const expected = await extractFeatures(mae.encoder, folder.evalSource(6));
+    const expected = await extractFeatures(mae.encoder, folder.evalSource(8));
     expect(Array.from(values)).toEqual(Array.from(await expected.data()));
     tf.dispose(expected);
     mae.dispose();
   });
 
   it('an official .pth without a config: inferred, said so, and --heads is needed for a non-preset width', async () => {
-    const out = path.join(dir, 'official.npy');
-    const imgs = path.join(dir, 'images32');
+    const out = path.join(labelled.dir, 'official.npy');
+    const imgs = path.join(labelled.dir, 'images32');
     writeImageFolder(imgs, { classes: [], perClass: 2, size: 32 });
     const r = await run('embed', imgs, '--weights', path.join(FIXTURES_DIR, 'mae_tiny.pth'), '--heads', '4', '--decoder-heads', '4', '--out', out, '--pool', 'cls', '--backend', 'cpu');
     expect(r.err).toEqual([]);
@@ -60,11 +50,11 @@ describe('tfjs-mae embed', () => {
     expect(noHeads.code).toBe(1);
     expect(noHeads.err[0]).toMatch(/cannot infer numHeads: the encoder is 64 wide, .*; pass it \(--heads N\)$/);
     expect(decodeNpy(new Uint8Array(fs.readFileSync(out))).shape).toEqual([2, 64]);
-    expect(fs.readFileSync(path.join(dir, 'official.csv'), 'utf8').trim().split('\n')[1]).toMatch(/img0\.png,,$/);
+    expect(fs.readFileSync(path.join(labelled.dir, 'official.csv'), 'utf8').trim().split('\n')[1]).toMatch(/img0\.png,,$/);
   });
 
   it('needs --weights and --out', async () => {
-    expect((await run('embed', data, '--out', 'x.npy')).err).toEqual(['tfjs-mae: embed needs --weights FILE (see tfjs-mae embed --help)']);
-    expect((await run('embed', data, '--weights', weights)).err).toEqual(['tfjs-mae: embed needs --out FEATURES.npy']);
+    expect((await run('embed', images(), '--out', 'x.npy')).err).toEqual(['tfjs-mae: embed needs --weights FILE (see tfjs-mae embed --help)']);
+    expect((await run('embed', images(), '--weights', labelled.weights)).err).toEqual(['tfjs-mae: embed needs --out FEATURES.npy']);
   });
 });

@@ -12,8 +12,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WASM_HEAP_LIMIT_ENV } from '../../src/cli/memory';
-import { writeImageFolder, writeTrainVal } from './imageFolder';
-import { run, writeTinyWeights } from './run';
+import { writeImageFolder, writeTrainVal, writeTinyWeights } from '../helpers/labelledFolder';
+import { run } from './run';
 
 const TINY = JSON.stringify({ embedDim: 32, depth: 1, numHeads: 2, decoderEmbedDim: 16, decoderDepth: 1, decoderNumHeads: 2 });
 let dir: string;

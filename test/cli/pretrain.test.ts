@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseSafetensors } from '../../src/io/safetensors';
 import { decodeCheckpoint } from '../../src/train/checkpoint';
-import { writeImageFolder } from './imageFolder';
+import { writeImageFolder } from '../helpers/labelledFolder';
 import { run } from './run';
 
 const TINY = JSON.stringify({ embedDim: 32, depth: 1, numHeads: 2, decoderEmbedDim: 16, decoderDepth: 1, decoderNumHeads: 2 });

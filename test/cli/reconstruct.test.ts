@@ -6,10 +6,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeImageFolder } from './imageFolder';
+import { writeImageFolder, writeTinyWeights } from '../helpers/labelledFolder';
 import { firstBatch, openImageFiles } from '../../src/cli/data';
 import { disposeBatch } from '../../src/train/data';
-import { run, writeTinyWeights } from './run';
+import { run } from './run';
 
 let dir: string;
 let images: string[];

@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { MAEConfigError, MAEInputError } from '../../src/errors';
 import { MaskedAutoencoder } from '../../src/model/MaskedAutoencoder';
 import { ViTClassifier } from '../../src/classify/ViTClassifier';
-import { evaluateClassifier, finetune, finetuneParamGroups } from '../../src/eval/finetune';
+import { evaluateClassifier, evaluateClassifierMetrics, finetune, finetuneParamGroups } from '../../src/eval/finetune';
 import { imageDataSource } from '../../src/train/data';
 import { Rng } from '../../src/data/rng';
 
@@ -138,5 +138,39 @@ describe('finetune', () => {
     expect(tf.memory().numTensors).toBe(before);
     await expect(evaluateClassifier({ forward: () => ({}) } as never, tf.zeros([2, 8, 8, 1]), [0])).rejects.toThrow(MAEInputError);
     mae.dispose();
+  });
+});
+
+describe('evaluateClassifierMetrics', () => {
+  it('top-1, top-5 and the mean cross-entropy over all images (main_finetune.py --eval), in batches; no leaks', async () => {
+    // A fake classifier whose logits are the image's first row of 6 pixels: the numbers are known on the host.
+    const rng = new Rng(7);
+    const n = 13, k = 6;
+    const rows = Array.from({ length: n }, () => Array.from({ length: k }, () => rng.uniformIn(-2, 2)));
+    const labels = rows.map((_, i) => (i * 5) % k);
+    const images = tf.tensor4d(rows.flat(), [n, 1, k, 1]);
+    const fake = { forward: (x: tf.Tensor) => ({ logits: tf.reshape(x, [x.shape[0], k]) as tf.Tensor2D, features: tf.zeros([x.shape[0], 1]) as tf.Tensor2D }) };
+    let right = 0, right5 = 0, loss = 0;
+    rows.forEach((row, i) => {
+      const y = labels[i];
+      const max = Math.max(...row);
+      if (row.indexOf(max) === y) right++;
+      if (row.filter((v) => v > row[y]).length < 5) right5++;
+      loss += Math.log(row.reduce((a, v) => a + Math.exp(v - max), 0)) + max - row[y];
+    });
+    const before = tf.memory().numTensors;
+    const m = await evaluateClassifierMetrics(fake, images, labels, { batchSize: 5 }); // batches 5, 5, 3
+    expect(tf.memory().numTensors).toBe(before);
+    expect(m.count).toBe(n);
+    expect(m.acc1).toBeCloseTo(right / n, 7);
+    expect(m.acc5).toBeCloseTo(right5 / n, 7);
+    expect(right5).toBeLessThan(n); // top-5 of 6 classes misses some: the check means something
+    expect(Math.abs(m.loss - loss / n)).toBeLessThan(1e-5);
+    expect(await evaluateClassifier(fake, images, labels, { batchSize: 5 })).toBe(m.acc1);
+    // Fewer than 5 classes: no top-5.
+    const two = { forward: (x: tf.Tensor) => ({ logits: tf.reshape(tf.slice(x, [0, 0, 0, 0], [-1, 1, 2, 1]), [x.shape[0], 2]) as tf.Tensor2D, features: tf.zeros([x.shape[0], 1]) as tf.Tensor2D }) };
+    expect((await evaluateClassifierMetrics(two, images, labels.map((y) => y % 2))).acc5).toBeUndefined();
+    expect(tf.memory().numTensors).toBe(before);
+    images.dispose();
   });
 });

@@ -5,7 +5,9 @@ import '@tensorflow/tfjs-layers'; // registers the gradients in Node
 import { beforeAll, describe, expect, it } from 'vitest';
 import { describeBackends } from '../../src/testing';
 import { MAEConfigError, MAEInputError } from '../../src/errors';
-import { linearProbe } from '../../src/eval/linearProbe';
+import { linearProbe, linearProbeStepsPerEpoch } from '../../src/eval/linearProbe';
+import { decodeCheckpoint, encodeCheckpoint } from '../../src/train/checkpoint';
+import { warmupCosineEpochs } from '../../src/train/schedule';
 import { LinearProbeHead } from '../../src/classify/LinearProbeHead';
 import { Rng, mixSeed, permutation } from '../../src/data/rng';
 
@@ -29,6 +31,15 @@ function clusters(n: number, d: number, k: number, seed: number, spread = 0.3) {
   return { x: tf.tensor2d(x, [n, d]), y, raw: x };
 }
 
+/** The initial Linear weight `[d, k]` of the probe `linearProbe` builds with seed 0. */
+async function initialWeight(d: number, k: number): Promise<Float32Array> {
+  const head = new LinearProbeHead({ inFeatures: d, numClasses: k, seed: mixSeed(0, 0x68656164) });
+  head.ensureBuilt();
+  const w0 = (await head.linear.kernel.read().data()) as Float32Array;
+  head.dispose();
+  return w0;
+}
+
 /** One optimiser step in float64 on the probe's weight W `[d·k]` and bias b (step t, 1-based). */
 type Float64Step = (W: number[], gW: number[], b: number[], gb: number[], t: number) => void;
 
@@ -49,7 +60,7 @@ function larsFloat64(lr: number, momentum = 0.9, eta = 0.001, wd = 0): Float64St
 }
 
 /** The probe in float64, written from the torch definitions (BatchNorm1d, Linear, cross-entropy, AdamW or `update`). */
-function probeFloat64(x: Float32Array, y: Int32Array, n: number, d: number, k: number, w0: Float32Array, epochs: number, batch: number, seed: number, update?: Float64Step) {
+function probeFloat64(x: Float32Array, y: Int32Array, n: number, d: number, k: number, w0: Float32Array, epochs: number, batch: number, seed: number, update?: Float64Step, accum = 1) {
   const W = Array.from(w0); // [d, k] (ours: in × out)
   const b = new Array(k).fill(0);
   const mW = W.map(() => 0), vW = W.map(() => 0), mb = b.map(() => 0), vb = b.map(() => 0);
@@ -60,8 +71,12 @@ function probeFloat64(x: Float32Array, y: Int32Array, n: number, d: number, k: n
   for (let e = 0; e < epochs; e++) {
     const order = permutation(n, mixSeed(seed, e));
     let total = 0;
-    for (let s = 0; s < n; s += batch) {
-      const rows = Array.from(order.subarray(s, Math.min(s + batch, n)));
+    let used = 0;
+    const batches = Math.ceil(n / batch);
+    const sumW = W.map(() => 0), sumb = b.map(() => 0);
+    for (let bi = 0; bi < batches - (batches % accum); bi++) {
+      const rows = Array.from(order.subarray(bi * batch, Math.min((bi + 1) * batch, n)));
+      used += rows.length;
       const B = rows.length;
       const mean = new Array(d).fill(0), vr = new Array(d).fill(0);
       for (const r of rows) for (let j = 0; j < d; j++) mean[j] += x[r * d + j] / B;
@@ -84,6 +99,12 @@ function probeFloat64(x: Float32Array, y: Int32Array, n: number, d: number, k: n
           for (let j = 0; j < d; j++) gW[j * k + c] += xn[j] * g;
         }
       }
+      gW.forEach((g, i) => (sumW[i] += g));
+      gb.forEach((g, i) => (sumb[i] += g));
+      if ((bi + 1) % accum !== 0) continue;
+      // the mean gradient of the micro-batches (official accum_iter: each loss / accum_iter)
+      gW.forEach((_, i) => ((gW[i] = sumW[i] / accum), (sumW[i] = 0)));
+      gb.forEach((_, i) => ((gb[i] = sumb[i] / accum), (sumb[i] = 0)));
       t++;
       const adam = (p: number[], g: number[], m: number[], v: number[]) => {
         for (let i = 0; i < p.length; i++) {
@@ -99,7 +120,7 @@ function probeFloat64(x: Float32Array, y: Int32Array, n: number, d: number, k: n
         adam(b, gb, mb, vb);
       }
     }
-    losses.push(total / n);
+    losses.push(total / used);
   }
   let right = 0;
   for (let r = 0; r < n; r++) {
@@ -167,10 +188,7 @@ describeBackends(['cpu', 'wasm'], () => {
   it('matches a float64 BatchNorm1d + Linear + AdamW probe step for step (last partial batch kept)', async () => {
     const n = 50, d = 5, k = 3;
     const data = clusters(n, d, k, 4, 2.5); // overlapping: the loss stays informative
-    const head = new LinearProbeHead({ inFeatures: d, numClasses: k, seed: mixSeed(0, 0x68656164) });
-    head.ensureBuilt();
-    const w0 = (await head.linear.kernel.read().data()) as Float32Array;
-    head.dispose();
+    const w0 = await initialWeight(d, k);
     const want = probeFloat64(data.raw, data.y, n, d, k, w0, 3, 16, 0); // batches 16, 16, 16, 2
     const got = await linearProbe(data.x, data.y, data.x, tf.tensor1d(data.y, 'int32'), { epochs: 3, batchSize: 16 });
     got.epochLosses.forEach((l, i) => expect(Math.abs(l - want.losses[i])).toBeLessThan(2e-5));
@@ -181,10 +199,7 @@ describeBackends(['cpu', 'wasm'], () => {
   it("optimizer 'lars': matches a float64 util/lars.py probe step for step, with the default lr 0.1 × batch / 256", async () => {
     const n = 50, d = 5, k = 3;
     const data = clusters(n, d, k, 4, 2.5);
-    const head = new LinearProbeHead({ inFeatures: d, numClasses: k, seed: mixSeed(0, 0x68656164) });
-    head.ensureBuilt();
-    const w0 = (await head.linear.kernel.read().data()) as Float32Array;
-    head.dispose();
+    const w0 = await initialWeight(d, k);
     const want = probeFloat64(data.raw, data.y, n, d, k, w0, 4, 16, 0, larsFloat64((0.1 * 16) / 256));
     const before = tf.memory().numTensors;
     const got = await linearProbe(data.x, data.y, data.x, data.y, { epochs: 4, batchSize: 16, optimizer: 'lars' });
@@ -201,6 +216,58 @@ describeBackends(['cpu', 'wasm'], () => {
     expect(r.accuracy).toBeGreaterThanOrEqual(0.99);
     tf.dispose([data.x, sep.x]);
   });
+
+  it('accumSteps: the mean gradient of the micro-batches per step, as a float64 probe with accum_iter; leftover batches skipped', async () => {
+    const n = 50, d = 5, k = 3;
+    const data = clusters(n, d, k, 4, 2.5);
+    const w0 = await initialWeight(d, k);
+    const before = tf.memory().numTensors;
+    for (const [accum, optimizer] of [[2, 'adamw'], [3, 'lars']] as const) {
+      // batches 16, 16, 16, 2: two steps of 2, or one step of 3 and the batch of 2 left out
+      const lr = (0.1 * 16 * accum) / 256;
+      const want = probeFloat64(data.raw, data.y, n, d, k, w0, 3, 16, 0, optimizer === 'lars' ? larsFloat64(lr) : undefined, accum);
+      const got = await linearProbe(data.x, data.y, data.x, data.y, { epochs: 3, batchSize: 16, accumSteps: accum, optimizer, ...(optimizer === 'lars' ? { lr } : {}) });
+      got.epochLosses.forEach((l, i) => expect(Math.abs(l - want.losses[i])).toBeLessThan(2e-5));
+      expect(got.trainAccuracy).toBeCloseTo(want.trainAccuracy, 6);
+    }
+    expect(tf.memory().numTensors).toBe(before);
+    expect([linearProbeStepsPerEpoch(50, 16), linearProbeStepsPerEpoch(50, 16, 2), linearProbeStepsPerEpoch(50, 16, 3), linearProbeStepsPerEpoch(49, 16)]).toEqual([4, 2, 1, 3]);
+    data.x.dispose();
+  });
+
+  it('resume: a run continued from the checkpoint of an epoch end ends with the probe of an uninterrupted one, bit for bit (AdamW and LARS)', async () => {
+    const data = clusters(70, 6, 3, 5, 2);
+    const probeOf = async (head: LinearProbeHead) => Promise.all(head.stateEntries().map(async (e) => Array.from(await e.variable.read().data())));
+    for (const optimizer of ['adamw', 'lars'] as const) {
+      const schedule = warmupCosineEpochs({ baseLr: optimizer === 'lars' ? 0.5 : 1e-2, warmupEpochs: 1, epochs: 4, stepsPerEpoch: linearProbeStepsPerEpoch(70, 16, 2) });
+      const options = { epochs: 4, batchSize: 16, accumSteps: 2, optimizer, schedule, seed: 3 };
+      const before = tf.memory().numTensors;
+      let saved: Uint8Array | undefined;
+      let full: number[][] = [];
+      const a = await linearProbe(data.x, data.y, data.x, data.y, {
+        ...options,
+        onEpoch: async ({ epoch, head, checkpoint }) => {
+          if (epoch === 1) saved = encodeCheckpoint(await checkpoint());
+          if (epoch === 3) full = await probeOf(head);
+        },
+      });
+      let resumed: number[][] = [];
+      const ckpt = decodeCheckpoint(saved!);
+      expect(ckpt).toMatchObject({ step: 4, epoch: 2, seed: 3, stepsPerEpoch: 2, accumSteps: 2 });
+      const b = await linearProbe(data.x, data.y, data.x, data.y, { ...options, resume: ckpt, onEpoch: async ({ epoch, head }) => void (epoch === 3 && (resumed = await probeOf(head))) });
+      expect(b.epochLosses).toEqual(a.epochLosses.slice(2));
+      expect(resumed).toEqual(full);
+      expect(b.accuracy).toBe(a.accuracy);
+      expect(tf.memory().numTensors).toBe(before);
+      // A checkpoint of another run is refused, naming what differs.
+      await expect(linearProbe(data.x, data.y, data.x, data.y, { ...options, optimizer: optimizer === 'lars' ? 'adamw' : 'lars', resume: ckpt })).rejects.toThrow(
+        new RegExp(`linearProbe resume: optimizer: expected this run's "${optimizer === 'lars' ? 'adamw' : 'lars'}", got "${optimizer}"`),
+      );
+      await expect(linearProbe(data.x, data.y, data.x, data.y, { ...options, accumSteps: 1, resume: ckpt })).rejects.toThrow(/resume: stepsPerEpoch \(same rows, batchSize and accumSteps\): expected this run's 5, got 2/);
+      expect(tf.memory().numTensors).toBe(before);
+    }
+    data.x.dispose();
+  });
 }, { describe, beforeAll }, 'linearProbe');
 
 describe('linearProbe arguments', () => {
@@ -215,6 +282,9 @@ describe('linearProbe arguments', () => {
     await expect(linearProbe(x, [0, 1, 0, 1], x, [0, 1, 0, 1], { schedule: () => NaN })).rejects.toThrow(/schedule: expected a finite lr >= 0 at step 0/);
     await expect(linearProbe(x, [0, 1, 0, 2], x, [0, 1, 0, 1], { numClasses: 2 })).rejects.toThrow(/below numClasses 2/);
     await expect(linearProbe(tf.zeros([4]) as tf.Tensor, [0, 1, 0, 1], x, [0, 1, 0, 1])).rejects.toThrow(/trainFeatures: expected a float32 tensor \[N, D\]/);
+    await expect(linearProbe(x, [0, 1, 0, 1], x, [0, 1, 0, 1], { batchSize: 2, accumSteps: 3 })).rejects.toThrow(/accumSteps: expected at most the 2 batches of 2 of the 4 training rows, got 3/);
+    await expect(linearProbe(x, [0, 1, 0, 1], x, [0, 1, 0, 1], { accumSteps: 0 })).rejects.toThrow(/linearProbe accumSteps: expected an integer >= 1, got 0/);
+    await expect(linearProbe(x, [0, 1, 0, 1], x, [0, 1, 0, 1], { resume: {} as never })).rejects.toThrow(/linearProbe resume.weights: expected the safetensors bytes/);
     tf.dispose([x, x2]);
   });
 });

@@ -72,4 +72,43 @@ describeBackends(['cpu', 'wasm'], () => {
     expect(tf.memory().numTensors).toBe(before);
     tf.dispose([w, g, g3]);
   });
+
+  it('getState / setState: a fresh optimiser given the state continues exactly; a state of other parameters is refused', async () => {
+    const make = () => ({ w: tf.variable(tf.tensor2d([[0.5, -1], [2, 0.25]])), b: tf.variable(tf.tensor1d([0.1, -0.2])) });
+    const grads = (k: number) => ({ w: tf.tensor2d([[k, -2 * k], [0.5, k * k]]), b: tf.tensor1d([k, 1 - k]) });
+    const a = make();
+    const before = tf.memory().numTensors;
+    const optA = new LARS([{ params: [{ name: 'w', variable: a.w }, { name: 'b', variable: a.b }], weightDecay: 0.1 }], { lr: 0.5 });
+    for (const k of [1, 2]) {
+      const g = grads(k);
+      optA.step(g);
+      tf.dispose(Object.values(g));
+    }
+    const state = await optA.getState();
+    expect(state.step).toBe(2);
+    expect(Object.keys(state.params).sort()).toEqual(['b', 'w']);
+    expect(state.params.w.shape).toEqual([2, 2]);
+    expect(state.params.w.v).toHaveLength(0);
+    // B starts from A's weights and state.
+    const b = tf.tidy(() => ({ w: tf.variable(tf.clone(a.w)), b: tf.variable(tf.clone(a.b)) }));
+    const optB = new LARS([{ params: [{ name: 'w', variable: b.w }, { name: 'b', variable: b.b }], weightDecay: 0.1 }], { lr: 0.5 });
+    optB.setState(state);
+    expect(optB.steps).toBe(2);
+    for (const k of [3, 4]) {
+      const g = grads(k);
+      optA.step(g);
+      optB.step(g);
+      tf.dispose(Object.values(g));
+    }
+    expect(Array.from(await b.w.data())).toEqual(Array.from(await a.w.data()));
+    expect(Array.from(await b.b.data())).toEqual(Array.from(await a.b.data()));
+    expect(() => optB.setState({ step: 1, params: { x: state.params.w } })).toThrow(/LARS.setState state.params\["x"\]: expected a parameter of the optimiser/);
+    expect(() => optB.setState({ step: 1, params: { b: { ...state.params.b, m: new Float32Array(3) } } })).toThrow(/state.params\["b"\].m: expected the momentum buffer, a Float32Array of 2 values, got 3 values/);
+    expect(() => optB.setState(null as never)).toThrow(/LARS.setState state: expected \{ step, params \}/);
+    optA.dispose();
+    optB.dispose();
+    tf.dispose([b.w, b.b]);
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([a.w, a.b]);
+  });
 }, { describe, beforeAll }, 'LARS');

@@ -8,18 +8,21 @@
 import { join, resolve } from 'node:path';
 import { ViTClassifier } from '../../classify/ViTClassifier';
 import type { ViTEncoder } from '../../encode/ViTEncoder';
-import { evaluateClassifier, finetune } from '../../eval/finetune';
+import { evaluateClassifierMetrics, finetune } from '../../eval/finetune';
 import { saveWeights } from '../../io/pretrainedModel';
+import { loadCheckpointWeights } from '../../train/checkpoint';
 import type { MaskedAutoencoder } from '../../model/MaskedAutoencoder';
 import { writeFileAtomic } from '../../node/atomicFile';
 import type { StepInfo } from '../../train/progress';
 import { CliError, UsageError, flag, type FlagValues } from '../args';
 import { backendFlags } from '../backend';
-import { defineCommand } from '../command';
+import { defineCommand, type CliIO } from '../command';
+import type { FolderImages } from '../data';
+import { checkpointFile, interruptedLine, onCtrlC, yieldToSignals } from '../interrupt';
 import { checkTrainingMemory } from '../memory';
 import { stepReporter } from '../progress';
-import { checkpointBytes, mergeRecipe, readResume, resumePath } from '../resume';
-import { appendLog, checkpointName, readLog, truncateLog } from '../runDir';
+import { bestSoFar, checkpointBytes, mergeRecipe, readResume, resumePath, type Resumed } from '../resume';
+import { appendLog, truncateLog } from '../runDir';
 import { openLabelledRun, valSplitFlag } from '../splits';
 import { weightsFlags } from '../weightsFlags';
 
@@ -49,6 +52,7 @@ const flags = {
   outputDir: flag.string({ default: './output_dir', metavar: 'DIR', help: 'log.txt, dataset.json, checkpoints and checkpoint-best.safetensors go here' }),
   saveEvery: flag.integer({ default: 20, min: 1, metavar: 'N', help: 'save a checkpoint (weights + AdamW state) every N epochs, and after the last' }),
   resume: flag.string({ metavar: 'FILE|auto', help: 'continue from a checkpoint of this command; auto = the newest in --output-dir (a fresh run if none)' }),
+  eval: flag.boolean({ help: 'only evaluate on the val images (top-1, top-5, loss) and exit: the classifier of --weights (e.g. checkpoint-best.safetensors) or of --resume' }),
   ...backendFlags,
 };
 type Flags = FlagValues<typeof flags>;
@@ -63,25 +67,42 @@ const ARCHITECTURE_KEYS = new Set(['inputSize', 'clsToken']);
 
 const CHECKPOINT_FORMAT_HINT = 'a checkpoint-<epoch>.safetensors written by tfjs-mae finetune';
 
-/** The best top-1 of the epochs `log.txt` keeps (a resumed run does not overwrite a better checkpoint-best). */
-async function bestSoFar(outputDir: string): Promise<number> {
-  return Math.max(-1, ...(await readLog(outputDir)).map((r) => Number(r.test_acc1)).filter(Number.isFinite));
+/** `--eval`: top-1, top-5 and the loss on val, printed as `main_finetune.py --eval` does. */
+async function evaluateOnly(classifier: ViTClassifier, val: FolderImages, batchSize: number, io: CliIO): Promise<void> {
+  const m = await evaluateClassifierMetrics(classifier, val.evalSource(batchSize), undefined, { batchSize });
+  const acc5 = m.acc5 === undefined ? `n/a (${classifier.numClasses} classes)` : (100 * m.acc5).toFixed(3);
+  io.out(`* Acc@1 ${(100 * m.acc1).toFixed(3)} Acc@5 ${acc5} loss ${m.loss.toFixed(3)}`);
+  io.out(`Accuracy of the network on the ${m.count} test images: ${(100 * m.acc1).toFixed(1)}%`);
+}
+
+/** The classifier of a finetune checkpoint: the encoder of its recipe's --weights with the checkpoint's weights. */
+function classifierOfCheckpoint(encoder: MaskedAutoencoder | ViTEncoder, numClasses: number, r: Flags, resumed: Resumed): ViTClassifier {
+  const classifier = ViTClassifier.fromMAE(encoder, { numClasses, globalPool: !r.clsToken, dropPath: r.dropPath, seed: r.seed });
+  try {
+    loadCheckpointWeights(classifier.stateEntries(), resumed.checkpoint.weights);
+    return classifier;
+  } catch (e) {
+    classifier.dispose();
+    throw new CliError(`--resume ${resumed.path}: ${e instanceof Error ? e.message : String(e)} (${CHECKPOINT_FORMAT_HINT} with these --weights)`);
+  }
 }
 
 export const finetuneCommand = defineCommand({
   name: 'finetune',
   summary: 'fine-tune pre-trained weights as a classifier on DATA_DIR/train, top-1 on DATA_DIR/val (official main_finetune.py)',
   description: `
-Prints top-1 on val after every epoch, appends it to OUTPUT_DIR/log.txt and keeps the best
+Prints top-1 on val after every epoch, appends it to OUTPUT_DIR/log.txt (train_lr, train_loss,
+test_loss, test_acc1, test_acc5 with 5 classes or more, max_accuracy) and keeps the best
 classifier as OUTPUT_DIR/checkpoint-best.safetensors (weights + config; --weights of embed, inspect).
 checkpoint-<epoch>.safetensors (weights, AdamW state, config, recipe; written atomically) every
---save-every epochs; --resume auto continues the run exactly. OUTPUT_DIR/dataset.json holds the
-class → index map and the files of train and val.`,
+--save-every epochs; Ctrl-C saves one at the next step and exits 130; --resume auto continues the
+run exactly. --eval only evaluates a classifier on val, as main_finetune.py --eval.
+OUTPUT_DIR/dataset.json holds the class → index map and the files of train and val.`,
   positionals: [{ name: 'DATA_DIR', help: 'a folder with train/ and val/, one subfolder per class in each (or one folder of class subfolders with --val-split)' }],
   flags,
   async run({ positionals: [dataDir], flags: f, given }, io) {
     const resumeFile = await resumePath(f.resume, resolve(f.outputDir), io);
-    const resumed = resumeFile === undefined ? undefined : await readResume(resumeFile, CHECKPOINT_FORMAT_HINT);
+    const resumed = resumeFile === undefined ? undefined : await readResume(resumeFile, CHECKPOINT_FORMAT_HINT, 'finetune');
     const r = mergeRecipe(f as Flags, given as Set<string>, resumed, io, RECIPE_KEYS, ARCHITECTURE_KEYS);
     const { outputDir, loaded, encoder, train, val, classes } = await openLabelledRun('finetune', dataDir, r, io);
     let classifier: ViTClassifier | undefined;
@@ -89,8 +110,15 @@ class → index map and the files of train and val.`,
       if (loaded.kind === 'classifier') {
         classifier = loaded.model as ViTClassifier;
         if (classifier.numClasses !== classes.length) throw new CliError(`${r.weights} is a ${classifier.numClasses}-class classifier; ${dataDir} has ${classes.length} classes`);
+      } else if (r.eval) {
+        if (!resumed) throw new UsageError(`--eval needs a classifier: --weights ${r.weights} is ${loaded.kind === 'mae' ? 'an MAE' : 'an encoder'}; give --weights OUTPUT_DIR/checkpoint-best.safetensors or --resume a checkpoint of finetune`);
+        classifier = classifierOfCheckpoint(loaded.model as MaskedAutoencoder | ViTEncoder, classes.length, r, resumed);
       } else {
         classifier = ViTClassifier.fromMAE(loaded.model as MaskedAutoencoder | ViTEncoder, { numClasses: classes.length, globalPool: !r.clsToken, dropPath: r.dropPath, seed: r.seed });
+      }
+      if (r.eval) {
+        await evaluateOnly(classifier, val, r.batchSize, io);
+        return 0;
       }
       const source = train.trainSource(r.batchSize, r.seed);
       const stepsPerEpoch = Math.floor(source.batchesPerEpoch! / r.accumIter);
@@ -115,6 +143,8 @@ class → index map and the files of train and val.`,
       let best = await bestSoFar(outputDir);
       let lrs: number[] = [];
       const model = classifier;
+      const ctrlC = onCtrlC(io);
+      let lastSaved = '';
       const result = await finetune(model, source, {
         epochs: r.epochs,
         accumSteps: r.accumIter,
@@ -131,22 +161,25 @@ class → index map and the files of train and val.`,
         seed: r.seed,
         progress: false,
         resume: resumed?.checkpoint,
+        signal: ctrlC.signal,
         checkpointEvery: r.saveEvery,
         save: async (ckpt) => {
-          const path = join(outputDir, checkpointName(ckpt.epoch - 1));
-          await writeFileAtomic(path, checkpointBytes(ckpt, { recipe }));
-          io.out(`saved ${path} (step ${ckpt.step}/${r.epochs * stepsPerEpoch})`);
+          lastSaved = join(outputDir, checkpointFile(ckpt));
+          await writeFileAtomic(lastSaved, checkpointBytes(ckpt, { recipe }));
+          io.out(`saved ${lastSaved} (step ${ckpt.step}/${r.epochs * stepsPerEpoch})`);
         },
         onStart: (info) => {
           if (info.warning) io.out(`warning: ${info.warning}`);
         },
-        onStep: (info: StepInfo) => {
+        onStep: async (info: StepInfo) => {
           lrs.push(info.lr);
           reporter.step(info);
+          await yieldToSignals();
         },
         onEpoch: async (info) => {
           reporter.end();
-          const top1 = 100 * (await evaluateClassifier(model, val.evalSource(r.batchSize), undefined, { batchSize: r.batchSize }));
+          const test = await evaluateClassifierMetrics(model, val.evalSource(r.batchSize), undefined, { batchSize: r.batchSize });
+          const top1 = 100 * test.acc1;
           const improved = top1 > best;
           if (improved) {
             best = top1;
@@ -155,10 +188,23 @@ class → index map and the files of train and val.`,
           }
           const trainLr = lrs.reduce((a, b) => a + b, 0) / Math.max(lrs.length, 1);
           lrs = [];
-          await appendLog(outputDir, { train_lr: trainLr, train_loss: info.meanLoss, test_acc1: top1, epoch: info.epoch, max_accuracy: best });
+          await appendLog(outputDir, {
+            train_lr: trainLr,
+            train_loss: info.meanLoss,
+            test_loss: test.loss,
+            test_acc1: top1,
+            ...(test.acc5 === undefined ? {} : { test_acc5: 100 * test.acc5 }),
+            epoch: info.epoch,
+            max_accuracy: best,
+          });
           io.out(`[finetune] epoch ${info.epoch + 1}/${info.epochs} train_loss ${info.meanLoss.toFixed(4)} top-1 ${top1.toFixed(2)}% (best ${best.toFixed(2)}%${improved ? ', saved' : ''})`);
         },
-      });
+      }).finally(() => ctrlC.dispose());
+      reporter.end();
+      if (result.stopped) {
+        io.out(interruptedLine(result.step, r.epochs * stepsPerEpoch, lastSaved));
+        return 130;
+      }
       if (result.firstStep >= r.epochs * stepsPerEpoch) io.out(`${resumed?.path} already finished the run's ${r.epochs} epochs`);
       io.out(`done: best top-1 ${best.toFixed(2)}% on ${val.listing.paths.length} val images; ${join(outputDir, 'checkpoint-best.safetensors')}`);
     } finally {

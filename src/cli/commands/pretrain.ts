@@ -19,7 +19,8 @@ import { normalisationFlags, resolveNormalisation } from '../normalisation';
 import { disposeBatch } from '../../train/data';
 import { reconstructionFigure } from '../figure';
 import { stepReporter } from '../progress';
-import { appendLog, checkOutputDir, checkpointName, newestCheckpoint, readLog, truncateLog } from '../runDir';
+import { appendLog, checkOutputDir, newestCheckpoint, readLog, truncateLog } from '../runDir';
+import { checkpointFile, interruptedLine, onCtrlC, yieldToSignals } from '../interrupt';
 import { checkpointBytes, mergeRecipe, readResume, type Resumed } from '../resume';
 import { checkTrainingMemory } from '../memory';
 
@@ -186,14 +187,7 @@ async function train(model: MaskedAutoencoder, { dataDir, outputDir, r, resumed,
   await mkdir(outputDir, { recursive: true });
   if (resumed) await truncateLog(outputDir, resumed.checkpoint.epoch);
 
-  const controller = new AbortController();
-  let interrupts = 0;
-  const onSigint = (): void => {
-    if (++interrupts > 1) process.exit(130);
-    io.err('tfjs-mae: interrupted; saving a checkpoint after this step (Ctrl-C again to quit without saving)');
-    controller.abort();
-  };
-  process.on('SIGINT', onSigint);
+  const ctrlC = onCtrlC(io);
   const reporter = stepReporter(io, 'pretrain');
   let epochLrs: number[] = [];
   let lastSaved = '';
@@ -212,12 +206,12 @@ async function train(model: MaskedAutoencoder, { dataDir, outputDir, r, resumed,
         if (info.warning) io.out(`warning: ${info.warning}`);
       },
       resume: resumed?.checkpoint,
-      signal: controller.signal,
+      signal: ctrlC.signal,
       checkpointEvery: r.saveEvery,
       onStep: async (info: StepInfo) => {
         epochLrs.push(info.lr);
         reporter.step(info);
-        await new Promise((done) => setImmediate(done)); // let Ctrl-C through
+        await yieldToSignals();
       },
       onEpoch: async (info) => {
         reporter.end();
@@ -228,15 +222,14 @@ async function train(model: MaskedAutoencoder, { dataDir, outputDir, r, resumed,
         await writeFigures(model, data, outputDir, info.epoch, r.seed);
       },
       save: async (ckpt) => {
-        const name = ckpt.step % stepsPerEpoch === 0 ? checkpointName(ckpt.epoch - 1) : checkpointName('interrupted');
-        lastSaved = join(outputDir, name);
+        lastSaved = join(outputDir, checkpointFile(ckpt));
         await writeFileAtomic(lastSaved, checkpointBytes(ckpt, metadata));
         io.out(`saved ${lastSaved} (step ${ckpt.step}/${totalSteps})`);
       },
     });
     reporter.end();
     if (result.stopped) {
-      io.out(`interrupted at step ${result.step}/${totalSteps}; continue with --resume auto (or --resume ${lastSaved})`);
+      io.out(interruptedLine(result.step, totalSteps, lastSaved));
       return 130;
     }
     const summary = source.summary();
@@ -245,7 +238,7 @@ async function train(model: MaskedAutoencoder, { dataDir, outputDir, r, resumed,
     for (const b of summary.badFiles) io.out(`  skipped ${b.path}: ${b.reason}`);
     return 0;
   } finally {
-    process.off('SIGINT', onSigint);
+    ctrlC.dispose();
   }
 }
 
