@@ -138,7 +138,9 @@ async function main(): Promise<void> {
     'linprobe', images, '--weights', last, '--pool', 'mean', '--batch-size', String(a.batchSize), '--epochs', '10',
     '--output-dir', join(a.out, 'linprobe'), ...common,
   ]);
-  const top1 = Number(/top-1 ([\d.]+)%/.exec(probe)?.[1]);
+  // the final result line (`top-1 X% on N val images …`), not epoch 1's progress line
+  const top1 = Number(/^top-1 ([\d.]+)% on \d+ val images/m.exec(probe)?.[1]);
+  if (!Number.isFinite(top1)) throw new Error(`linprobe printed no final "top-1 X% on N val images" line:\n${probe}`);
   const { ours, reference } = await referenceNumbers();
   const delta = top1 - ours;
   console.log(
