@@ -59,6 +59,24 @@ export const WASM_PACKED_WEIGHTS_MAX_BYTES = 1.5 * 2 ** 30;
 /** The limit in force (tests lower it to run the transposed inference form on small weights). */
 export const packedWeights = { maxBytes: WASM_PACKED_WEIGHTS_MAX_BYTES };
 
+/**
+ * Runs `fn` with every inference product in the transposed form, so that wasm
+ * keeps no packed weight copies: for one forward pass (a reconstruction
+ * figure), where packing a weight never pays off and its copy would double
+ * the weights' memory (ViT-L's `reconstruct`: 2.64 GiB peak RSS instead of
+ * about 1.5 GiB). Not for concurrent forwards that want the packed form: the
+ * limit is process-wide while `fn` runs.
+ */
+export async function withoutPackedWeights<T>(fn: () => Promise<T>): Promise<T> {
+  const saved = packedWeights.maxBytes;
+  packedWeights.maxBytes = -1;
+  try {
+    return await fn();
+  } finally {
+    packedWeights.maxBytes = saved;
+  }
+}
+
 type ForwardForm = 'direct' | 'transposed';
 
 /** Which form `x[M, K] · w[K, N]` runs in (see above); `taped`: inside a gradient tape. */

@@ -8,7 +8,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { MAEInputError, TransformerBlock } from '../../src';
-import { gatherTokens, linear, packedWeights, takeRows } from '../../src/nn/ops';
+import { gatherTokens, linear, packedWeights, takeRows, withoutPackedWeights } from '../../src/nn/ops';
 import { describeBackends, expectNoLeaks, expectTensorsClose } from '../../src/testing';
 
 describeBackends(['cpu', 'wasm'], (backend) => {
@@ -60,6 +60,20 @@ describeBackends(['cpu', 'wasm'], (backend) => {
       }
     });
   }
+
+  it(`withoutPackedWeights: inference products run transposed inside, the limit is restored after a throw [${backend}]`, async () => {
+    const x = tf.randomNormal([10, 48], 0, 1, 'float32', 1);
+    const w = tf.randomNormal([48, 40], 0, 1, 'float32', 2);
+    const transposes = async (f: () => tf.Tensor) => (await tf.profile(() => f())).kernels.filter((k) => k.name === 'Transpose').length;
+    const outside = await transposes(() => linear(x, w));
+    const inside = await withoutPackedWeights(async () => transposes(() => linear(x, w)));
+    // wasm: x·w outside (the weight packed once), (wᵀ·xᵀ)ᵀ inside; other backends always x·w
+    expect([outside, inside]).toEqual(backend === 'wasm' ? [0, 3] : [0, 0]);
+    const saved = packedWeights.maxBytes;
+    await expect(withoutPackedWeights(async () => { throw new Error('boom'); })).rejects.toThrow('boom');
+    expect(packedWeights.maxBytes).toBe(saved);
+    tf.dispose([x, w]);
+  });
 
   it(`gatherTokens takes rows per sample and routes the gradient back [${backend}]`, async () => {
     const x = tf.reshape(tf.range(0, 2 * 4 * 3, 1, 'float32'), [2, 4, 3]) as tf.Tensor3D;

@@ -11,6 +11,7 @@ import { backendFlags, setupBackend } from '../backend';
 import { defineCommand } from '../command';
 import { firstBatch, openImageFiles } from '../data';
 import { disposeBatch } from '../../train/data';
+import { withoutPackedWeights } from '../../nn/ops';
 import { reconstructionFigure } from '../figure';
 import { modelFromFlags, trainedNormalisation, weightsFlags } from '../weightsFlags';
 
@@ -57,12 +58,15 @@ pixels with the visible patches' statistics.`,
         throw new CliError(`cannot read ${bad[0] ?? images[0]}`);
       }
       try {
-        const { image, loss } = await reconstructionFigure(model, batch.images, {
-          seed: f.seed,
-          maskRatio: f.maskRatio,
-          ...norm,
-          rowLabels: images.map((p) => basename(p)),
-        });
+        // one forward pass: packed weight copies would only double the weights' memory
+        const { image, loss } = await withoutPackedWeights(() =>
+          reconstructionFigure(model, batch.images, {
+            seed: f.seed,
+            maskRatio: f.maskRatio,
+            ...norm,
+            rowLabels: images.map((p) => basename(p)),
+          }),
+        );
         await writePng(f.out, image);
         io.out(`wrote ${f.out}: ${images.length} image${images.length > 1 ? 's' : ''}, mask ratio ${f.maskRatio ?? model.config.maskRatio}, seed ${f.seed}, loss ${loss.toFixed(4)}`);
       } finally {
