@@ -293,7 +293,7 @@ export class ViTClassifier extends ViTBackbone {
       const note = `a new ${head ?? 'linear'} head of ${numClasses} classes on the file's encoder (as fromMAE)`;
       return { ...config, className: 'MAEViTClassifier', config: { ...classifierArgs(config.config, fresh) }, notes: [...config.notes, note] };
     };
-    // The new head (the file has none) is initialised as part of the build, before any tensor is read.
+    // The new head (the file has none) is initialised as part of the build: drawn once, after the load.
     const onBuilt = (model: MAELayer): void => {
       if (fresh) initHead(model as ViTClassifier, fresh);
     };

@@ -4,12 +4,15 @@
  * demo go through it): the weights of the file bit for bit, training
  * checkpoints (optimizer.* tensors) accepted, `allowMissing: false` and
  * `decide` refusing before any tensor is read, `imgSize` resampling, and no
- * leaks on success or error; cpu and wasm.
+ * leaks on success or error; and no initialiser run for a weight the file
+ * provides (the draws counted), the weights and outputs of the eager build +
+ * load, the seeded values for weights it does not provide; cpu and wasm.
  */
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import * as tf from '@tensorflow/tfjs-core';
-import { describe, expect, it, beforeAll } from 'vitest';
+import * as path from 'node:path';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   type ByteSource,
   CheckpointError,
@@ -27,8 +30,14 @@ import {
   parseSafetensors,
   saveWeights,
   type AdamWState,
+  type ResolvedConfig,
+  buildModel,
+  loadPretrainedFrom,
+  readSafetensors,
 } from '../../src';
+import { normal, uniform, xavierUniform } from '../../src/nn/init';
 import { describeBackends, expectNoLeaks } from '../../src/testing';
+import { FIXTURES_DIR, readBytes } from '../helpers/fixtures';
 
 /** Every weight of `model` under its official name, as host arrays. */
 async function weightsOf(model: MAELayer): Promise<Map<string, Float32Array>> {
@@ -191,3 +200,118 @@ describe('loadPretrainedModelFrom: options and errors', () => {
     mae.dispose();
   });
 });
+
+/** Where `apply` of a tfjs-layers initializer is defined (spied on to count draws). */
+function applyOwner(initializer: object): { apply: (...args: unknown[]) => tf.Tensor } {
+  let proto = Object.getPrototypeOf(initializer) as object;
+  while (!Object.prototype.hasOwnProperty.call(proto, 'apply')) proto = Object.getPrototypeOf(proto) as object;
+  return proto as { apply: (...args: unknown[]) => tf.Tensor };
+}
+
+/** Counts the random draws of the official initialisers (xavier, normal, uniform) while `fn` runs. */
+async function countDraws<T>(fn: () => Promise<T>): Promise<{ value: T; xavier: number; normal: number; uniform: number }> {
+  const spies = [xavierUniform(), normal(0.02), uniform(1)].map((i) => vi.spyOn(applyOwner(i), 'apply'));
+  try {
+    const value = await fn();
+    const [xavier, normalDraws, uniformDraws] = spies.map((s) => s.mock.calls.length);
+    return { value, xavier, normal: normalDraws, uniform: uniformDraws };
+  } finally {
+    spies.forEach((s) => s.mockRestore());
+  }
+}
+
+/** The load before deferred init: the model built with its random init, then every weight of the file written over it. */
+async function eagerLoad(config: ResolvedConfig, bytes: Uint8Array): Promise<MAELayer> {
+  const model = buildModel(config);
+  await loadPretrainedFrom(model, await openWeights(bytesSource(bytes)));
+  return model;
+}
+
+describeBackends(['cpu', 'wasm'], (backend) => {
+  const imgs = (c: number, size: number): tf.Tensor4D => tf.randomNormal([2, size, size, c], 0, 1, 'float32', 17);
+
+  it(`a full MAE file: no initialiser runs, and weights and loss are those of the eager build + load [${backend}]`, async () => {
+    const mae = maeVitTinyPatch4({ seed: 21 });
+    const bytes = await saveWeights(mae);
+    mae.dispose();
+    const before = tf.memory().numTensors;
+    const { value: loaded, xavier, normal: n, uniform: u } = await countDraws(() => loadPretrainedModel(bytes));
+    expect([xavier, n, u]).toEqual([0, 0, 0]);
+    const eager = await eagerLoad(loaded.config, bytes);
+    await expectSameWeights(loaded.model, eager);
+    const x = imgs(1, 28);
+    const noise = tf.randomUniform([2, 49], 0, 1, 'float32', 3);
+    const [a, b] = [(loaded.model as MaskedAutoencoder).loss(x, { noise }), (eager as MaskedAutoencoder).loss(x, { noise })];
+    expect((await a.data())[0]).toBe((await b.data())[0]);
+    tf.dispose([x, noise, a, b]);
+    loaded.model.dispose();
+    eager.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it(`an official .pth: no initialiser runs; the official loss [${backend}]`, async () => {
+    const { value: mae, xavier, normal: n, uniform: u } = await countDraws(() => MaskedAutoencoder.fromPretrained(path.join(FIXTURES_DIR, 'mae_tiny.pth'), { hints: { numHeads: 4, decoderNumHeads: 4 } }));
+    expect([xavier, n, u]).toEqual([0, 0, 0]);
+    const ref = readSafetensors(readBytes(path.join(FIXTURES_DIR, 'mae_tiny.safetensors')));
+    const loss = mae.loss(ref['input.imgs_nhwc'], { noise: ref['input.noise'] });
+    expect(Math.abs((await loss.data())[0] - (await ref['out.loss'].data())[0])).toBeLessThan(1e-5);
+    tf.dispose([loss, ...Object.values(ref)]);
+    mae.dispose();
+  });
+
+  it(`an encoder-only file into a ViTClassifier: only the new head is drawn, and it is fromMAE's (same seed): weights and logits [${backend}]`, async () => {
+    const enc = new ViTEncoder({ imgSize: 16, patchSize: 4, inChans: 1, embedDim: 32, depth: 2, numHeads: 2, seed: 4 });
+    const bytes = await saveWeights(enc);
+    enc.dispose();
+    for (const head of ['linear', 'linprobe'] as const) {
+      const { value: clf, xavier, normal: n, uniform: u } = await countDraws(() => ViTClassifier.fromPretrained(bytes, { numClasses: 5, seed: 9, head }));
+      expect([xavier, n, u]).toEqual([0, 1, 0]);
+      const { model: encoder } = await loadPretrainedModel(bytes);
+      const viaMAE = ViTClassifier.fromMAE(encoder as ViTEncoder, { numClasses: 5, seed: 9, head });
+      await expectSameWeights(clf, viaMAE);
+      const x = imgs(1, 16);
+      const [a, b] = [clf.forward(x), viaMAE.forward(x)];
+      expect(Array.from(await a.logits.data())).toEqual(Array.from(await b.logits.data()));
+      tf.dispose([x, a.logits, a.features, b.logits, b.features]);
+      [clf, encoder, viaMAE].forEach((m) => m.dispose());
+    }
+  });
+
+  it(`a training checkpoint: no initialiser runs; the weights of the eager load of its weights alone [${backend}]`, async () => {
+    const mae = maeVitTinyPatch4({ seed: 22 });
+    const weights = await saveWeights(mae);
+    const ckpt = await trainingCheckpoint(mae, weights);
+    mae.dispose();
+    const { value: loaded, xavier, normal: n, uniform: u } = await countDraws(() => loadPretrainedModel(ckpt));
+    expect([xavier, n, u]).toEqual([0, 0, 0]);
+    const eager = await eagerLoad(loaded.config, weights);
+    await expectSameWeights(loaded.model, eager);
+    loaded.model.dispose();
+    eager.dispose();
+  });
+
+  it(`weights the file lacks get the same seeded values as an eager build (a decoder on an encoder file) [${backend}]`, async () => {
+    const enc = new ViTEncoder({ imgSize: 28, patchSize: 4, inChans: 1, embedDim: 32, depth: 1, numHeads: 2, seed: 5 });
+    const bytes = await saveWeights(enc);
+    enc.dispose();
+    const decide = (c: ResolvedConfig): ResolvedConfig => ({ ...c, className: 'MaskedAutoencoder', config: { ...c.config, decoderEmbedDim: 16, decoderDepth: 2, decoderNumHeads: 2, seed: 31 } });
+    const { value: loaded, xavier, normal: n, uniform: u } = await countDraws(async () => loadPretrainedModelFrom(await openWeights(bytesSource(bytes)), { decide }));
+    // the decoder's Linears (embed, 4 per block, pred) and its mask token; nothing of the encoder
+    expect([xavier, n, u]).toEqual([1 + 4 * 2 + 1, 1, 0]);
+    const eager = await eagerLoad(loaded.config, bytes);
+    await expectSameWeights(loaded.model, eager);
+    loaded.model.dispose();
+    eager.dispose();
+  });
+
+  it(`a file that fails while its tensors are read: the half-loaded model is disposed, nothing leaks [${backend}]`, async () => {
+    const mae = maeVitTinyPatch4({ seed: 23 });
+    const bytes = await saveWeights(mae);
+    mae.dispose();
+    const inner = bytesSource(bytes, 'torn.safetensors');
+    let reads = 0;
+    const torn: ByteSource = { ...inner, read: async (offset, length) => (++reads > 6 ? Promise.reject(new CheckpointError('torn.safetensors: the disk went away')) : inner.read(offset, length)) };
+    await expectNoLeaks(() => expect(loadPretrainedModel(torn)).rejects.toThrow('torn.safetensors: the disk went away'), 'torn file');
+    expect(reads).toBeGreaterThan(6);
+  });
+}, { describe, beforeAll });
