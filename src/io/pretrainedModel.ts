@@ -142,7 +142,7 @@ export interface PretrainedModelOptions extends Omit<PretrainedOptions, 'metadat
    * Called once the model is built, before the first tensor is read (a
    * progress display; a re-initialiser such as a fresh head's). Weights the
    * file does not provide get their initial values after the load, so what
-   * `onBuilt` writes is kept. Defaults to none.
+   * `onBuilt` writes is kept unless the file provides that weight. Defaults to none.
    */
   onBuilt?: (model: MAELayer) => void;
 }
@@ -193,10 +193,10 @@ const CONFIG_FROM: Record<ResolvedConfig['source'], string> = { metadata: 'the f
  * `imgSize` → the model built, then `onBuilt` → the weights read one
  * tensor at a time straight into it ({@link loadPretrainedFrom}) → the
  * initialisers run for the weights the file did not provide (a new head, a
- * decoder on an encoder's file), with the values and seeds a plain
- * `new ViTClassifier(...)` gives them. No initialiser runs for a weight the
+ * decoder on an encoder's file), with the values and seeds a plain build
+ * of the same config gives them. No initialiser runs for a weight the
  * file provides: the model is built with zero placeholders, which the load
- * replaces (a third of a ViT-L load used to be its random init). Memory:
+ * replaces (in a browser, a third of a ViT-L load used to be its random init). Memory:
  * the model plus one tensor. On any error the model is disposed: nothing leaks.
  *
  * ```ts
