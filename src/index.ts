@@ -154,6 +154,8 @@ export {
 export { fromHFConfig, toHFConfig, type HFModelClass, type HFModelConfig } from './io/hfConfig';
 export { HEADS_BY_WIDTH, DECODER_HEADS_BY_WIDTH, type InferContext } from './io/inferConfig';
 export { loadPretrainedModel, saveWeights, type FromPretrainedOptions, type PretrainedModel, type SaveWeightsOptions } from './io/pretrainedModel';
+// The one resolve → build → load path over an opened weights file (load-fast)
+export { loadPretrainedModelFrom, type PretrainedModelOptions } from './io/pretrainedModel';
 export {
   openPretrainedSource,
   openLocation,

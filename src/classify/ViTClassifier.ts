@@ -17,6 +17,7 @@ import { MaskedAutoencoder } from '../model/MaskedAutoencoder';
 import { loadStateDict, stateDict, type LoadOptions, type LoadReport, type StateDictOptions } from '../io/stateDict';
 import { LinearProbeHead } from './LinearProbeHead';
 import { loadPretrainedModelAs, type FromPretrainedOptions } from '../io/pretrainedModel';
+import type { ResolvedConfig } from '../io/modelConfig';
 import type { PretrainedSource } from '../io/source';
 import { reinitLinear } from './init';
 
@@ -274,7 +275,7 @@ export class ViTClassifier extends ViTBackbone {
     const { numClasses, globalPool, normBeforePool, head, dropPath, dropRate, headInitStd, seed, recompute, ...loadOptions } = options;
     let fresh: FromMAEOptions | undefined;
     // The classifier is built from the file's config and loaded straight from the file (one model in memory, even for ViT-H).
-    const { model } = await loadPretrainedModelAs(source, loadOptions, (config, file) => {
+    const decide = (config: ResolvedConfig, file: string): ResolvedConfig => {
       if (config.className === 'MAEViTClassifier') {
         const classes = config.config.numClasses ?? 1000;
         if (numClasses !== undefined && numClasses !== classes) {
@@ -291,15 +292,12 @@ export class ViTClassifier extends ViTBackbone {
       fresh = { numClasses, globalPool, normBeforePool, head, dropPath, dropRate, headInitStd, seed, recompute };
       const note = `a new ${head ?? 'linear'} head of ${numClasses} classes on the file's encoder (as fromMAE)`;
       return { ...config, className: 'MAEViTClassifier', config: { ...classifierArgs(config.config, fresh) }, notes: [...config.notes, note] };
-    });
-    if (fresh !== undefined) {
-      try {
-        initHead(model as ViTClassifier, fresh);
-      } catch (e) {
-        model.dispose();
-        throw e;
-      }
-    }
+    };
+    // The new head (the file has none) is initialised as part of the build: drawn once, after the load.
+    const onBuilt = (model: MAELayer): void => {
+      if (fresh) initHead(model as ViTClassifier, fresh);
+    };
+    const { model } = await loadPretrainedModelAs(source, loadOptions, { decide, onBuilt });
     return model as ViTClassifier;
   }
 

@@ -10,8 +10,9 @@
 import type { ViTClassifier } from '../classify/ViTClassifier';
 import type { ViTEncoder } from '../encode/ViTEncoder';
 import type { InferHints } from '../io/inferConfig';
-import { buildModel, resolveModelConfig, type ModelClassName } from '../io/modelConfig';
-import { loadPretrainedFrom, type PretrainedReport } from '../io/releases';
+import type { ModelClassName } from '../io/modelConfig';
+import { loadPretrainedModelFrom } from '../io/pretrainedModel';
+import type { PretrainedReport } from '../io/releases';
 import type { WeightsIndex } from '../io/weightsIndex';
 import type { MaskedAutoencoder } from '../model/MaskedAutoencoder';
 import { CliError } from './args';
@@ -43,56 +44,34 @@ export interface LoadModelOptions extends InferHints {
   imgSize?: number;
 }
 
-/** Whether a tensor of a file is a training checkpoint's optimiser state (not a weight). */
-const isOptimizerState = (name: string): boolean => name.startsWith('optimizer.');
-
 /** Reads `file` and builds the model it holds (see the module comment). The caller disposes `model`. */
 export async function loadModel(file: string, options: LoadModelOptions = {}): Promise<LoadedModel> {
   // Read by ranges: the header first, then one tensor at a time straight into the model.
-  return withWeightsFile(file, ({ index, metadata, notes }) => buildAndLoad(file, index, metadata, notes, options));
+  return withWeightsFile(file, ({ index, notes }) => buildAndLoad(file, index, notes, options));
 }
 
 /** {@link loadModel} of a file the caller has opened already (its read notes are the caller's to print). */
 export function loadModelFromIndex(file: string, index: WeightsIndex, options: LoadModelOptions = {}): Promise<LoadedModel> {
-  return buildAndLoad(file, index, index.metadata, [], options);
+  return buildAndLoad(file, index, [], options);
 }
 
-async function buildAndLoad(
-  file: string,
-  index: WeightsIndex,
-  metadata: Record<string, string>,
-  readNotes: string[],
-  options: LoadModelOptions,
-): Promise<LoadedModel> {
-  const shapes = new Map([...index.tensors].filter(([n]) => !isOptimizerState(n)).map(([n, t]) => [n, t.shape]));
-  const hints: InferHints = { numHeads: options.numHeads, decoderNumHeads: options.decoderNumHeads, normPixLoss: options.normPixLoss };
-  const resolved = resolveModelConfig({
+/** The library's one load path ({@link loadPretrainedModelFrom}) with the CLI's flags and rules: every weight must come from the file. */
+async function buildAndLoad(file: string, index: WeightsIndex, readNotes: string[], options: LoadModelOptions): Promise<LoadedModel> {
+  const { model, config, report, metadata } = await loadPretrainedModelFrom(index, {
     file,
-    metadata,
-    shapes,
-    hints,
+    hints: { numHeads: options.numHeads, decoderNumHeads: options.decoderNumHeads, normPixLoss: options.normPixLoss },
     hintNames: { numHeads: '--heads N', decoderNumHeads: '--decoder-heads N', normPixLoss: '--norm-pix' },
+    imgSize: options.imgSize,
+    allowMissing: false,
+    decide: (resolved) => {
+      if (!Object.prototype.hasOwnProperty.call(KIND_OF, resolved.className)) throw new CliError(`${file} holds a ${resolved.className}; expected a MaskedAutoencoder, MAEViTEncoder or MAEViTClassifier`);
+      return resolved;
+    },
   });
-  const kind = KIND_OF[resolved.className as ModelClassName];
-  if (kind === undefined) throw new CliError(`${file} holds a ${resolved.className}; expected a MaskedAutoencoder, MAEViTEncoder or MAEViTClassifier`);
   const notes = [...readNotes];
-  if (resolved.source !== 'metadata') notes.push(`${file} stores no config; ${resolved.source === 'hf-config' ? 'from its config.json' : 'inferred from the names and shapes'}`, ...resolved.notes);
-  const config = { ...resolved.config };
-  if (options.imgSize !== undefined && JSON.stringify(config.imgSize) !== JSON.stringify(options.imgSize) && JSON.stringify(config.imgSize) !== JSON.stringify([options.imgSize, options.imgSize])) {
-    notes.push(`built for ${options.imgSize} px (the file's model: ${JSON.stringify(config.imgSize)}); position tables resampled`);
-    config.imgSize = options.imgSize;
-  }
-  const model = buildModel({ className: resolved.className, config }, file) as LoadedModel['model'];
-  try {
-    const report = await loadPretrainedFrom(model, index, { metadata, file });
-    const missing = [...report.missing, ...report.mismatched.map((m) => m.name)];
-    if (missing.length > 0) {
-      throw new CliError(`${file} does not fit the ${resolved.className} it describes: ${missing.length} weights missing or mis-shaped (${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', …' : ''})`);
-    }
-    for (const ignored of report.ignored) if (!isOptimizerState(ignored.name)) notes.push(`ignored ${ignored.name}: ${ignored.reason}`);
-    return { kind, model, config, source: resolved.source, metadata, notes, report };
-  } catch (e) {
-    model.dispose();
-    throw e;
-  }
+  if (config.source !== 'metadata') notes.push(`${file} stores no config; ${config.source === 'hf-config' ? 'from its config.json' : 'inferred from the names and shapes'}`);
+  notes.push(...config.notes);
+  for (const ignored of report.ignored) notes.push(`ignored ${ignored.name}: ${ignored.reason}`);
+  const kind = KIND_OF[config.className as ModelClassName];
+  return { kind, model: model as LoadedModel['model'], config: config.config, source: config.source, metadata, notes, report };
 }

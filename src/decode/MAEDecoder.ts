@@ -9,7 +9,7 @@ import { MAELayer, type BaseLayerArgs, type StateEntry } from '../nn/MAELayer';
 import { LayerNorm } from '../nn/LayerNorm';
 import { Linear } from '../nn/Linear';
 import { TransformerBlock, type BlockCallArgs } from '../nn/TransformerBlock';
-import { childSeed, normal, zeros } from '../nn/init';
+import { childSeed, initWeight, normal, zeros } from '../nn/init';
 import { argsortRows, gatherTokens } from '../nn/ops';
 import type { TokenRows } from '../nn/tokens';
 import { sincosTable } from '../patch/posEmbed';
@@ -206,9 +206,7 @@ export class MAEDecoder extends MAELayer {
     const dd = this.decoderEmbedDim;
     this.maskToken = this.weight('mask_token', [1, 1, dd], normal(0.02, childSeed(this.seed, 2)));
     this.decoderPosEmbed = this.weight('decoder_pos_embed', [1, 1 + h * w, dd], zeros(), false);
-    tf.tidy(() => {
-      this.decoderPosEmbed.write(tf.tensor(sincosTable(dd, h, w, true), [1, 1 + h * w, dd]));
-    });
+    initWeight(this.decoderPosEmbed, () => tf.tensor(sincosTable(dd, h, w, true), [1, 1 + h * w, dd]));
   }
 
   /**

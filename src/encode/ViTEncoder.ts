@@ -4,7 +4,7 @@ import { serialization } from '@tensorflow/tfjs-core';
 import { divisible, maskRatio as checkRatio, optionalSeed } from '../util/validate';
 import type { StateEntry } from '../nn/MAELayer';
 import { LayerNorm } from '../nn/LayerNorm';
-import { zeros } from '../nn/init';
+import { initWeight, zeros } from '../nn/init';
 import { sincosTable } from '../patch/posEmbed';
 import { MAEConfigError, MAEInputError, describe } from '../errors';
 import type { MaskingOptions, MaskingStrategy, MaskSample } from '../mask/strategy';
@@ -94,9 +94,7 @@ export class ViTEncoder extends ViTBackbone {
     this.createTrunkWeights(zeros(), false);
     const [h, w] = this.gridSize;
     const d = this.embedDim;
-    tf.tidy(() => {
-      this.posEmbed.write(tf.tensor(sincosTable(d, h, w, true), [1, 1 + h * w, d]));
-    });
+    initWeight(this.posEmbed, () => tf.tensor(sincosTable(d, h, w, true), [1, 1 + h * w, d]));
   }
 
   /**

@@ -46,6 +46,14 @@ export interface PretrainedOptions {
    */
   strict?: boolean;
   /**
+   * Whether weights of the model that the file lacks may keep their
+   * initialisation (reported per component, e.g. a fresh decoder on an
+   * encoder-only file). `false`: throw a {@link CheckpointError} naming them
+   * before anything is written (the file's extra tensors are still
+   * ignored). Defaults to `true`.
+   */
+  allowMissing?: boolean;
+  /**
    * `[h, w]` patch grid of the file's position tables. Defaults to a square
    * grid inferred from the row count (`1 + h·w`), as the official
    * `interpolate_pos_embed`.
@@ -342,6 +350,11 @@ function planPretrained(model: MAELayer, fileShapes: Map<string, number[]>, opti
   const shapes = new Map([...named].map(([n, v]) => [n, v.shape]));
   const resampling = planResampling(model, entries, shapes, release, options);
   const { report: base, ready } = planStateDict(entries, shapes, options.strict ? true : 'shapes');
+  if (options.allowMissing === false && base.missing.length > 0) {
+    const className = (model.constructor as { className?: string }).className ?? 'model';
+    const shown = base.missing.length > 3 ? `${base.missing.slice(0, 3).join(', ')}, …` : base.missing.join(', ');
+    throw new CheckpointError(`${file} does not hold every weight of the ${className}: ${base.missing.length} missing (${shown})`);
+  }
   const components: ComponentReport[] = [];
   for (const e of entries) {
     const c = componentOf(e.name);
@@ -404,6 +417,14 @@ export function loadPretrained(model: MAELayer, tensors: Record<string, tf.Tenso
   return plan.report;
 }
 
+/** Throws a {@link CheckpointError} unless `weights` is a `WeightsIndex` (from `openWeights`). */
+export function checkWeightsIndex(weights: unknown): asserts weights is WeightsIndex {
+  const w = weights as WeightsIndex | null;
+  if (w === null || typeof w !== 'object' || !(w.tensors instanceof Map) || typeof w.read !== 'function') {
+    throw new CheckpointError(`weights must be a WeightsIndex from openWeights(), got ${describe(weights)}`);
+  }
+}
+
 /**
  * {@link loadPretrained} from a file opened by ranges ({@link openWeights}):
  * the same decisions and report, but each weight is read, converted, written
@@ -424,9 +445,7 @@ export function loadPretrained(model: MAELayer, tensors: Record<string, tf.Tenso
  *   for a corrupt tensor (the weights before it are then already written).
  */
 export async function loadPretrainedFrom(model: MAELayer, weights: WeightsIndex, options: PretrainedOptions = {}): Promise<PretrainedReport> {
-  if (weights === null || typeof weights !== 'object' || !(weights.tensors instanceof Map) || typeof weights.read !== 'function') {
-    throw new CheckpointError(`weights must be a WeightsIndex from openWeights(), got ${describe(weights)}`);
-  }
+  checkWeightsIndex(weights);
   let plan: PretrainedPlan;
   try {
     const withFile = { file: weights.source.name, metadata: weights.metadata, ...options };

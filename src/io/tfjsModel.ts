@@ -14,6 +14,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { serialization } from '@tensorflow/tfjs-core';
 import { CheckpointError, describe } from '../errors';
 import { MAELayer } from '../nn/MAELayer';
+import { deferInit } from '../nn/init';
 import { weightsMetadata } from './modelConfig';
 
 /** The `format` field of the artifacts we write. */
@@ -163,7 +164,8 @@ export async function loadModel<T extends MAELayer = MAELayer>(source: string | 
   if (!registered) throw new CheckpointError(`saved class ${describe(className)} is not registered (import the module that defines it)`);
   if (!artifacts.weightSpecs || !artifacts.weightData) throw new CheckpointError('the saved model has no weightSpecs / weightData');
   const [cls, fromConfig] = registered;
-  const built = fromConfig(cls, config);
+  // Every weight comes from the folder: built with zero placeholders, no random init.
+  const [built, pending] = deferInit(() => fromConfig(cls, config));
   if (!(built instanceof MAELayer)) {
     throw new CheckpointError(`saved class ${describe(className)} is not a tfjs-mae layer`);
   }
@@ -186,6 +188,7 @@ export async function loadModel<T extends MAELayer = MAELayer>(source: string | 
       throw new CheckpointError(`saved weights do not match the ${className} rebuilt from its config: ${shown}`);
     }
     for (const { name, variable } of weights) variable.assign(tensors[name]);
+    pending.initialize(); // draws nothing: every weight was assigned
     return model;
   } catch (e) {
     model.dispose();

@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { layers, LayerVariable } from '@tensorflow/tfjs-layers';
-import type { Initializer } from './init';
+import { deferredInit, zeros, type Initializer } from './init';
 
 /** How a weight is laid out in PyTorch relative to ours. */
 export type TorchLayout =
@@ -52,8 +52,9 @@ export interface BaseLayerArgs {
    * `tf.variableGrads` and `trainableWeights` work at once (tfjs only
    * differentiates variables that exist when they are called). Set it for a
    * layer you only read the configuration of (a ViT-H preset's weights take
-   * 2.5 GB), or to skip the random init of a layer whose weights you load
-   * next from a file. Not part of `getConfig`.
+   * 2.5 GB). (Loading a file with `fromPretrained` / `loadPretrainedModelFrom`
+   * skips the random init of every weight the file provides on its own.)
+   * Not part of `getConfig`.
    */
   deferBuild?: boolean;
 }
@@ -128,14 +129,22 @@ export abstract class MAELayer extends layers.Layer {
    */
   abstract stateEntries(prefix?: string): StateEntry[];
 
-  /** Creates a weight named `<layer name>/<name>`. */
+  /**
+   * Creates a weight named `<layer name>/<name>`, initialised by
+   * `initializer` (inside `deferInit`: zeros now, `initializer` drawn after
+   * a load if the file does not provide the weight).
+   */
   protected weight(
     name: string,
     shape: number[],
     initializer: Initializer,
     trainable = true,
   ): LayerVariable {
-    return this.addWeight(name, shape, 'float32', initializer, undefined, trainable);
+    const pending = deferredInit();
+    if (pending === undefined) return this.addWeight(name, shape, 'float32', initializer, undefined, trainable);
+    const variable = this.addWeight(name, shape, 'float32', zeros(), undefined, trainable);
+    pending.set(variable, () => initializer.apply(shape, 'float32'));
+    return variable;
   }
 
   /** Releases this layer's weights (and its sub-layers'). A layer that was never built has none. */

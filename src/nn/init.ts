@@ -1,5 +1,9 @@
-/** The official MAE initialisers, as tfjs-layers initializers with optional seeds. */
-import { initializers } from '@tensorflow/tfjs-layers';
+/**
+ * The official MAE initialisers, as tfjs-layers initializers with optional
+ * seeds; and the deferred initialisation a load builds its model under.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { initializers, type LayerVariable } from '@tensorflow/tfjs-layers';
 
 /** A tfjs-layers weight initializer. */
 export type Initializer = ReturnType<typeof initializers.zeros>;
@@ -40,3 +44,79 @@ export function normalSeed(seed: number | undefined): number | undefined {
   return seed === undefined ? undefined : seed + 0.5;
 }
 
+
+/** A weight's initial value, drawn when called (a new tensor; the caller disposes it). */
+export type Draw = () => tf.Tensor;
+
+/**
+ * The initial values {@link deferInit} left to draw: one per weight created
+ * (or re-initialised) while it ran, each weight holding a zero placeholder
+ * until then. Holds no tensors, only the draws.
+ */
+export class DeferredInit {
+  private readonly draws = new Map<LayerVariable, { draw: Draw; placeholder: tf.Tensor['dataId'] }>();
+
+  /** Records `draw` as the initial value of `variable` (replacing an earlier one). */
+  set(variable: LayerVariable, draw: Draw): void {
+    const placeholder = this.draws.get(variable)?.placeholder ?? variable.read().dataId;
+    this.draws.set(variable, { draw, placeholder });
+  }
+
+  /** How many weights wait for their initial value. */
+  get size(): number {
+    return this.draws.size;
+  }
+
+  /**
+   * Draws the initial value of every recorded weight that still holds its
+   * placeholder (one written since, e.g. loaded from a file, is left as
+   * is), in creation order. Returns how many were drawn.
+   */
+  initialize(): number {
+    let drawn = 0;
+    for (const [variable, { draw, placeholder }] of this.draws) {
+      if (variable.read().dataId !== placeholder) continue;
+      tf.tidy(() => void variable.write(draw()));
+      drawn++;
+    }
+    this.draws.clear();
+    return drawn;
+  }
+}
+
+let active: DeferredInit | undefined;
+
+/**
+ * Runs `build` with weight initialisation deferred: every weight it creates
+ * (through `MAELayer.weight` or {@link initWeight}) starts as zeros, and its
+ * real initial value (same initialiser, same seed) is recorded instead of
+ * drawn. A loader writes what the file holds, then calls
+ * `initialize()` to draw only what the file did not provide, so a load
+ * never pays for a random init the file overwrites. Seeded draws are
+ * stateless in tfjs, so the values are those an immediate init gives.
+ */
+export function deferInit<T>(build: () => T): [T, DeferredInit] {
+  const outer = active;
+  const pending = new DeferredInit();
+  active = pending;
+  try {
+    return [build(), pending];
+  } finally {
+    active = outer;
+  }
+}
+
+/** The deferral in effect (inside {@link deferInit}), else `undefined`. */
+export function deferredInit(): DeferredInit | undefined {
+  return active;
+}
+
+/**
+ * Sets a built weight's initial value: written now, or, inside
+ * {@link deferInit}, recorded to be drawn after the load unless the file
+ * provides the weight.
+ */
+export function initWeight(variable: LayerVariable, draw: Draw): void {
+  if (active) active.set(variable, draw);
+  else tf.tidy(() => void variable.write(draw()));
+}

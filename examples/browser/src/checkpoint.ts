@@ -15,7 +15,6 @@ import {
   INPUT_SIZE,
   PANELS,
   loadCheckpoint,
-  openCheckpoint,
   photoTensor,
   reconstruct,
   type OpenedCheckpoint,
@@ -178,13 +177,17 @@ export function mountCheckpoint(page: PageHooks): void {
       bytesRead = n;
       showProgress(n, total);
     });
-    const opened = await openCheckpoint(source, hfConfig);
-    const tHeader = performance.now();
-    state.description = opened.description;
-    $('ckpt-model').textContent = opened.description;
-    setStatus(`Building ${opened.description.split(';')[0]} on ${backend} and loading its weights…`);
-    let tBuilt = tHeader;
-    const { model, report } = await loadCheckpoint(opened, () => (tBuilt = performance.now()));
+    let tHeader = t0;
+    let tBuilt = t0;
+    const { model, report, opened } = await loadCheckpoint(source, hfConfig, {
+      onOpened: (o) => {
+        tHeader = performance.now();
+        state.description = o.description;
+        $('ckpt-model').textContent = o.description;
+        setStatus(`Building ${o.description.split(';')[0]} on ${backend} and loading its weights…`);
+      },
+      onBuilt: () => (tBuilt = performance.now()),
+    });
     if (tf.getBackend() !== backend) {
       model.dispose();
       throw new Error(`the backend changed from ${backend} to ${tf.getBackend()} while ${weights.name} was loading: load it again`);
@@ -196,7 +199,7 @@ export function mountCheckpoint(page: PageHooks): void {
     progress.value = progress.max;
     progressText.textContent = `100 %: ${mb(weights.size)} MB in ${(loadMs / 1000).toFixed(1)} s (header ${sec(state.phases.headerMs)}, model built ${sec(state.phases.buildMs)}, weights ${sec(state.phases.weightsMs)})`;
     $('ckpt-summary').replaceChildren(
-      ...[...opened.notes.map((n) => `config: ${n}`), ...report.summary].map((line) => {
+      ...report.summary.map((line) => {
         const li = document.createElement('li');
         li.textContent = line;
         return li;

@@ -12,15 +12,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {
   CheckpointError,
-  buildModel,
   checkWasmMemory,
   denormalizeNormPix,
   describeModel,
   imageGrid,
-  loadPretrainedFrom,
+  loadPretrainedModelFrom,
   openWeights,
   reconstructionRows,
-  resolveModelConfig,
   type ByteSource,
   type MaskedAutoencoder,
   type MemoryModelConfig,
@@ -28,7 +26,6 @@ import {
   type ReconstructionRow,
   type ResolvedConfig,
   type RgbaImage,
-  type WeightsIndex,
 } from '../../../src';
 
 /** The side the photo is resized to and the model is built for, as the official notebook. */
@@ -52,17 +49,21 @@ export interface Normalization {
 export interface OpenedCheckpoint {
   /** The weights file's name (in every message). */
   name: string;
-  /** The file opened by ranges. */
-  index: WeightsIndex;
   /** The config as the file (or its config.json, or its names) gives it. */
   resolved: ResolvedConfig;
   /** The constructor arguments the page builds: `resolved.config` at {@link INPUT_SIZE} px. */
   config: Record<string, unknown>;
   /** "ViT-L/16 MAE at 224×224 px, 329 M parameters; config inferred from names and shapes". */
   description: string;
-  /** Lines worth showing (inferred values, resampled position tables). */
-  notes: string[];
   normalization: Normalization;
+}
+
+/** What {@link loadCheckpoint} tells as it goes (the page's status line and phase timings). */
+export interface CheckpointHooks {
+  /** The header is read and the model decided; it is about to be built. */
+  onOpened?: (opened: OpenedCheckpoint) => void;
+  /** The model is built; its weights are read next. */
+  onBuilt?: () => void;
 }
 
 const SOURCE_TEXT: Record<ResolvedConfig['source'], string> = {
@@ -94,70 +95,53 @@ export function normalizationOf(metadata: Record<string, string>, file: string):
 }
 
 /**
- * Reads a checkpoint's header (safetensors header or `.pth` pickle, no
- * tensor data) and decides the model: the config stored in the file, else
- * `hfConfig` (an HF folder's `config.json`), else inference from names and
- * shapes. Only a whole MAE (encoder + decoder) can reconstruct.
+ * Reads a checkpoint by ranges into a `MaskedAutoencoder` at {@link INPUT_SIZE}
+ * px, through the library's one load path (`loadPretrainedModelFrom`): the
+ * header (safetensors header or `.pth` pickle) decides the model (the config
+ * stored in the file, else `hfConfig`, an HF folder's `config.json`, else
+ * names and shapes; position tables resampled to 224 px), then the weights
+ * are read one tensor at a time straight into it. Every weight must come
+ * from the file: a partial load would draw a fresh, meaningless decoder.
+ * Only a whole MAE (encoder + decoder) can reconstruct.
  *
  * @throws CheckpointError naming the file: not a weights file, an encoder-only
- *   or classifier file (no decoder), a model for other than 3 channels, or
- *   (on wasm) a model that cannot fit the heap.
+ *   or classifier file (no decoder), a model for other than 3 channels, (on
+ *   wasm) a model that cannot fit the heap (all before building), or
+ *   missing or mis-shaped weights (before reading them); nothing leaks
  */
-export async function openCheckpoint(source: ByteSource, hfConfig?: unknown): Promise<OpenedCheckpoint> {
+export async function loadCheckpoint(
+  source: ByteSource,
+  hfConfig?: unknown,
+  hooks: CheckpointHooks = {},
+): Promise<{ model: MaskedAutoencoder; report: PretrainedReport; opened: OpenedCheckpoint }> {
   const name = source.name;
   const index = await openWeights(source);
-  const shapes = new Map([...index.tensors].filter(([n]) => !n.startsWith('optimizer.')).map(([n, t]) => [n, t.shape]));
-  const resolved = resolveModelConfig({ file: name, metadata: index.metadata, shapes, hfConfig });
-  if (resolved.className === 'MAEViTEncoder') {
-    throw new CheckpointError(
-      `${name} holds an MAE encoder only (like mae_pretrain_vit_base.pth): it has no decoder, so it cannot reconstruct the removed patches. ` +
-        'Use a checkpoint with the decoder: mae_visualize_vit_large.pth, a *_full.pth, or an HF ViTMAEForPreTraining folder.',
-    );
-  }
-  if (resolved.className !== 'MaskedAutoencoder') {
-    throw new CheckpointError(
-      `${name} holds a ${resolved.className === 'MAEViTClassifier' ? 'fine-tuned classifier' : resolved.className}, not a masked autoencoder: it has no decoder to reconstruct with. ` +
-        'Use a checkpoint with the decoder (mae_visualize_vit_large.pth, or an HF ViTMAEForPreTraining folder).',
-    );
-  }
-  const inChans = resolved.config.inChans ?? 3;
-  if (inChans !== 3) throw new CheckpointError(`${name} holds a model of ${String(inChans)}-channel images; the page feeds it RGB photos (3 channels)`);
-  const config = { ...resolved.config, imgSize: INPUT_SIZE };
-  const notes = [...resolved.notes];
-  const size = resolved.config.imgSize ?? INPUT_SIZE;
-  if (JSON.stringify(size) !== String(INPUT_SIZE) && JSON.stringify(size) !== JSON.stringify([INPUT_SIZE, INPUT_SIZE])) {
-    notes.push(`built for ${INPUT_SIZE} px (the file's model: ${JSON.stringify(size)} px); position tables resampled`);
-  }
-  // On wasm, fail now (naming model, bytes and limit) rather than deep inside a kernel.
-  checkWasmMemory(config as unknown as MemoryModelConfig, { batch: 1, mode: 'forward', weightsLoaded: false });
-  const description = `${describeModel(config as unknown as MemoryModelConfig)}; ${SOURCE_TEXT[resolved.source]}`;
-  return { name, index, resolved, config, description, notes, normalization: normalizationOf(index.metadata, name) };
-}
-
-/**
- * Builds the model on the current backend and loads the weights into it one
- * tensor at a time (`loadPretrainedFrom`). Every weight must come from the
- * file: a partial load would draw a fresh, meaningless decoder.
- *
- * @param onBuilt called once the model is built (randomly initialised), before the first weight is read
- * @throws CheckpointError naming the file when weights are missing or mis-shaped (nothing leaks)
- */
-export async function loadCheckpoint(opened: OpenedCheckpoint, onBuilt?: () => void): Promise<{ model: MaskedAutoencoder; report: PretrainedReport }> {
-  const model = buildModel({ className: 'MaskedAutoencoder', config: opened.config }, opened.name) as MaskedAutoencoder;
-  try {
-    onBuilt?.();
-    const report = await loadPretrainedFrom(model, opened.index, { file: opened.name });
-    const missing = [...report.missing, ...report.mismatched.map((m) => m.name)];
-    if (missing.length > 0) {
+  let opened: OpenedCheckpoint | undefined;
+  const decide = (resolved: ResolvedConfig): ResolvedConfig => {
+    if (resolved.className === 'MAEViTEncoder') {
       throw new CheckpointError(
-        `${opened.name} does not hold the whole ${opened.description.split(';')[0]}: ${missing.length} weights missing or mis-shaped (${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', …' : ''})`,
+        `${name} holds an MAE encoder only (like mae_pretrain_vit_base.pth): it has no decoder, so it cannot reconstruct the removed patches. ` +
+          'Use a checkpoint with the decoder: mae_visualize_vit_large.pth, a *_full.pth, or an HF ViTMAEForPreTraining folder.',
       );
     }
-    return { model, report };
-  } catch (e) {
-    model.dispose();
-    throw e;
-  }
+    if (resolved.className !== 'MaskedAutoencoder') {
+      throw new CheckpointError(
+        `${name} holds a ${resolved.className === 'MAEViTClassifier' ? 'fine-tuned classifier' : resolved.className}, not a masked autoencoder: it has no decoder to reconstruct with. ` +
+          'Use a checkpoint with the decoder (mae_visualize_vit_large.pth, or an HF ViTMAEForPreTraining folder).',
+      );
+    }
+    const inChans = resolved.config.inChans ?? 3;
+    if (inChans !== 3) throw new CheckpointError(`${name} holds a model of ${String(inChans)}-channel images; the page feeds it RGB photos (3 channels)`);
+    const config = { ...resolved.config, imgSize: INPUT_SIZE };
+    // On wasm, fail now (naming model, bytes and limit) rather than deep inside a kernel.
+    checkWasmMemory(config as unknown as MemoryModelConfig, { batch: 1, mode: 'forward', weightsLoaded: false });
+    const description = `${describeModel(config as unknown as MemoryModelConfig)}; ${SOURCE_TEXT[resolved.source]}`;
+    opened = { name, resolved, config, description, normalization: normalizationOf(index.metadata, name) };
+    hooks.onOpened?.(opened);
+    return resolved;
+  };
+  const { model, report } = await loadPretrainedModelFrom(index, { file: name, hfConfig, decide, imgSize: INPUT_SIZE, allowMissing: false, onBuilt: () => hooks.onBuilt?.() });
+  return { model: model as MaskedAutoencoder, report, opened: opened! };
 }
 
 /**
