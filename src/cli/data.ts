@@ -87,20 +87,34 @@ export function folderImages(root: string, listing: ImageFolderListing, o: OpenI
   };
 }
 
-/** Lists the images of `dir` (recursively; first-level subfolders = classes). */
-export async function openImageFolder(dir: string, options: OpenImageFolderOptions): Promise<FolderImages> {
+/**
+ * Lists the images of `dir` (recursively; first-level subfolders = classes),
+ * refusing a path that is not a folder or holds no image. Commands call it
+ * before loading their weights, so a mistyped folder is said at once.
+ */
+export async function listImages(dir: string, options: Pick<OpenImageFolderOptions, 'strict' | 'onBadFile'> = {}): Promise<ImageFolderListing> {
   if (!(await stat(dir).catch(() => undefined))?.isDirectory()) throw new CliError(`${JSON.stringify(dir)} is not a folder of images`);
   const listing = await listImageFolder(dir, { strict: options.strict, onBadFile: (b) => options.onBadFile?.(b) });
   if (listing.paths.length === 0) throw new CliError(`no images (JPEG, PNG or WebP) in ${JSON.stringify(dir)}`);
-  return folderImages(dir, listing, options);
+  return listing;
 }
 
-/** The given image files, in order, unlabelled. */
-export async function openImageFiles(paths: string[], options: OpenImageFolderOptions): Promise<FolderImages> {
+/** Lists the images of `dir` (see {@link listImages}) as the commands use them. */
+export async function openImageFolder(dir: string, options: OpenImageFolderOptions): Promise<FolderImages> {
+  return folderImages(dir, await listImages(dir, options), options);
+}
+
+/** Refuses a path of `paths` that is not a file (commands call it before loading their weights). */
+export async function checkImageFiles(paths: string[]): Promise<void> {
   for (const path of paths) {
     const info = await stat(path).catch(() => undefined);
     if (!info?.isFile()) throw new CliError(`cannot read ${JSON.stringify(path)}: ${info ? 'not a file' : 'no such file'}`);
   }
+}
+
+/** The given image files, in order, unlabelled. */
+export async function openImageFiles(paths: string[], options: OpenImageFolderOptions): Promise<FolderImages> {
+  await checkImageFiles(paths);
   const listing: ImageFolderListing = { root: '', paths: paths.map((p) => resolve(p)), classes: [], classToIndex: {}, skipped: [] };
   return folderImages('', listing, options);
 }

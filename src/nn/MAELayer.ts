@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { layers, LayerVariable } from '@tensorflow/tfjs-layers';
+import { MAEConfigError } from '../errors';
 import { deferredInit, zeros, type Initializer } from './init';
 
 /** How a weight is laid out in PyTorch relative to ours. */
@@ -119,7 +120,10 @@ export abstract class MAELayer extends layers.Layer {
 
   /** Creates the weights now if they do not exist yet; safe to call repeatedly. */
   ensureBuilt(): void {
-    if (!this.built) this.build([]);
+    if (!this.built) {
+      checkBackendRegistered(this.getClassName());
+      this.build([]);
+    }
     if (this._refCount === null) this._refCount = 1;
   }
 
@@ -167,4 +171,17 @@ export abstract class MAELayer extends layers.Layer {
     if (this._refCount === null) this._refCount = 1;
     return super.dispose();
   }
+}
+
+/**
+ * tfjs-mae brings no backend (the application chooses one): without any
+ * registered, creating the first weight failed inside tfjs-core with
+ * `No backend found in registry.` and its stack.
+ */
+function checkBackendRegistered(className: string): void {
+  if (tf.engine().backendNames().length > 0) return;
+  throw new MAEConfigError(
+    `${className}: no tfjs backend is registered, so its weights cannot be created. tfjs-mae brings none: import one before building a model, ` +
+      `e.g. import '@tensorflow/tfjs-backend-wasm' then await tf.setBackend('wasm') (or @tensorflow/tfjs-backend-cpu, @tensorflow/tfjs-node)`,
+  );
 }

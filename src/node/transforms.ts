@@ -14,10 +14,12 @@ import type { Sharp } from './sharp';
 export async function decodeSample(sharp: Sharp, file: string, spec: SampleSpec): Promise<DecodeResult> {
   let width: number;
   let height: number;
+  let hasAlpha: boolean;
   try {
     const meta = await sharp(file, { failOn: 'warning', limitInputPixels: false }).metadata();
     width = meta.width ?? 0;
     height = meta.height ?? 0;
+    hasAlpha = meta.hasAlpha === true;
   } catch (err) {
     return corruptFile(err);
   }
@@ -25,7 +27,7 @@ export async function decodeSample(sharp: Sharp, file: string, spec: SampleSpec)
   const tooBig = overPixelLimit(width, height, spec.maxPixels);
   if (tooBig) return tooBig;
   try {
-    let img = sharp(file, { failOn: 'warning', limitInputPixels: spec.maxPixels });
+    let img = hasAlpha ? await withoutAlpha(sharp, file, spec.maxPixels) : sharp(file, { failOn: 'warning', limitInputPixels: spec.maxPixels });
     const plan = samplePlan(height, width, spec);
     const { box } = plan;
     if (plan.transform === 'train') {
@@ -45,4 +47,20 @@ export async function decodeSample(sharp: Sharp, file: string, spec: SampleSpec)
   } catch (err) {
     return corruptFile(err);
   }
+}
+
+/**
+ * `file` with its alpha channel dropped before any resampling, as
+ * torchvision's loader does (`Image.convert('RGB')`): libvips resamples an
+ * image that has alpha premultiplied, which turns the colour under alpha 0
+ * black, so the alpha goes in a first pipeline (to raw 8-bit sRGB) and the
+ * geometry runs on its output.
+ */
+async function withoutAlpha(sharp: Sharp, file: string, maxPixels: number): Promise<ReturnType<Sharp>> {
+  const { data, info } = await sharp(file, { failOn: 'warning', limitInputPixels: maxPixels })
+    .removeAlpha()
+    .toColourspace('srgb')
+    .raw({ depth: 'uchar' })
+    .toBuffer({ resolveWithObject: true });
+  return sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels } });
 }

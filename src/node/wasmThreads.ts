@@ -67,14 +67,16 @@ const MAX_WASM_THREADS = 8;
  * - **Exit.** The worker threads do not keep the process alive: it exits when
  *   its own work is done. `tf.removeBackend('wasm')` terminates them.
  * - **When.** Call it before creating tensors on `wasm`: an already
- *   initialised `wasm` backend is disposed (its tensors with it) and rebuilt.
- *   Calling it again switches the thread count the same way.
+ *   initialised `wasm` backend is disposed and rebuilt, so a call while it
+ *   holds tensors (a model's weights) is refused with an `MAEConfigError`.
+ *   Calling it again, with no tensors alive, switches the thread count.
  *
  * `@tensorflow/tfjs-backend-wasm` stays the application's dependency; it is
  * imported here only when this function runs.
  *
  * @param threads Threads to compute on (≥ 1). Defaults to the logical cores, at most 8.
  * @returns The thread count in effect, and the reason when it fell back to 1.
+ * @throws MAEConfigError for a bad `threads` or `backendModule`, or when the `wasm` backend holds tensors
  */
 export async function useWasmThreads(threads?: number, options: WasmThreadsOptions = {}): Promise<WasmThreads> {
   const cores = logicalCores();
@@ -85,6 +87,13 @@ export async function useWasmThreads(threads?: number, options: WasmThreadsOptio
   const warn = options.warn ?? ((m: string) => console.warn(m));
   if (threads !== undefined && threads > requested) {
     warn(`useWasmThreads: ${threads} threads asked, using ${requested} (the machine's logical cores, at most ${MAX_WASM_THREADS})`);
+  }
+  const live = tensorsOnWasm();
+  if (live > 0) {
+    throw new MAEConfigError(
+      `useWasmThreads: the wasm backend already holds ${live} tensor${live === 1 ? '' : 's'} (a model's weights?), which rebuilding it ` +
+        'for threads would destroy; call useWasmThreads before building or loading a model (before any tensor exists on wasm), or dispose them first',
+    );
   }
   const pkg = await wasmBackendPackage(options.backendModule);
   const files = packageFiles();
@@ -118,6 +127,17 @@ export async function useWasmThreads(threads?: number, options: WasmThreadsOptio
     warn(`useWasmThreads: running wasm on 1 thread instead of ${requested}: ${fallbackReason.split('\n')[0]}`);
   }
   return { threads: pkg.getThreadsCount(), requested, fallbackReason };
+}
+
+/**
+ * Tensors held by an initialised `wasm` backend: rebuilding the backend
+ * frees its memory, and such tensors would fail at their next use (tfjs
+ * reads them from the freed heap: `Cannot read properties of null (reading 'HEAPU8')`).
+ * Reads the engine's registry without initialising anything.
+ */
+function tensorsOnWasm(): number {
+  const backend = (tf.engine().registry as Record<string, tf.KernelBackend | undefined>).wasm;
+  return backend === undefined ? 0 : backend.numDataIds();
 }
 
 /** The backend module: the caller's, or the installed one (which registers the `wasm` kernels). */

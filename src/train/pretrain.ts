@@ -9,11 +9,12 @@ import { MAEConfigError, describe } from '../errors';
 import { flag } from '../util/validate';
 import { MAELayer, type StateEntry } from '../nn/MAELayer';
 import { weightsMetadata } from '../io/modelConfig';
+import { checkWasmMemory, WASM_HEAP_LIMIT, type MemoryModelConfig } from '../model/memory';
 import { mixSeed } from '../data/rng';
 import { NO_WEIGHT_DECAY_NAMES, paramGroups } from './paramGroups';
 import { batchImages, type TrainData } from './data';
 import { trainLoop, type TrainLoopOptions, type TrainResult } from './loop';
-import type { NamedParam } from './types';
+import type { NamedParam, ParamGroup } from './types';
 
 /** What `pretrain` needs of a model; `MaskedAutoencoder` has it. */
 export interface PretrainModel {
@@ -41,6 +42,15 @@ export interface PretrainOptions extends TrainLoopOptions {
    * one more forward pass per step. Defaults to the model's own `recompute`.
    */
   recompute?: boolean;
+  /**
+   * On wasm, the heap limit of the pre-flight memory check: before the first
+   * step, the model plus a training step at the first batch's size is
+   * estimated (`checkWasmMemory`, mode `'train'`) and a run that cannot fit
+   * fails at once with an `MAEMemoryError` (the estimate, the limit and the
+   * largest batch that fits) instead of inside a kernel. Defaults to
+   * {@link WASM_HEAP_LIMIT} (4 GiB). Other backends are not checked.
+   */
+  memoryLimitBytes?: number;
 }
 
 /** What {@link pretrain} returns. */
@@ -109,6 +119,7 @@ export async function pretrain(model: PretrainModel, data: TrainData, options: P
   const maskRatio = o.maskRatio;
   const recompute = o.recompute === undefined ? {} : { recompute: flag('pretrain recompute', o.recompute) };
   const onStep = warnOnUnnormalisedLoss(o.onStep);
+  const preflight = wasmPreflight(model, groups, o);
   return trainLoop(
     {
       label: 'pretrain',
@@ -120,12 +131,35 @@ export async function pretrain(model: PretrainModel, data: TrainData, options: P
       blr: 1.5e-4,
       loss: (batch, index, seed) => {
         const imgs = batchImages(batch, 'data batch');
+        preflight(imgs.shape[0]);
         return model.loss(imgs, { seed: maskNoiseSeed(seed, index), ...(maskRatio === undefined ? {} : { maskRatio }), ...recompute });
       },
     },
     data,
     { ...o, onStep },
   );
+}
+
+/**
+ * The wasm memory pre-flight of a run: checks the first micro-batch's size
+ * once (later batches are the same size, or a smaller last one). The
+ * estimate counts the gradients and AdamW's m and v as still to allocate; a
+ * resumed run holds its m and v already, so the limit is raised by them
+ * rather than counting them twice. Does nothing for a model without a
+ * `config` of our models' fields (a duck-typed model) or off wasm.
+ */
+function wasmPreflight(model: PretrainModel, groups: ParamGroup[], o: PretrainOptions): (batch: number) => void {
+  const config = (model as { config?: Partial<MemoryModelConfig> & { recompute?: boolean } }).config;
+  if (config == null || typeof config.embedDim !== 'number' || typeof config.depth !== 'number' || typeof config.numHeads !== 'number') return () => undefined;
+  let checked = false;
+  return (batch) => {
+    if (checked) return;
+    checked = true;
+    const moments = o.resume === undefined ? 0 : 2 * 4 * groups.reduce((n, g) => n + g.params.reduce((m, p) => m + p.variable.size, 0), 0);
+    const limitBytes = (o.memoryLimitBytes ?? WASM_HEAP_LIMIT) + moments;
+    const recompute = o.recompute ?? config.recompute ?? false;
+    checkWasmMemory({ ...(config as MemoryModelConfig), ...(o.maskRatio === undefined ? {} : { maskRatio: o.maskRatio }) }, { batch, mode: 'train', recompute, limitBytes });
+  };
 }
 
 /**

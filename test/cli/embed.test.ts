@@ -57,4 +57,18 @@ describe('tfjs-mae embed', () => {
     expect((await run('embed', images(), '--out', 'x.npy')).err).toEqual(['tfjs-mae: embed needs --weights FILE (see tfjs-mae embed --help)']);
     expect((await run('embed', images(), '--weights', labelled.weights)).err).toEqual(['tfjs-mae: embed needs --out FEATURES.npy']);
   });
+
+  it('names a missing or empty folder before reading the weights', async () => {
+    const missing = path.join(labelled.dir, 'typo');
+    const noWeights = path.join(labelled.dir, 'no-such-weights.pth');
+    const a = await run('embed', missing, '--weights', noWeights, '--out', path.join(labelled.dir, 'x.npy'), '--backend', 'cpu');
+    expect(a.code).toBe(1);
+    expect(a.err).toEqual([`tfjs-mae: ${JSON.stringify(missing)} is not a folder of images`]);
+    expect(a.out).toEqual([]);
+    const empty = path.join(labelled.dir, 'empty');
+    fs.mkdirSync(empty);
+    fs.writeFileSync(path.join(empty, 'notes.txt'), 'no images here');
+    const b = await run('embed', empty, '--weights', noWeights, '--out', path.join(labelled.dir, 'x.npy'), '--backend', 'cpu');
+    expect(b.err).toEqual([`tfjs-mae: no images (JPEG, PNG or WebP) in ${JSON.stringify(empty)}`]);
+  });
 });

@@ -72,6 +72,14 @@ describe('tfjs-mae pretrain', () => {
     expect(r.err[0]).toMatch(/^tfjs-mae: --input-size 32 contradicts .*checkpoint-1\.safetensors, trained with 16; drop the flag to continue that model$/);
   });
 
+  it('an --input-size that does not split into patches is named as the flag, with the sizes that do', async () => {
+    const a = await run('pretrain', data, '--model', 'mae_vit_tiny_patch4', '--input-size', '30', '--backend', 'cpu', '--output-dir', path.join(dir, 'bad-size'));
+    expect(a.code).toBe(2);
+    expect(a.err).toEqual(['tfjs-mae: --input-size 30: expected a multiple of the patch size 4 (of mae_vit_tiny_patch4), e.g. 28 or 32']);
+    const b = await run('pretrain', data, '--model-config', '{"patchSize":8}', '--input-size', '6', '--backend', 'cpu', '--output-dir', path.join(dir, 'bad-size'));
+    expect(b.err).toEqual(['tfjs-mae: --input-size 6: expected a multiple of the patch size 8 (of --model-config), e.g. 8']);
+  });
+
   it('--help lists every official flag with its default', async () => {
     const r = await run('pretrain', '--help');
     const text = r.out.join('\n');

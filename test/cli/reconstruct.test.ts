@@ -93,4 +93,11 @@ describe('tfjs-mae reconstruct', () => {
     expect(b.err[0]).toMatch(/^tfjs-mae: cannot read .*nope\.png/);
     expect((await run('reconstruct', images[0], '--weights', weights)).err).toEqual(['tfjs-mae: reconstruct needs --out FILE.png']);
   });
+
+  it('names a missing image before reading the weights (a 1.3 GB file took a minute to load before the typo was said)', async () => {
+    const r = await run('reconstruct', path.join(dir, 'typo.png'), '--weights', path.join(dir, 'no-such-weights.pth'), '--out', path.join(dir, 'x.png'), '--backend', 'cpu');
+    expect(r.code).toBe(1);
+    expect(r.err).toEqual([`tfjs-mae: cannot read ${JSON.stringify(path.join(dir, 'typo.png'))}: no such file`]);
+    expect(r.out).toEqual([]); // not even the backend was set up
+  });
 });

@@ -5,7 +5,8 @@
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { serialization } from '@tensorflow/tfjs-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { MAEConfigError } from '../../src/errors';
 import {
   Attention,
   LayerNorm,
@@ -209,6 +210,22 @@ describe('weights at construction', () => {
     tf.dispose([x, cost, value, ...Object.values(grads)]);
     adam.dispose();
     mae.dispose();
+  });
+
+  it('without any tfjs backend registered, the constructor says to import one (not tfjs-core\'s "No backend found in registry." stack)', () => {
+    const spy = vi.spyOn(tf.engine(), 'backendNames').mockReturnValue([]);
+    try {
+      const before = tf.memory().numTensors;
+      expect(() => new MaskedAutoencoder(tiny)).toThrow(MAEConfigError);
+      expect(() => new MaskedAutoencoder(tiny)).toThrow(
+        /^MaskedAutoencoder: no tfjs backend is registered, so its weights cannot be created\. tfjs-mae brings none: import one before building a model, e\.g\. import '@tensorflow\/tfjs-backend-wasm'/,
+      );
+      expect(tf.memory().numTensors).toBe(before);
+      const deferred = new MaskedAutoencoder({ ...tiny, deferBuild: true }); // reading a config needs no backend
+      expect(deferred.built).toBe(false);
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it('deferBuild leaves the weights to the first use, with the same seeded values', async () => {

@@ -38,7 +38,20 @@ describe('useWasmThreads', () => {
     expect(warnings).toEqual(['useWasmThreads: running wasm on 1 thread instead of 2: simulated: no threads here']);
     expect(tf.getBackend()).toBe('wasm');
     expect(wasm.getThreadsCount()).toBe(1);
-    expect(Array.from(await tf.add(tf.scalar(1), tf.scalar(2)).data())).toEqual([3]);
+    const [a, b] = [tf.scalar(1), tf.scalar(2)];
+    const sum = tf.add(a, b);
+    expect(Array.from(await sum.data())).toEqual([3]);
+    tf.dispose([a, b, sum]);
+  });
+
+  it('refuses to rebuild a wasm backend that holds tensors (they would be lost), naming the count; goes ahead once they are disposed', async () => {
+    await useWasmThreads(1);
+    const weights = [tf.zeros([4, 4]), tf.ones([4])];
+    await expect(useWasmThreads(1)).rejects.toThrow(MAEConfigError);
+    await expect(useWasmThreads(2)).rejects.toThrow(/useWasmThreads: the wasm backend already holds 2 tensors .*call useWasmThreads before building or loading a model/);
+    expect(Array.from(await weights[1].data())).toEqual([1, 1, 1, 1]); // still usable
+    tf.dispose(weights);
+    expect((await useWasmThreads(1)).threads).toBe(1);
   });
 
   it('1 thread is the package’s own backend, without workers or warnings', async () => {

@@ -3,7 +3,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-layers'; // registers the gradients in Node
 import { beforeAll, describe, expect, it, vi } from 'vitest';
-import { CheckpointError, MAEConfigError, TrainingError } from '../../src/errors';
+import { CheckpointError, MAEConfigError, MAEMemoryError, TrainingError } from '../../src/errors';
 import { MaskedAutoencoder } from '../../src/model/MaskedAutoencoder';
 import { pretrain, maskNoiseSeed, type PretrainOptions } from '../../src/train/pretrain';
 import { imageDataSource } from '../../src/train/data';
@@ -15,6 +15,7 @@ import { parseSafetensors, readSafetensors } from '../../src/io/safetensors';
 import { modelConfigOf, readStoredConfig } from '../../src/io/modelConfig';
 import { loadPretrainedModel } from '../../src/io/pretrainedModel';
 import { Rng } from '../../src/data/rng';
+import { estimateMemory } from '../../src/model/memory';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -306,5 +307,43 @@ describe('pretrain on wasm', () => {
     } finally {
       await tf.setBackend('cpu');
     }
+  });
+});
+
+describe('pretrain on wasm: the memory pre-flight', () => {
+  it('refuses a batch that cannot fit the heap before the first step (MAEMemoryError naming the batch that fits), without leaks', async () => {
+    await tf.setBackend('wasm');
+    try {
+      const model = tinyMae();
+      const onStep = vi.fn();
+      const before = tf.memory().numTensors;
+      // a heap that holds a training step at batch 1 but not at 4 (the data's batch size)
+      const need = (batch: number) => {
+        const e = estimateMemory(model.config, { batch, mode: 'train' });
+        return e.wasmUntrackedBytes + e.activationBytes + e.optimizerBytes;
+      };
+      const limit = tf.memory().numBytes + Math.floor((need(1) + need(4)) / 2);
+      const err = await pretrain(model, data(), { ...base, onStep, memoryLimitBytes: limit }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(MAEMemoryError);
+      expect((err as Error).message).toMatch(/train at batch 4 needs an estimated .* a batch of [123] or fewer, or recompute: true/);
+      expect(onStep).not.toHaveBeenCalled();
+      expect(tf.memory().numTensors).toBe(before);
+      // the same limit with the heap to spare: the run goes on; a resumed run does not count its AdamW moments twice
+      let ckpt: TrainingCheckpoint | undefined;
+      await pretrain(model, data(), { ...base, stopAfterEpoch: 1, save: (c) => void (ckpt = c), memoryLimitBytes: limit + need(4) });
+      const spare = 8 * 1024; // the batch's own images (1 KiB), allocated after the limit is computed
+      const moments = 2 * 4 * model.stateEntries().filter((e) => e.variable.trainable).reduce((n, e) => n + e.variable.read().size, 0);
+      const resumed = await pretrain(model, data(), { ...base, resume: ckpt, memoryLimitBytes: tf.memory().numBytes + need(4) + spare });
+      expect(resumed.losses).toHaveLength(4);
+      expect(moments).toBeGreaterThan(2 * spare); // so counting them twice would have refused the resume
+      model.dispose();
+    } finally {
+      await tf.setBackend('cpu');
+    }
+  });
+
+  it('does not check on other backends', async () => {
+    const r = await run({ memoryLimitBytes: 1 });
+    expect(r.losses).toHaveLength(8);
   });
 });

@@ -15,7 +15,7 @@ import { UsageError, flag } from '../args';
 import { backendFlags, setupBackend } from '../backend';
 import { defineCommand } from '../command';
 import { featureReporter } from '../progress';
-import { openImageFolder, type FolderImages } from '../data';
+import { folderImages, listImages, type FolderImages } from '../data';
 import { modelFromFlags, trainedNormalisation, weightsFlags } from '../weightsFlags';
 import { disposeBatch } from '../../train/data';
 
@@ -49,6 +49,8 @@ export const embedCommand = defineCommand({
   async run({ positionals: [dataDir], flags: f }, io) {
     if (f.out === undefined) throw new UsageError('embed needs --out FEATURES.npy');
     if (!f.out.endsWith('.npy')) throw new UsageError(`--out must end in .npy, got ${JSON.stringify(f.out)}`);
+    const onBadFile = (b: { path: string; reason: string }) => io.out(`skipped ${b.path}: ${b.reason}`);
+    const listing = await listImages(dataDir, { strict: f.strict, onBadFile }); // before the weights: a wrong folder is said at once
     await setupBackend(f.backend, { threads: f.threads, io });
     const loaded = await modelFromFlags('embed', f, io, f.inputSize);
     try {
@@ -56,7 +58,7 @@ export const embedCommand = defineCommand({
       const encoder = loaded.kind === 'mae' ? (model as MaskedAutoencoder).encoder : (model as ViTEncoder | ViTClassifier);
       const size = encoder.imgSize;
       const inChans = encoder.inChans;
-      const data = await openImageFolder(dataDir, { inputSize: size[0], inChans, ...trainedNormalisation(loaded), strict: f.strict, onBadFile: (b) => io.out(`skipped ${b.path}: ${b.reason}`) });
+      const data = folderImages(dataDir, listing, { inputSize: size[0], inChans, ...trainedNormalisation(loaded), strict: f.strict, onBadFile });
       let features: tf.Tensor2D;
       let indices: Int32Array;
       if (loaded.kind === 'classifier') {

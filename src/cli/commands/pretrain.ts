@@ -26,10 +26,10 @@ import { checkTrainingMemory } from '../memory';
 
 /** The `--model` presets (official `models_mae` names). */
 export const PRETRAIN_MODELS = {
-  mae_vit_tiny_patch4: { build: maeVitTinyPatch4, inputSize: 28 },
-  mae_vit_base_patch16: { build: maeVitBasePatch16, inputSize: 224 },
-  mae_vit_large_patch16: { build: maeVitLargePatch16, inputSize: 224 },
-  mae_vit_huge_patch14: { build: maeVitHugePatch14, inputSize: 224 },
+  mae_vit_tiny_patch4: { build: maeVitTinyPatch4, inputSize: 28, patchSize: 4 },
+  mae_vit_base_patch16: { build: maeVitBasePatch16, inputSize: 224, patchSize: 16 },
+  mae_vit_large_patch16: { build: maeVitLargePatch16, inputSize: 224, patchSize: 16 },
+  mae_vit_huge_patch14: { build: maeVitHugePatch14, inputSize: 224, patchSize: 14 },
 } as const;
 type ModelName = keyof typeof PRETRAIN_MODELS;
 
@@ -97,7 +97,16 @@ async function modelOverrides(text: string | undefined): Promise<MaskedAutoencod
 async function buildModel(r: Flags, inputSize: number, resumed: Resumed | undefined): Promise<MaskedAutoencoder> {
   if (resumed) return new MaskedAutoencoder(resumed.config as MaskedAutoencoderArgs);
   const overrides = await modelOverrides(r.modelConfig);
+  checkInputSize(inputSize, overrides.patchSize ?? PRETRAIN_MODELS[r.model].patchSize, overrides.patchSize === undefined ? r.model : '--model-config');
   return PRETRAIN_MODELS[r.model].build({ imgSize: inputSize, inChans: r.inChans, normPixLoss: r.normPixLoss, maskRatio: r.maskRatio, seed: r.seed, ...overrides });
+}
+
+/** `--input-size` must split into whole patches (said with the flag's name, not the model's `imgSize`). */
+function checkInputSize(inputSize: number, patchSize: unknown, from: string): void {
+  if (typeof patchSize !== 'number' || !(patchSize > 0) || inputSize % patchSize === 0) return;
+  const below = inputSize - (inputSize % patchSize);
+  const sizes = below > 0 ? `${below} or ${below + patchSize}` : `${patchSize}`;
+  throw new UsageError(`--input-size ${inputSize}: expected a multiple of the patch size ${patchSize} (of ${from}), e.g. ${sizes}`);
 }
 
 /** `{ className, config }` of the model, as the io-config metadata has it. */

@@ -9,7 +9,7 @@ import { writePng } from '../../node/png';
 import { CliError, UsageError, flag } from '../args';
 import { backendFlags, setupBackend } from '../backend';
 import { defineCommand } from '../command';
-import { firstBatch, openImageFiles } from '../data';
+import { checkImageFiles, firstBatch, openImageFiles } from '../data';
 import { disposeBatch } from '../../train/data';
 import { withoutPackedWeights } from '../../nn/ops';
 import { reconstructionFigure } from '../figure';
@@ -40,6 +40,7 @@ pixels with the visible patches' statistics.`,
   async run({ positionals: images, flags: f }, io) {
     if (f.out === undefined) throw new UsageError('reconstruct needs --out FILE.png');
     if (!/\.png$/i.test(f.out)) throw new UsageError(`--out must end in .png, got ${JSON.stringify(f.out)}`);
+    await checkImageFiles(images); // before the weights: a mistyped image is said at once, not after loading ViT-L
     await setupBackend(f.backend, { threads: f.threads, io });
     const loaded = await modelFromFlags('reconstruct', f, io, f.inputSize);
     try {
