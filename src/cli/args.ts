@@ -258,3 +258,11 @@ export function columns(rows: { left: string; right: string }[], indent = '  '):
   const width = Math.min(36, Math.max(0, ...rows.map((r) => r.left.length)));
   return rows.map((r) => (r.left.length > width ? `${indent}${r.left}\n${indent}${' '.repeat(width)}  ${r.right}` : `${indent}${r.left.padEnd(width)}  ${r.right}`)).join('\n');
 }
+
+/** `--input-size` must split into whole patches (said with the flag's name, not the model's `imgSize`). */
+export function checkInputSize(inputSize: number, patchSize: unknown, from: string): void {
+  if (typeof patchSize !== 'number' || !(patchSize > 0) || inputSize % patchSize === 0) return;
+  const below = inputSize - (inputSize % patchSize);
+  const sizes = below > 0 ? `${below} or ${below + patchSize}` : `${patchSize}`;
+  throw new UsageError(`--input-size ${inputSize}: expected a multiple of the patch size ${patchSize} (of ${from}), e.g. ${sizes}`);
+}

@@ -15,13 +15,14 @@ import { loadPretrainedModelFrom } from '../io/pretrainedModel';
 import type { PretrainedReport } from '../io/releases';
 import type { WeightsIndex } from '../io/weightsIndex';
 import type { MaskedAutoencoder } from '../model/MaskedAutoencoder';
-import { CliError } from './args';
+import { CliError, checkInputSize } from './args';
 import { withWeightsFile } from './weightsFile';
 
 /** What a weights file holds. */
 export type ModelKind = 'mae' | 'encoder' | 'classifier';
 
 const KIND_OF: Record<ModelClassName, ModelKind> = { MaskedAutoencoder: 'mae', MAEViTEncoder: 'encoder', MAEViTClassifier: 'classifier' };
+const KIND_WORDS: Record<ModelKind, string> = { mae: 'a whole MAE', encoder: 'an encoder only', classifier: 'a classifier' };
 
 /** A model built from a weights file. */
 export interface LoadedModel {
@@ -42,6 +43,12 @@ export interface LoadedModel {
 export interface LoadModelOptions extends InferHints {
   /** Build the model for this image size (position tables resampled as the official `interpolate_pos_embed`). */
   imgSize?: number;
+  /**
+   * The kinds the command can use, and what it needs them for (e.g. `['mae']`,
+   * `'reconstruction needs the decoder too'`): any other kind is refused from
+   * the file's header, before a tensor is read.
+   */
+  kinds?: { accept: readonly ModelKind[]; why: string };
 }
 
 /** Reads `file` and builds the model it holds (see the module comment). The caller disposes `model`. */
@@ -65,6 +72,9 @@ async function buildAndLoad(file: string, index: WeightsIndex, readNotes: string
     allowMissing: false,
     decide: (resolved) => {
       if (!Object.prototype.hasOwnProperty.call(KIND_OF, resolved.className)) throw new CliError(`${file} holds a ${resolved.className}; expected a MaskedAutoencoder, MAEViTEncoder or MAEViTClassifier`);
+      const kind = KIND_OF[resolved.className as ModelClassName];
+      if (options.kinds && !options.kinds.accept.includes(kind)) throw new CliError(`${file} holds ${KIND_WORDS[kind]}: ${options.kinds.why}`);
+      if (options.imgSize !== undefined) checkInputSize(options.imgSize, resolved.config.patchSize, file);
       return resolved;
     },
   });

@@ -4,7 +4,7 @@
  */
 import { UsageError, flag } from './args';
 import type { CliIO } from './command';
-import { loadModel, type LoadedModel } from './model';
+import { loadModel, type LoadModelOptions, type LoadedModel } from './model';
 
 /** `--weights` and the hints for what a file's shapes cannot tell. */
 export const weightsFlags = {
@@ -20,11 +20,12 @@ export async function modelFromFlags(
   f: { weights?: string; heads?: number; decoderHeads?: number; normPix: boolean },
   io: CliIO,
   imgSize?: number,
+  kinds?: LoadModelOptions['kinds'],
 ): Promise<LoadedModel> {
   if (f.weights === undefined) {
     throw new UsageError(`${command} needs --weights FILE (see tfjs-mae ${command} --help)`);
   }
-  const loaded = await loadModel(f.weights, { numHeads: f.heads, decoderNumHeads: f.decoderHeads, normPixLoss: f.normPix || undefined, imgSize });
+  const loaded = await loadModel(f.weights, { numHeads: f.heads, decoderNumHeads: f.decoderHeads, normPixLoss: f.normPix || undefined, imgSize, kinds });
   for (const note of loaded.notes) io.out(`note: ${note}`);
   return loaded;
 }

@@ -94,6 +94,12 @@ describe('tfjs-mae reconstruct', () => {
     expect((await run('reconstruct', images[0], '--weights', weights)).err).toEqual(['tfjs-mae: reconstruct needs --out FILE.png']);
   });
 
+  it('an --input-size that does not split into patches is named as the flag, before the model is built', async () => {
+    const r = await run('reconstruct', images[0], '--weights', weights, '--input-size', '30', '--out', path.join(dir, 'x.png'), '--backend', 'cpu');
+    expect(r.code).toBe(2); // a usage error, as pretrain's
+    expect(r.err).toEqual([`tfjs-mae: --input-size 30: expected a multiple of the patch size 4 (of ${weights}), e.g. 28 or 32`]);
+  });
+
   it('names a missing image before reading the weights (a 1.3 GB file took a minute to load before the typo was said)', async () => {
     const r = await run('reconstruct', path.join(dir, 'typo.png'), '--weights', path.join(dir, 'no-such-weights.pth'), '--out', path.join(dir, 'x.png'), '--backend', 'cpu');
     expect(r.code).toBe(1);

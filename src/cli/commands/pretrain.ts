@@ -11,7 +11,7 @@ import type { StepInfo } from '../../train/progress';
 import { lineChart } from '../../viz/lineChart';
 import { writeFileAtomic } from '../../node/atomicFile';
 import { writePng } from '../../node/png';
-import { UsageError, flag, type FlagValues } from '../args';
+import { UsageError, checkInputSize, flag, type FlagValues } from '../args';
 import { backendFlags, setupBackend } from '../backend';
 import { defineCommand, type CliIO } from '../command';
 import { firstBatch, folderImages, openImageFolder, type FolderImages } from '../data';
@@ -101,13 +101,6 @@ async function buildModel(r: Flags, inputSize: number, resumed: Resumed | undefi
   return PRETRAIN_MODELS[r.model].build({ imgSize: inputSize, inChans: r.inChans, normPixLoss: r.normPixLoss, maskRatio: r.maskRatio, seed: r.seed, ...overrides });
 }
 
-/** `--input-size` must split into whole patches (said with the flag's name, not the model's `imgSize`). */
-function checkInputSize(inputSize: number, patchSize: unknown, from: string): void {
-  if (typeof patchSize !== 'number' || !(patchSize > 0) || inputSize % patchSize === 0) return;
-  const below = inputSize - (inputSize % patchSize);
-  const sizes = below > 0 ? `${below} or ${below + patchSize}` : `${patchSize}`;
-  throw new UsageError(`--input-size ${inputSize}: expected a multiple of the patch size ${patchSize} (of ${from}), e.g. ${sizes}`);
-}
 
 /** `{ className, config }` of the model, as the io-config metadata has it. */
 function configMetadata(model: MaskedAutoencoder): string {

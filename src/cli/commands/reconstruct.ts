@@ -42,11 +42,11 @@ pixels with the visible patches' statistics.`,
     if (!/\.png$/i.test(f.out)) throw new UsageError(`--out must end in .png, got ${JSON.stringify(f.out)}`);
     await checkImageFiles(images); // before the weights: a mistyped image is said at once, not after loading ViT-L
     await setupBackend(f.backend, { threads: f.threads, io });
-    const loaded = await modelFromFlags('reconstruct', f, io, f.inputSize);
+    const loaded = await modelFromFlags('reconstruct', f, io, f.inputSize, {
+      accept: ['mae'],
+      why: 'reconstruction needs the decoder too (e.g. mae_visualize_vit_large.pth or a tfjs-mae pretrain checkpoint)',
+    });
     try {
-      if (loaded.kind !== 'mae') {
-        throw new CliError(`${f.weights} holds ${loaded.kind === 'encoder' ? 'an encoder only' : 'a classifier'}: reconstruction needs the decoder too (e.g. mae_visualize_vit_large.pth or a tfjs-mae pretrain checkpoint)`);
-      }
       const model = loaded.model as MaskedAutoencoder;
       const { mean, std } = trainedNormalisation(loaded) ?? IMAGENET;
       const c = model.config.inChans;
