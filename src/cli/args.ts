@@ -266,3 +266,8 @@ export function checkInputSize(inputSize: number, patchSize: unknown, from: stri
   const sizes = below > 0 ? `${below} or ${below + patchSize}` : `${patchSize}`;
   throw new UsageError(`--input-size ${inputSize}: expected a multiple of the patch size ${patchSize} (of ${from}), e.g. ${sizes}`);
 }
+
+/** The note for `--warmup-epochs` ≥ `--epochs`: allowed, as the official schedule allows it. */
+export function warmupOutlastsRun(warmupEpochs: number, epochs: number): string {
+  return `note: --warmup-epochs ${warmupEpochs} ≥ --epochs ${epochs}: the warmup never ends, the lr rises linearly to the last step (as the official lr_sched.py)`;
+}

@@ -359,9 +359,10 @@ async function announceRun(
 function defaultSchedule(o: TrainLoopOptions, totalSteps: number, scaled: number, label: string): (step: number) => number {
   const baseLr = o.lr ?? scaled;
   const warmupSteps = o.warmupSteps ?? 0.05 * totalSteps;
-  if (warmupSteps >= totalSteps) {
-    throw new MAEConfigError(`${label} warmupSteps: expected fewer than the ${totalSteps} steps of the run, got ${warmupSteps}`);
+  if (!Number.isFinite(warmupSteps) || warmupSteps < 0) {
+    throw new MAEConfigError(`${label} warmupSteps: expected a finite number ≥ 0, got ${describe(warmupSteps)}`);
   }
+  // a warmup as long as the run or longer is allowed, as officially: the lr then only rises
   return warmupCosine({ baseLr, minLr: o.minLr ?? 0, warmupSteps, totalSteps });
 }
 

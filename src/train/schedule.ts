@@ -12,7 +12,12 @@ export interface WarmupCosineArgs {
   minLr?: number;
   /** Length of the linear warmup from 0; may be fractional (5 % of 936 = 46.8). Required, ≥ 0. */
   warmupSteps: number;
-  /** Length of the whole schedule, warmup included. Required, > `warmupSteps`. */
+  /**
+   * Length of the whole schedule, warmup included. Required, > 0. A warmup as
+   * long as the schedule or longer never ends: the lr rises linearly to the
+   * last step, as the official code does (e.g. `--epochs 1` with the default
+   * `--warmup-epochs 5`).
+   */
   totalSteps: number;
 }
 
@@ -24,7 +29,7 @@ export interface WarmupCosineEpochsArgs {
   minLr?: number;
   /** Warmup length in epochs (official `args.warmup_epochs`); may be fractional. Required. */
   warmupEpochs: number;
-  /** Schedule length in epochs (official `args.epochs`). Required. */
+  /** Schedule length in epochs (official `args.epochs`). Required, > 0 (see `WarmupCosineArgs.totalSteps`). */
   epochs: number;
   /** Iterations per epoch (official `len(data_loader)`). Required. */
   stepsPerEpoch: number;
@@ -37,7 +42,9 @@ export interface WarmupCosineEpochsArgs {
  *     s < W:  lr = baseLr · s / W
  *     else:   lr = minLr + (baseLr − minLr) · ½ (1 + cos(π (s − W) / (T − W)))
  *
- * so lr(0) = 0, lr(W) = baseLr and lr(T) = minLr; steps past T give minLr.
+ * so lr(0) = 0, lr(W) = baseLr and lr(T) = minLr; steps past T give lr(T).
+ * With W ≥ T (a warmup that outlasts the schedule, which the official code
+ * allows) every step is in the warmup.
  * The unit is free: pass steps, or fractional epochs as the official code.
  * A negative or non-finite step throws `MAEInputError`.
  */
@@ -46,15 +53,16 @@ export function warmupCosine(args: WarmupCosineArgs): (step: number) => number {
   checkNonNegative(baseLr, 'warmupCosine baseLr');
   checkNonNegative(minLr, 'warmupCosine minLr');
   checkNonNegative(warmup, 'warmupCosine warmupSteps');
-  if (typeof total !== 'number' || !Number.isFinite(total) || total <= warmup) {
-    throw new MAEConfigError(`warmupCosine totalSteps: expected a finite number > warmupSteps (${warmup}), got ${describe(total)}`);
+  if (typeof total !== 'number' || !Number.isFinite(total) || total <= 0) {
+    throw new MAEConfigError(`warmupCosine totalSteps: expected a finite number > 0, got ${describe(total)}`);
   }
   return (step: number): number => {
     if (typeof step !== 'number' || !Number.isFinite(step) || step < 0) {
       throw new MAEInputError(`warmupCosine step: expected a finite number >= 0, got ${describe(step)}`);
     }
-    if (step < warmup) return (baseLr * step) / warmup;
-    const progress = Math.min(step, total) - warmup;
+    const s = Math.min(step, total);
+    if (s < warmup || total <= warmup) return (baseLr * s) / warmup;
+    const progress = s - warmup;
     return minLr + (baseLr - minLr) * 0.5 * (1 + Math.cos((Math.PI * progress) / (total - warmup)));
   };
 }
@@ -70,8 +78,8 @@ export function warmupCosineEpochs(args: WarmupCosineEpochsArgs): (step: number)
     throw new MAEConfigError(`warmupCosineEpochs stepsPerEpoch: expected an integer >= 1, got ${describe(stepsPerEpoch)}`);
   }
   checkNonNegative(warmupEpochs, 'warmupCosineEpochs warmupEpochs');
-  if (typeof epochs !== 'number' || !Number.isFinite(epochs) || epochs <= warmupEpochs) {
-    throw new MAEConfigError(`warmupCosineEpochs epochs: expected a finite number > warmupEpochs (${warmupEpochs}), got ${describe(epochs)}`);
+  if (typeof epochs !== 'number' || !Number.isFinite(epochs) || epochs <= 0) {
+    throw new MAEConfigError(`warmupCosineEpochs epochs: expected a finite number > 0, got ${describe(epochs)}`);
   }
   const byEpoch = warmupCosine({ baseLr, minLr, warmupSteps: warmupEpochs, totalSteps: epochs });
   return (step: number) => byEpoch(step / stepsPerEpoch);

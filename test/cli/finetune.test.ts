@@ -29,6 +29,14 @@ describe('tfjs-mae finetune', () => {
     expect(inspect.out.join('\n')).toContain('"className":"MAEViTClassifier"');
     expect(inspect.out.join('\n')).toContain('head.weight\tF32\t[2, 32]');
   });
+
+  it('--epochs 1 with the default --warmup-epochs 5 runs (the first thing a user tries), with a note', async () => {
+    const out = path.join(labelled.dir, 'one-epoch');
+    const r = await run('finetune', labelled.data, '--weights', labelled.weights, '--epochs', '1', '--batch-size', '4', '--backend', 'cpu', '--output-dir', out);
+    expect(r.err).toEqual([]);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('note: --warmup-epochs 5 ≥ --epochs 1: the warmup never ends, the lr rises linearly to the last step (as the official lr_sched.py)');
+  });
 });
 
 describe('tfjs-mae finetune --eval', () => {

@@ -81,12 +81,21 @@ describe('tfjs-mae linprobe: the official flags', () => {
     expect(readLog(out).map((l) => l.train_lr)).toEqual([0.001, 0.001]);
   });
 
+  it('a warmup as long as the run is allowed, as officially: the lr rises to the last step, and says so', async () => {
+    const out = path.join(labelled.dir, 'long-warmup');
+    const r = await run('linprobe', labelled.data, '--weights', labelled.weights, '--backend', 'cpu', '--output-dir', out, '--warmup-epochs', '3', '--epochs', '2', '--blr', '0.1');
+    expect(r.err).toEqual([]);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('note: --warmup-epochs 3 ≥ --epochs 2: the warmup never ends, the lr rises linearly to the last step (as the official lr_sched.py)');
+    const lrs = readLog(out).map((l) => l.train_lr as number);
+    expect(lrs[1]).toBeGreaterThan(lrs[0]);
+  });
+
   it('bad values name the flag and the value', async () => {
     const bad = async (...extra: string[]) => (await run('linprobe', labelled.data, '--weights', labelled.weights, '--backend', 'cpu', '--output-dir', path.join(labelled.dir, 'bad'), ...extra)).err[0];
     expect(await bad('--blr', '-1')).toBe('tfjs-mae: --blr must be a number ≥ 0, got "-1"');
     expect(await bad('--accum-iter', '0')).toBe('tfjs-mae: --accum-iter must be a positive integer, got "0"');
     expect(await bad('--min-lr', 'x')).toBe('tfjs-mae: --min-lr must be a number ≥ 0, got "x"');
-    expect(await bad('--warmup-epochs', '3', '--epochs', '3')).toBe('tfjs-mae: --warmup-epochs 3 must be less than --epochs 3');
     expect(await bad('--batch-size', '4', '--accum-iter', '3')).toBe('tfjs-mae: --batch-size 4 × --accum-iter 3 is more than the 8 training images');
     expect(await bad('--save-every', '0')).toBe('tfjs-mae: --save-every must be a positive integer, got "0"');
   });

@@ -48,8 +48,18 @@ describe('warmupCosine', () => {
     expect(warmupCosine({ baseLr: 2e-3, warmupSteps: 0, totalSteps: 10 })(0)).toBe(2e-3);
   });
 
+  it('a warmup that outlasts the schedule ramps to the last step, as the official code (epochs 1, warmup 5)', () => {
+    // official lr_sched.adjust_learning_rate: epoch < warmup_epochs → lr · epoch / warmup_epochs
+    const lr = warmupCosineEpochs({ baseLr: 1e-3, warmupEpochs: 5, epochs: 1, stepsPerEpoch: 4 });
+    expect([0, 1, 2, 3].map(lr)).toEqual([0, 1, 2, 3].map((i) => (1e-3 * (i / 4)) / 5));
+    expect(lr(100)).toBe((1e-3 * 1) / 5); // past the end: the last value
+    const equal = warmupCosine({ baseLr: 1e-3, warmupSteps: 10, totalSteps: 10 });
+    expect([equal(5), equal(10), equal(20)]).toEqual([5e-4, 1e-3, 1e-3]);
+  });
+
   it('rejects bad arguments and steps with typed errors', () => {
-    expect(() => warmupCosine({ baseLr: 1e-3, warmupSteps: 10, totalSteps: 10 })).toThrow(/totalSteps: expected a finite number > warmupSteps \(10\), got 10/);
+    expect(() => warmupCosine({ baseLr: 1e-3, warmupSteps: 10, totalSteps: 0 })).toThrow(/totalSteps: expected a finite number > 0, got 0/);
+    expect(() => warmupCosine({ baseLr: 1e-3, warmupSteps: 10, totalSteps: Number.POSITIVE_INFINITY })).toThrow(MAEConfigError);
     expect(() => warmupCosine({ baseLr: -1, warmupSteps: 1, totalSteps: 10 })).toThrow(MAEConfigError);
     expect(() => warmupCosine({ baseLr: 1e-3, warmupSteps: Number.NaN, totalSteps: 10 })).toThrow(/warmupSteps/);
     const lr = warmupCosine({ baseLr: 1e-3, warmupSteps: 1, totalSteps: 10 });
@@ -75,7 +85,7 @@ describe('warmupCosineEpochs (official arguments in epochs)', () => {
   });
 
   it('rejects bad epoch arguments naming them', () => {
-    expect(() => warmupCosineEpochs({ baseLr: 1e-3, warmupEpochs: 5, epochs: 4, stepsPerEpoch: 10 })).toThrow(/warmupCosineEpochs epochs/);
+    expect(() => warmupCosineEpochs({ baseLr: 1e-3, warmupEpochs: 5, epochs: 0, stepsPerEpoch: 10 })).toThrow(/warmupCosineEpochs epochs: expected a finite number > 0, got 0/);
     expect(() => warmupCosineEpochs({ baseLr: 1e-3, warmupEpochs: 1, epochs: 4, stepsPerEpoch: 0 })).toThrow(/stepsPerEpoch/);
   });
 });

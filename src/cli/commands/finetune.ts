@@ -14,7 +14,7 @@ import { loadCheckpointWeights } from '../../train/checkpoint';
 import type { MaskedAutoencoder } from '../../model/MaskedAutoencoder';
 import { writeFileAtomic } from '../../node/atomicFile';
 import type { StepInfo } from '../../train/progress';
-import { CliError, UsageError, flag, type FlagValues } from '../args';
+import { CliError, UsageError, flag, warmupOutlastsRun, type FlagValues } from '../args';
 import { backendFlags } from '../backend';
 import { defineCommand, type CliIO } from '../command';
 import type { FolderImages } from '../data';
@@ -123,7 +123,7 @@ OUTPUT_DIR/dataset.json holds the class → index map and the files of train and
       const source = train.trainSource(r.batchSize, r.seed);
       const stepsPerEpoch = Math.floor(source.batchesPerEpoch! / r.accumIter);
       if (stepsPerEpoch < 1) throw new UsageError(`--batch-size ${r.batchSize} × --accum-iter ${r.accumIter} is more than the ${train.listing.paths.length} training images`);
-      if (r.warmupEpochs >= r.epochs) throw new UsageError(`--warmup-epochs ${r.warmupEpochs} must be less than --epochs ${r.epochs}`);
+      if (r.warmupEpochs >= r.epochs) io.out(warmupOutlastsRun(r.warmupEpochs, r.epochs));
       const { imgSize, patchSize, inChans, embedDim, depth, numHeads, mlpRatio } = encoder;
       checkTrainingMemory('finetune', { imgSize, patchSize, inChans, embedDim, depth, numHeads, mlpRatio, maskRatio: 0 }, r.batchSize); // all tokens: no masking
       const ruleLr = (r.blr * r.batchSize * r.accumIter) / 256;

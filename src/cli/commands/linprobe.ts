@@ -19,7 +19,7 @@ import type { MaskedAutoencoder } from '../../model/MaskedAutoencoder';
 import type { TrainingCheckpoint } from '../../train/checkpoint';
 import { writeFileAtomic } from '../../node/atomicFile';
 import { warmupCosineEpochs } from '../../train/schedule';
-import { CliError, UsageError, flag, type FlagValues } from '../args';
+import { CliError, UsageError, flag, warmupOutlastsRun, type FlagValues } from '../args';
 import { backendFlags } from '../backend';
 import { defineCommand, type CliIO } from '../command';
 import { featureReporter } from '../progress';
@@ -86,11 +86,11 @@ function probeSchedule(r: Flags): { lr: number; minLr: number; says: string } {
 }
 
 /** Checks the flags that need the number of training images, before the features are extracted. */
-function checkSteps(r: Flags, trainImages: number): void {
+function checkSteps(r: Flags, trainImages: number, io: CliIO): void {
   if (linearProbeStepsPerEpoch(Math.max(trainImages, 1), r.batchSize, r.accumIter) < 1) {
     throw new UsageError(`--batch-size ${r.batchSize} × --accum-iter ${r.accumIter} is more than the ${trainImages} training images`);
   }
-  if (r.warmupEpochs >= r.epochs) throw new UsageError(`--warmup-epochs ${r.warmupEpochs} must be less than --epochs ${r.epochs}`);
+  if (r.warmupEpochs >= r.epochs) io.out(warmupOutlastsRun(r.warmupEpochs, r.epochs));
 }
 
 export const linprobeCommand = defineCommand({
@@ -123,7 +123,7 @@ OUTPUT_DIR/dataset.json holds the class → index map and the files of train and
     let best: ViTClassifier | undefined;
     let encoderFreed = false;
     try {
-      checkSteps(r, train.listing.paths.length);
+      checkSteps(r, train.listing.paths.length, io);
       const featuresOf = async (set: FolderImages, name: string): Promise<{ x: tf.Tensor2D; y: tf.Tensor1D }> => {
         const t0 = Date.now();
         const onProgress = featureReporter(io, `features of ${name}`, set.listing.paths.length);

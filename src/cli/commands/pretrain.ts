@@ -11,7 +11,7 @@ import type { StepInfo } from '../../train/progress';
 import { lineChart } from '../../viz/lineChart';
 import { writeFileAtomic } from '../../node/atomicFile';
 import { writePng } from '../../node/png';
-import { UsageError, checkInputSize, flag, type FlagValues } from '../args';
+import { UsageError, checkInputSize, flag, warmupOutlastsRun, type FlagValues } from '../args';
 import { backendFlags, setupBackend } from '../backend';
 import { defineCommand, type CliIO } from '../command';
 import { firstBatch, folderImages, openImageFolder, type FolderImages } from '../data';
@@ -168,7 +168,7 @@ async function train(model: MaskedAutoencoder, { dataDir, outputDir, r, resumed,
   if (stepsPerEpoch < 1) throw new UsageError(`--accum-iter ${r.accumIter} needs at least ${r.accumIter} batches of ${r.batchSize} per epoch; ${dataDir} gives ${source.batchesPerEpoch}`);
   const totalSteps = r.epochs * stepsPerEpoch;
   const warmupEpochs = r.warmupEpochs ?? Math.min(40, r.epochs / 10);
-  if (warmupEpochs >= r.epochs) throw new UsageError(`--warmup-epochs ${warmupEpochs} must be less than --epochs ${r.epochs}`);
+  if (warmupEpochs >= r.epochs) io.out(warmupOutlastsRun(warmupEpochs, r.epochs));
 
   const effective = r.batchSize * r.accumIter;
   const ruleLr = (r.blr * effective) / 256;
