@@ -65,6 +65,16 @@ describe('tfjs-mae finetune --eval', () => {
 });
 
 describe('tfjs-mae linprobe', () => {
+  it('counts the val images it scored: a corrupt one is named and not counted', async () => {
+    const data = path.join(labelled.dir, 'with-corrupt');
+    fs.cpSync(labelled.data, data, { recursive: true });
+    fs.writeFileSync(path.join(data, 'val', 'a', 'broken.png'), Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0]));
+    const r = await run('linprobe', data, '--weights', labelled.weights, '--epochs', '1', '--batch-size', '4', '--backend', 'cpu', '--output-dir', path.join(labelled.dir, 'lp-corrupt'));
+    expect(r.code).toBe(0);
+    expect(r.out.filter((l) => /^skipped .*broken\.png: corrupt or truncated/.test(l))).toHaveLength(1);
+    expect(r.out.at(-1)).toMatch(/^top-1 \d+\.\d{2}% on 4 val images/); // 5 files, 4 images
+  });
+
   it('extracts features once, prints top-1 per epoch, logs it, keeps the best probe as a classifier file', async () => {
     const out = path.join(labelled.dir, 'lp');
     const r = await run('linprobe', labelled.data, '--weights', labelled.weights, '--epochs', '3', '--batch-size', '4', '--optimizer', 'lars', '--backend', 'cpu', '--output-dir', out);

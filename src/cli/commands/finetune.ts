@@ -141,6 +141,7 @@ OUTPUT_DIR/dataset.json holds the class → index map and the files of train and
       await truncateLog(outputDir, resumed?.checkpoint.epoch ?? 0); // a fresh run starts a fresh log
       const reporter = stepReporter(io, 'finetune');
       let best = await bestSoFar(outputDir);
+      let scored = val.listing.paths.length; // the images actually scored, once an epoch has run (unreadable files are skipped)
       let lrs: number[] = [];
       const model = classifier;
       const ctrlC = onCtrlC(io);
@@ -179,6 +180,7 @@ OUTPUT_DIR/dataset.json holds the class → index map and the files of train and
         onEpoch: async (info) => {
           reporter.end();
           const test = await evaluateClassifierMetrics(model, val.evalSource(r.batchSize), undefined, { batchSize: r.batchSize });
+          scored = test.count;
           const top1 = 100 * test.acc1;
           const improved = top1 > best;
           if (improved) {
@@ -206,7 +208,7 @@ OUTPUT_DIR/dataset.json holds the class → index map and the files of train and
         return 130;
       }
       if (result.firstStep >= r.epochs * stepsPerEpoch) io.out(`${resumed?.path} already finished the run's ${r.epochs} epochs`);
-      io.out(`done: best top-1 ${best.toFixed(2)}% on ${val.listing.paths.length} val images; ${join(outputDir, 'checkpoint-best.safetensors')}`);
+      io.out(`done: best top-1 ${best.toFixed(2)}% on ${scored} val images; ${join(outputDir, 'checkpoint-best.safetensors')}`);
     } finally {
       if (classifier !== loaded.model) classifier?.dispose();
       loaded.model.dispose();

@@ -231,5 +231,5 @@ async function probe({ r, outputDir, dataDir, classes, val, trainSet, valSet, mo
     },
   });
   if (resumed && resumed.epoch >= r.epochs) io.out(`the checkpoint already finished the run's ${r.epochs} epochs`);
-  io.out(`top-1 ${(100 * result.accuracy).toFixed(2)}% on ${val.listing.paths.length} val images (train ${(100 * result.trainAccuracy).toFixed(2)}%); best ${maxAccuracy.toFixed(2)}%: ${join(outputDir, 'checkpoint-best.safetensors')}`);
+  io.out(`top-1 ${(100 * result.accuracy).toFixed(2)}% on ${valSet.x.shape[0]} val images (train ${(100 * result.trainAccuracy).toFixed(2)}%); best ${maxAccuracy.toFixed(2)}%: ${join(outputDir, 'checkpoint-best.safetensors')}`);
 }
