@@ -51,7 +51,8 @@ export function decodeNpy(bytes: Uint8Array, name = 'bytes'): {
   }
   const dims = shape[1].split(',').map((s) => s.trim()).filter((s) => s !== '').map(Number);
   const count = dims.reduce((a, b) => a * b, 1);
-  const body = bytes.slice(10 + headerLength);
+  // a copy (Node's Buffer#slice is a view into a shared pool, at any offset), aligned for Float32Array
+  const body = new Uint8Array(bytes.subarray(10 + headerLength));
   if (body.byteLength !== count * 4) throw new MAEError(`${name}: expected ${count * 4} data bytes for shape [${dims}], got ${body.byteLength}`);
   return { data: new Float32Array(body.buffer, 0, count), shape: dims };
 }

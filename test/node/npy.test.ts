@@ -23,6 +23,16 @@ describe('encodeNpy', () => {
     expect(decodeNpy(encodeNpy(new Float32Array(0), [0, 8])).shape).toEqual([0, 8]);
   });
 
+  it('decodes a Node Buffer that is a view into a larger buffer (fs.readFileSync of a small file)', () => {
+    const data = Float32Array.from({ length: 6 }, (_, i) => i + 0.25);
+    const file = encodeNpy(data, [2, 3]);
+    const pool = Buffer.alloc(file.length + 3 + 64, 7); // odd offset: the bytes sit mid-buffer, as in Node's pool
+    pool.set(file, 3);
+    const view = pool.subarray(3, 3 + file.length);
+    expect(view.byteOffset).toBe(3);
+    expect([...decodeNpy(view).data]).toEqual([...data]);
+  });
+
   it('rejects data that does not fill the shape', () => {
     expect(() => encodeNpy(new Float32Array(5), [2, 3])).toThrow(/6 numbers for shape \[2, 3\], got 5/);
   });
