@@ -46,22 +46,14 @@ const isDir = async (p: string): Promise<boolean> => (await stat(p).catch(() => 
  */
 export async function openTrainVal(dataDir: string, options: OpenImageFolderOptions & { valSplit?: number; seed: number }): Promise<TrainVal> {
   const { valSplit, seed, ...imageOptions } = options;
-  const [hasTrain, hasVal] = [await isDir(join(dataDir, 'train')), await isDir(join(dataDir, 'val'))];
+  const { hasTrain, hasVal } = await checkTrainValLayout(dataDir, valSplit);
   const listOptions = { strict: options.strict, onBadFile: options.onBadFile ?? (() => undefined) };
   let parts: { train: ImageFolderListing; val?: ImageFolderListing };
   let roots: [string, string];
   if (hasTrain && hasVal) {
-    if (valSplit !== undefined) throw new UsageError(`--val-split ${valSplit}: ${JSON.stringify(dataDir)} has train/ and val/ already (drop the flag, or point DATA_DIR at one folder of class subfolders)`);
     parts = await splitImageFolder(dataDir, { ...listOptions, labels: 'folders' });
     roots = [join(dataDir, 'train'), join(dataDir, 'val')];
   } else {
-    if (valSplit === undefined) {
-      throw new CliError(
-        `${JSON.stringify(dataDir)} needs train/ and val/ subfolders, each with one subfolder per class (as ImageNet for the official scripts), ` +
-          `or --val-split FRACTION to hold out part of ${hasTrain ? 'train/' : 'its class subfolders'} for validation`,
-      );
-    }
-    if (!(valSplit > 0)) throw new UsageError(`--val-split: expected a fraction in (0, 0.99], got ${valSplit}`);
     const root = hasTrain ? join(dataDir, 'train') : dataDir;
     parts = await splitImageFolder(root, { ...listOptions, labels: 'folders', valSplit, seed });
     if (!parts.val) throw new UsageError(`--val-split ${valSplit} of the ${parts.train.paths.length} images of ${JSON.stringify(root)} holds out none; raise it`);
@@ -78,6 +70,28 @@ export async function openTrainVal(dataDir: string, options: OpenImageFolderOpti
     classes: train.classes,
     split: roots[0] === roots[1] ? 'val-split' : 'folders',
   };
+}
+
+/**
+ * The folder-layout checks of {@link openTrainVal}, from a few `stat`s: the
+ * commands run them before loading `--weights`, so a mistyped DATA_DIR is
+ * said at once rather than after a minute-long load.
+ */
+export async function checkTrainValLayout(dataDir: string, valSplit?: number): Promise<{ hasTrain: boolean; hasVal: boolean }> {
+  if (!(await isDir(dataDir))) throw new CliError(`${JSON.stringify(dataDir)} is not a folder of images`);
+  const [hasTrain, hasVal] = [await isDir(join(dataDir, 'train')), await isDir(join(dataDir, 'val'))];
+  if (hasTrain && hasVal) {
+    if (valSplit !== undefined) throw new UsageError(`--val-split ${valSplit}: ${JSON.stringify(dataDir)} has train/ and val/ already (drop the flag, or point DATA_DIR at one folder of class subfolders)`);
+  } else {
+    if (valSplit === undefined) {
+      throw new CliError(
+        `${JSON.stringify(dataDir)} needs train/ and val/ subfolders, each with one subfolder per class (as ImageNet for the official scripts), ` +
+          `or --val-split FRACTION to hold out part of ${hasTrain ? 'train/' : 'its class subfolders'} for validation`,
+      );
+    }
+    if (!(valSplit > 0)) throw new UsageError(`--val-split: expected a fraction in (0, 0.99], got ${valSplit}`);
+  }
+  return { hasTrain, hasVal };
 }
 
 /** The flags {@link openLabelledRun} reads. */
@@ -114,6 +128,7 @@ export interface LabelledRun extends TrainVal {
 export async function openLabelledRun(command: string, dataDir: string, f: LabelledRunFlags, io: CliIO, check?: (loaded: LoadedModel) => void): Promise<LabelledRun> {
   const outputDir = resolve(f.outputDir);
   await checkOutputDir(outputDir);
+  await checkTrainValLayout(dataDir, f.valSplit);
   await setupBackend(f.backend, { threads: f.threads, io });
   const loaded = await modelFromFlags(command, f, io, f.inputSize);
   try {

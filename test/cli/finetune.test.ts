@@ -112,4 +112,14 @@ describe('tfjs-mae linprobe', () => {
     expect(r.code).toBe(1);
     expect(r.err[0]).toMatch(/needs train\/ and val\/ subfolders, each with one subfolder per class/);
   });
+
+  it('names a mistyped DATA_DIR before reading the weights (here: a weights path that does not exist either)', async () => {
+    for (const command of ['linprobe', 'finetune']) {
+      const typo = path.join(labelled.dir, 'typo');
+      const r = await run(command, typo, '--weights', path.join(labelled.dir, 'no-such.pth'), '--backend', 'cpu', '--output-dir', path.join(labelled.dir, 'x2'));
+      expect(r.code).toBe(1);
+      expect(r.err).toEqual([`tfjs-mae: ${JSON.stringify(typo)} is not a folder of images`]);
+      expect(r.out).toEqual([]); // not even the backend was set up
+    }
+  });
 });
