@@ -99,8 +99,8 @@ export class MaskTokensMAE implements TrainModel {
     this.decoderBlocks = Array.from({ length: cfg.decoderDepth }, (_, i) => block(dd, cfg.decoderNumHeads, 100 + i));
     this.decoderNorm = new LayerNorm({ dim: dd });
     this.decoderPred = new Linear({ inFeatures: dd, units: patchSize * patchSize * inChans, seed: seed + 2 });
-    this.clsToken = tf.variable(tf.randomNormal([1, 1, d], 0, 0.02, 'float32', seed + 3));
-    this.encoderMaskToken = tf.variable(tf.randomNormal([1, 1, d], 0, 0.02, 'float32', seed + 4));
+    this.clsToken = tf.tidy(() => tf.variable(tf.randomNormal([1, 1, d], 0, 0.02, 'float32', seed + 3)));
+    this.encoderMaskToken = tf.tidy(() => tf.variable(tf.randomNormal([1, 1, d], 0, 0.02, 'float32', seed + 4)));
     this.posEmbed = tf.tidy(() => tf.expandDims(sincosPosEmbed2d(d, grid, grid, { clsToken: true }), 0));
     this.decoderPosEmbed = tf.tidy(() => tf.expandDims(sincosPosEmbed2d(dd, grid, grid, { clsToken: true }), 0));
     for (const layer of this.layers()) layer.ensureBuilt();

@@ -72,3 +72,13 @@ describe('MaskTokensMAE (bench)', () => {
     }
   });
 });
+
+describe('bench models leave no tensor behind', () => {
+  // `npm run bench -- --threads 1,2` rebuilds wasm between blocks, which useWasmThreads refuses while tensors exist
+  it('building and disposing either variant leaves tf.memory() as it was', () => {
+    const before = tf.memory().numTensors;
+    new MaskTokensMAE(toy, 0.75).dispose();
+    buildMae(toy, 0.75).dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
