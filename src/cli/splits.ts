@@ -15,7 +15,7 @@ import { CliError, UsageError, flag } from './args';
 import { setupBackend, type BackendChoice } from './backend';
 import type { CliIO } from './command';
 import { folderImages, type FolderImages, type OpenImageFolderOptions } from './data';
-import type { LoadedModel } from './model';
+import type { LoadModelOptions, LoadedModel } from './model';
 import { checkOutputDir } from './runDir';
 import { modelFromFlags, trainedNormalisation } from './weightsFlags';
 
@@ -125,14 +125,13 @@ export interface LabelledRun extends TrainVal {
  * and normalised for the encoder, and writes `OUTPUT_DIR/dataset.json` (the
  * class → index map and which file went where).
  */
-export async function openLabelledRun(command: string, dataDir: string, f: LabelledRunFlags, io: CliIO, check?: (loaded: LoadedModel) => void): Promise<LabelledRun> {
+export async function openLabelledRun(command: string, dataDir: string, f: LabelledRunFlags, io: CliIO, kinds?: LoadModelOptions['kinds']): Promise<LabelledRun> {
   const outputDir = resolve(f.outputDir);
   await checkOutputDir(outputDir);
   await checkTrainValLayout(dataDir, f.valSplit);
   await setupBackend(f.backend, { threads: f.threads, io });
-  const loaded = await modelFromFlags(command, f, io, f.inputSize);
+  const loaded = await modelFromFlags(command, f, io, f.inputSize, kinds);
   try {
-    check?.(loaded);
     const encoder = loaded.kind === 'mae' ? (loaded.model as MaskedAutoencoder).encoder : (loaded.model as ViTEncoder);
     const trained = trainedNormalisation(loaded);
     const data = await openTrainVal(dataDir, {

@@ -113,6 +113,13 @@ describe('tfjs-mae linprobe', () => {
     expect(r.err[0]).toMatch(/needs train\/ and val\/ subfolders, each with one subfolder per class/);
   });
 
+  it('refuses a classifier file from its header (the finetune run above wrote one)', async () => {
+    const best = path.join(labelled.dir, 'ft', 'checkpoint-best.safetensors');
+    const r = await run('linprobe', labelled.data, '--weights', best, '--backend', 'cpu', '--output-dir', path.join(labelled.dir, 'lp-classifier'));
+    expect(r.code).toBe(1);
+    expect(r.err).toEqual([`tfjs-mae: ${best} holds a classifier: linprobe needs pre-trained encoder weights (an MAE or encoder file)`]);
+  });
+
   it('names a mistyped DATA_DIR before reading the weights (here: a weights path that does not exist either)', async () => {
     for (const command of ['linprobe', 'finetune']) {
       const typo = path.join(labelled.dir, 'typo');

@@ -115,10 +115,10 @@ OUTPUT_DIR/dataset.json holds the class → index map and the files of train and
     const resumeFile = await resumePath(f.resume, resolve(f.outputDir), io);
     const resumed = resumeFile === undefined ? undefined : await readResume(resumeFile, CHECKPOINT_FORMAT_HINT, 'linprobe');
     const r = mergeRecipe(f as Flags, given as Set<string>, resumed, io, RECIPE_KEYS, ARCHITECTURE_KEYS);
-    const notClassifier = (loaded: { kind: string }) => {
-      if (loaded.kind === 'classifier') throw new CliError(`${r.weights} is a classifier; linprobe needs pre-trained encoder weights (an MAE or encoder file)`);
-    };
-    const { outputDir, loaded, encoder, train, val, classes } = await openLabelledRun('linprobe', dataDir, r, io, notClassifier);
+    const { outputDir, loaded, encoder, train, val, classes } = await openLabelledRun('linprobe', dataDir, r, io, {
+      accept: ['mae', 'encoder'],
+      why: 'linprobe needs pre-trained encoder weights (an MAE or encoder file)',
+    });
     const features: tf.Tensor[] = [];
     let best: ViTClassifier | undefined;
     let encoderFreed = false;
