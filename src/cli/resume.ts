@@ -1,5 +1,5 @@
 /**
- * `--resume FILE|auto` of the training commands (`pretrain`, `finetune`):
+ * `--resume FILE|auto` of the training commands (`pretrain`, `finetune`, `linprobe`):
  * reading a checkpoint written by the command, taking the run's recipe from
  * it where the command line is silent, and writing checkpoints with the
  * model config and the recipe in their metadata.
@@ -27,6 +27,19 @@ export async function resumePath(resume: string | undefined, outputDir: string, 
   const path = await newestCheckpoint(outputDir);
   io.out(path ? `resuming from ${path}` : `no checkpoint in ${outputDir}: starting a fresh run`);
   return path;
+}
+
+/** What `--resume` of `command` expects, for messages. */
+export const checkpointHint = (command: string): string => `a checkpoint-<epoch>.safetensors written by tfjs-mae ${command}`;
+
+/**
+ * `--resume FILE|auto` of `command`: its checkpoint read ({@link resumePath},
+ * {@link readResume}), or undefined for a fresh run. `checkTask`: refuse a
+ * checkpoint whose recipe names another command.
+ */
+export async function readResumeFlag(command: string, resume: string | undefined, outputDir: string, io: CliIO, checkTask = true): Promise<Resumed | undefined> {
+  const path = await resumePath(resume, outputDir, io);
+  return path === undefined ? undefined : readResume(path, checkpointHint(command), checkTask ? command : undefined);
 }
 
 /**

@@ -21,7 +21,7 @@ import type { FolderImages } from '../data';
 import { checkpointFile, interruptedLine, onCtrlC, yieldToSignals } from '../interrupt';
 import { checkTrainingMemory } from '../memory';
 import { stepReporter } from '../progress';
-import { bestSoFar, checkpointBytes, mergeRecipe, readResume, resumePath, type Resumed } from '../resume';
+import { bestSoFar, checkpointBytes, checkpointHint, mergeRecipe, readResumeFlag, type Resumed } from '../resume';
 import { appendLog, truncateLog } from '../runDir';
 import { openLabelledRun, valSplitFlag } from '../splits';
 import { weightsFlags } from '../weightsFlags';
@@ -65,8 +65,6 @@ const RECIPE_KEYS = [
 /** Recipe keys that change the classifier: a resume cannot change them. */
 const ARCHITECTURE_KEYS = new Set(['inputSize', 'clsToken']);
 
-const CHECKPOINT_FORMAT_HINT = 'a checkpoint-<epoch>.safetensors written by tfjs-mae finetune';
-
 /** `--eval`: top-1, top-5 and the loss on val, printed as `main_finetune.py --eval` does. */
 async function evaluateOnly(classifier: ViTClassifier, val: FolderImages, batchSize: number, io: CliIO): Promise<void> {
   const m = await evaluateClassifierMetrics(classifier, val.evalSource(batchSize), undefined, { batchSize });
@@ -83,7 +81,7 @@ function classifierOfCheckpoint(encoder: MaskedAutoencoder | ViTEncoder, numClas
     return classifier;
   } catch (e) {
     classifier.dispose();
-    throw new CliError(`--resume ${resumed.path}: ${e instanceof Error ? e.message : String(e)} (${CHECKPOINT_FORMAT_HINT} with these --weights)`);
+    throw new CliError(`--resume ${resumed.path}: ${e instanceof Error ? e.message : String(e)} (${checkpointHint('finetune')} with these --weights)`);
   }
 }
 
@@ -101,8 +99,7 @@ OUTPUT_DIR/dataset.json holds the class → index map and the files of train and
   positionals: [{ name: 'DATA_DIR', help: 'a folder with train/ and val/, one subfolder per class in each (or one folder of class subfolders with --val-split)' }],
   flags,
   async run({ positionals: [dataDir], flags: f, given }, io) {
-    const resumeFile = await resumePath(f.resume, resolve(f.outputDir), io);
-    const resumed = resumeFile === undefined ? undefined : await readResume(resumeFile, CHECKPOINT_FORMAT_HINT, 'finetune');
+    const resumed = await readResumeFlag('finetune', f.resume, resolve(f.outputDir), io);
     const r = mergeRecipe(f as Flags, given as Set<string>, resumed, io, RECIPE_KEYS, ARCHITECTURE_KEYS);
     const { outputDir, loaded, encoder, train, val, classes } = await openLabelledRun('finetune', dataDir, r, io);
     let classifier: ViTClassifier | undefined;

@@ -24,7 +24,7 @@ import { backendFlags } from '../backend';
 import { defineCommand, type CliIO } from '../command';
 import { featureReporter } from '../progress';
 import type { FolderImages } from '../data';
-import { bestSoFar, checkpointBytes, mergeRecipe, readResume, resumePath } from '../resume';
+import { bestSoFar, checkpointBytes, mergeRecipe, readResumeFlag } from '../resume';
 import { appendLog, checkpointName, truncateLog } from '../runDir';
 import { openLabelledRun, valSplitFlag } from '../splits';
 import { weightsFlags } from '../weightsFlags';
@@ -70,8 +70,6 @@ const RECIPE_KEYS = [
 /** Recipe keys a resume cannot change: other features, or another optimiser state. */
 const ARCHITECTURE_KEYS = new Set(['pool', 'inputSize', 'optimizer']);
 
-const CHECKPOINT_FORMAT_HINT = 'a checkpoint-<epoch>.safetensors written by tfjs-mae linprobe';
-
 /** The probe's lr schedule from the flags: the peak lr, the final lr, and a line saying how they came. */
 function probeSchedule(r: Flags): { lr: number; minLr: number; says: string } {
   const lars = r.optimizer === 'lars';
@@ -112,8 +110,7 @@ OUTPUT_DIR/dataset.json holds the class → index map and the files of train and
   positionals: [{ name: 'DATA_DIR', help: 'a folder with train/ and val/, one subfolder per class in each (or one folder of class subfolders with --val-split)' }],
   flags,
   async run({ positionals: [dataDir], flags: f, given }, io) {
-    const resumeFile = await resumePath(f.resume, resolve(f.outputDir), io);
-    const resumed = resumeFile === undefined ? undefined : await readResume(resumeFile, CHECKPOINT_FORMAT_HINT, 'linprobe');
+    const resumed = await readResumeFlag('linprobe', f.resume, resolve(f.outputDir), io);
     const r = mergeRecipe(f as Flags, given as Set<string>, resumed, io, RECIPE_KEYS, ARCHITECTURE_KEYS);
     const { outputDir, loaded, encoder, train, val, classes } = await openLabelledRun('linprobe', dataDir, r, io, {
       accept: ['mae', 'encoder'],

@@ -19,9 +19,9 @@ import { normalisationFlags, resolveNormalisation } from '../normalisation';
 import { disposeBatch } from '../../train/data';
 import { reconstructionFigure } from '../figure';
 import { stepReporter } from '../progress';
-import { appendLog, checkOutputDir, newestCheckpoint, readLog, truncateLog } from '../runDir';
+import { appendLog, checkOutputDir, readLog, truncateLog } from '../runDir';
 import { checkpointFile, interruptedLine, onCtrlC, yieldToSignals } from '../interrupt';
-import { checkpointBytes, mergeRecipe, readResume, type Resumed } from '../resume';
+import { checkpointBytes, mergeRecipe, readResumeFlag, type Resumed } from '../resume';
 import { checkTrainingMemory } from '../memory';
 
 /** The `--model` presets (official `models_mae` names). */
@@ -68,8 +68,6 @@ const RECIPE_KEYS = ['model', 'modelConfig', 'inputSize', 'inChans', 'maskRatio'
 /** Recipe keys that change the model: a resume cannot change them. */
 const ARCHITECTURE_KEYS = new Set(['model', 'modelConfig', 'inputSize', 'inChans', 'normPixLoss']);
 
-const CHECKPOINT_FORMAT_HINT = 'a checkpoint-<epoch>.safetensors written by tfjs-mae pretrain';
-
 /** The recipe of this run: the command line, and for a resume the checkpoint's recipe where the command line is silent. */
 function recipeOf(f: Flags, given: Set<string>, resumed: Resumed | undefined, io: CliIO): Flags {
   return mergeRecipe(f, given, resumed, io, RECIPE_KEYS, ARCHITECTURE_KEYS);
@@ -100,7 +98,6 @@ async function buildModel(r: Flags, inputSize: number, resumed: Resumed | undefi
   checkInputSize(inputSize, overrides.patchSize ?? PRETRAIN_MODELS[r.model].patchSize, overrides.patchSize === undefined ? r.model : '--model-config');
   return PRETRAIN_MODELS[r.model].build({ imgSize: inputSize, inChans: r.inChans, normPixLoss: r.normPixLoss, maskRatio: r.maskRatio, seed: r.seed, ...overrides });
 }
-
 
 /** `{ className, config }` of the model, as the io-config metadata has it. */
 function configMetadata(model: MaskedAutoencoder): string {
@@ -257,12 +254,8 @@ atomically), reconstruction-<epoch>.png and loss.png. Ctrl-C saves a checkpoint 
   async run({ positionals: [dataDir], flags: f, given }, io) {
     const outputDir = resolve(f.outputDir);
     await checkOutputDir(outputDir);
-    let resumePath = f.resume;
-    if (resumePath === 'auto') {
-      resumePath = await newestCheckpoint(outputDir);
-      io.out(resumePath ? `resuming from ${resumePath}` : `no checkpoint in ${outputDir}: starting a fresh run`);
-    }
-    const resumed = resumePath === undefined ? undefined : await readResume(resumePath, CHECKPOINT_FORMAT_HINT);
+    // pretrain's recipes before the task field name no task: not checked
+    const resumed = await readResumeFlag('pretrain', f.resume, outputDir, io, false);
     const r = recipeOf(f as Flags, given as Set<string>, resumed, io);
     const backend = await setupBackend(f.backend, { threads: f.threads, io });
     const model = await buildModel(r, r.inputSize ?? PRETRAIN_MODELS[r.model].inputSize, resumed);
