@@ -150,8 +150,8 @@ export interface PretrainedModelOptions extends Omit<PretrainedOptions, 'metadat
 /** Whether a tensor of a file is a training checkpoint's optimiser state (`optimizer.m.*`, `optimizer.v.*`), not a weight. */
 const isOptimizerState = (name: string): boolean => name.startsWith('optimizer.');
 
-/** `weights` without a training checkpoint's optimiser state, and how many tensors that left out. */
-function modelTensors(weights: WeightsIndex): { index: WeightsIndex; skipped: number } {
+/** `weights` without a training checkpoint's optimiser state, and how many tensors that left out (also `convert`'s input). */
+export function modelTensors(weights: WeightsIndex): { index: WeightsIndex; skipped: number } {
   const kept = new Map([...weights.tensors].filter(([n]) => !isOptimizerState(n)));
   const skipped = weights.tensors.size - kept.size;
   if (skipped === 0) return { index: weights, skipped };

@@ -48,6 +48,15 @@ describe('tfjs-mae pretrain', () => {
     expect(JSON.parse(meta.recipe)).toMatchObject({ model: 'mae_vit_tiny_patch4', batchSize: 4, epochs: 2, lr: 0.001 });
   });
 
+  it('convert turns a checkpoint into its model weights: no optimiser state', async () => {
+    const converted = path.join(dir, 'converted.safetensors');
+    const r = await run('convert', path.join(dir, 'run1', 'checkpoint-1.safetensors'), converted);
+    expect(r.code).toBe(0);
+    const names = [...parseSafetensors(new Uint8Array(fs.readFileSync(converted))).tensors.keys()];
+    expect(names).toContain('blocks.0.attn.qkv.weight');
+    expect(names.filter((n) => n.startsWith('optimizer.'))).toEqual([]);
+  });
+
   it('a run stopped after epoch 1 and resumed with --resume auto ends with the same weights as an uninterrupted one', async () => {
     const full = path.join(dir, 'full');
     expect((await run(...common(), '--epochs', '3', '--save-every', '1', '--output-dir', full)).code).toBe(0);

@@ -6,6 +6,7 @@
  * other metadata key of the input (`recipe`, ...).
  */
 import { renameFromHF, renameToHF } from '../../io/naming';
+import { modelTensors } from '../../io/pretrainedModel';
 import { LAZY_ROWS, type LazyHostTensor, type WeightsIndex } from '../../io/weightsIndex';
 import { writeSafetensorsFile } from '../../node/safetensorsFile';
 import { CONFIG_METADATA_KEY, resolveModelConfig, type ConfigHints } from '../../io/modelConfig';
@@ -19,8 +20,7 @@ const HINT_FLAGS = { numHeads: '--heads N', decoderNumHeads: '--decoder-heads N'
 
 /** The file's tensors under `to` names, not read yet (q/k/v split or merged as each is loaded). */
 function rename(index: WeightsIndex, to: 'official' | 'hf'): Array<[string, LazyHostTensor]> {
-  // A training checkpoint converts to its model weights: no optimiser state.
-  const lazy = index.lazy().filter(([name]) => !name.startsWith('optimizer.'));
+  const lazy = index.lazy();
   const official = namingOf(index.tensors.keys()) === 'hf' ? renameFromHF(lazy, LAZY_ROWS) : lazy;
   return to === 'hf' ? renameToHF(official, LAZY_ROWS) : official;
 }
@@ -74,10 +74,12 @@ export const convert = defineCommand({
         await convertToTfjsFolder({ file: input, index, metadata, hints }, output, io.out);
         return;
       }
-      const shapes = new Map([...index.tensors].filter(([n]) => !n.startsWith('optimizer.')).map(([n, t]) => [n, t.shape]));
+      // A training checkpoint converts to its model weights: no optimiser state.
+      const weights = modelTensors(index).index;
+      const shapes = new Map([...weights.tensors].map(([n, t]) => [n, t.shape]));
       const config = configToEmbed(input, shapes, metadata, hints, io.out);
       // Streamed: the header from the shapes, then one tensor at a time; every metadata key is kept.
-      const renamed = rename(index, flags.to);
+      const renamed = rename(weights, flags.to);
       const widened = renamed.filter(([, t]) => t.sourceDtype !== 'F32' && t.sourceDtype !== 'I32').length;
       const written = await writeSafetensorsFile(output, renamed, { ...metadata, format: 'pt', converted_by: 'tfjs-mae', naming: flags.to, ...config });
       io.out(
