@@ -181,7 +181,8 @@ function atImageSize(config: ResolvedConfig, imgSize: number | [number, number] 
   return { ...config, config: { ...config.config, imgSize }, notes };
 }
 
-const CONFIG_FROM: Record<ResolvedConfig['source'], string> = { metadata: 'the file', 'hf-config': 'config.json', inferred: 'names and shapes' };
+/** Where a config came from, in words (`config: X from …`). */
+export const CONFIG_FROM: Record<ResolvedConfig['source'], string> = { metadata: 'the file', 'hf-config': 'config.json', inferred: 'names and shapes' };
 
 /**
  * The model an opened weights file holds, built and loaded: the one path

@@ -10,6 +10,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { MAEError } from '../../errors';
 import type { ConfigHints } from '../../io/modelConfig';
+import { CONFIG_FROM } from '../../io/pretrainedModel';
 import type { WeightsIndex } from '../../io/weightsIndex';
 import { writeTfjsFolder } from '../../node/tfjsFolder';
 import { MaskedAutoencoder } from '../../model/MaskedAutoencoder';
@@ -54,7 +55,7 @@ export async function convertToTfjsFolder(input: TfjsConversion, outDir: string,
   const { model, source, config: c, notes, report } = await loadModelFromIndex(input.file, input.index, input.hints);
   try {
     const className = (model.constructor as { className?: string }).className;
-    out(`config: ${className} from ${source === 'metadata' ? 'the file' : source === 'hf-config' ? 'config.json' : 'names and shapes'}`);
+    out(`config: ${className} from ${CONFIG_FROM[source]}`);
     for (const note of notes) out(`note: ${note}`);
     out(`loaded: ${report.loaded.length} tensors`);
     const { format: _format, config: _config, ...kept } = input.metadata;
