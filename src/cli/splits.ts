@@ -42,11 +42,15 @@ const isDir = async (p: string): Promise<boolean> => (await stat(p).catch(() => 
 /**
  * DATA_DIR/train and DATA_DIR/val when both exist (val with train's
  * classes), else `valSplit` of DATA_DIR (or of DATA_DIR/train when only it
- * exists) held out by `splitImageFolder` with `seed`.
+ * exists) held out by `splitImageFolder` with `seed`. `layout`: what
+ * {@link checkTrainValLayout} found (checked before the weights load).
  */
-export async function openTrainVal(dataDir: string, options: OpenImageFolderOptions & { valSplit?: number; seed: number }): Promise<TrainVal> {
+export async function openTrainVal(
+  dataDir: string,
+  { hasTrain, hasVal }: TrainValLayout,
+  options: OpenImageFolderOptions & { valSplit?: number; seed: number },
+): Promise<TrainVal> {
   const { valSplit, seed, ...imageOptions } = options;
-  const { hasTrain, hasVal } = await checkTrainValLayout(dataDir, valSplit);
   const listOptions = { strict: options.strict, onBadFile: options.onBadFile ?? (() => undefined) };
   let parts: { train: ImageFolderListing; val?: ImageFolderListing };
   let roots: [string, string];
@@ -72,12 +76,18 @@ export async function openTrainVal(dataDir: string, options: OpenImageFolderOpti
   };
 }
 
+/** Which of `train/` and `val/` DATA_DIR has ({@link checkTrainValLayout}). */
+export interface TrainValLayout {
+  hasTrain: boolean;
+  hasVal: boolean;
+}
+
 /**
  * The folder-layout checks of {@link openTrainVal}, from a few `stat`s: the
  * commands run them before loading `--weights`, so a mistyped DATA_DIR is
  * said at once rather than after a minute-long load.
  */
-export async function checkTrainValLayout(dataDir: string, valSplit?: number): Promise<{ hasTrain: boolean; hasVal: boolean }> {
+export async function checkTrainValLayout(dataDir: string, valSplit?: number): Promise<TrainValLayout> {
   if (!(await isDir(dataDir))) throw new CliError(`${JSON.stringify(dataDir)} is not a folder of images`);
   const [hasTrain, hasVal] = [await isDir(join(dataDir, 'train')), await isDir(join(dataDir, 'val'))];
   if (hasTrain && hasVal) {
@@ -128,13 +138,13 @@ export interface LabelledRun extends TrainVal {
 export async function openLabelledRun(command: string, dataDir: string, f: LabelledRunFlags, io: CliIO, kinds?: LoadModelOptions['kinds']): Promise<LabelledRun> {
   const outputDir = resolve(f.outputDir);
   await checkOutputDir(outputDir);
-  await checkTrainValLayout(dataDir, f.valSplit);
+  const layout = await checkTrainValLayout(dataDir, f.valSplit);
   await setupBackend(f.backend, { threads: f.threads, io });
   const loaded = await modelFromFlags(command, f, io, f.inputSize, kinds);
   try {
     const encoder = loaded.kind === 'mae' ? (loaded.model as MaskedAutoencoder).encoder : (loaded.model as ViTEncoder);
     const trained = trainedNormalisation(loaded);
-    const data = await openTrainVal(dataDir, {
+    const data = await openTrainVal(dataDir, layout, {
       inputSize: encoder.imgSize[0],
       inChans: encoder.inChans,
       ...trained,
