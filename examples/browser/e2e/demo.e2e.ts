@@ -21,7 +21,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import * as tf from '@tensorflow/tfjs-core';
@@ -142,9 +142,8 @@ for (const backend of BACKENDS) {
   test(`demo on ${backend}`, async (t) => {
     const t0 = Date.now();
     const lap = (what: string) => t.diagnostic(`${what}: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    const { context, dir } = await launch(backend === 'webgpu' ? ['--enable-unsafe-webgpu'] : []);
+    const { page, close } = await launch(backend === 'webgpu' ? ['--enable-unsafe-webgpu'] : []);
     try {
-      const page = context.pages()[0] ?? (await context.newPage());
       const pageErrors: string[] = [];
       page.on('pageerror', (e) => pageErrors.push(e.message));
       // The wasm case starts on the default backend and switches with the select, as a user would.
@@ -221,17 +220,15 @@ for (const backend of BACKENDS) {
 
       assert.deepEqual(pageErrors, [], 'uncaught errors in the page');
     } finally {
-      await context.close();
-      await rm(dir, { recursive: true, force: true });
+      await close();
     }
   });
 }
 
 if (BACKENDS.includes('wasm')) {
   test('wasm on 2 threads in a cross-origin isolated page', async (t) => {
-    const { context, dir } = await launch([]);
+    const { page, close } = await launch([]);
     try {
-      const page = context.pages()[0] ?? (await context.newPage());
       const pageErrors: string[] = [];
       page.on('pageerror', (e) => pageErrors.push(e.message));
       await page.goto(`${server.url}?backend=wasm&threads=2`);
@@ -248,8 +245,7 @@ if (BACKENDS.includes('wasm')) {
       }
       assert.deepEqual(pageErrors, [], 'uncaught errors in the page');
     } finally {
-      await context.close();
-      await rm(dir, { recursive: true, force: true });
+      await close();
     }
   });
 }

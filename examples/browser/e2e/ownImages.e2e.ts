@@ -124,9 +124,8 @@ for (const backend of BACKENDS) {
   test(`train on your own images on ${backend}`, async (t) => {
     const t0 = Date.now();
     const lap = (what: string) => t.diagnostic(`${what}: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    const { context, dir } = await launch(backend === 'webgpu' ? ['--enable-unsafe-webgpu'] : []);
+    const { page, close } = await launch(backend === 'webgpu' ? ['--enable-unsafe-webgpu'] : []);
     try {
-      const page = context.pages()[0] ?? (await context.newPage());
       const pageErrors: string[] = [];
       page.on('pageerror', (e) => pageErrors.push(e.message));
       await page.goto(`${server.url}?backend=${backend}`);
@@ -219,8 +218,7 @@ for (const backend of BACKENDS) {
       assert.deepEqual(pageErrors, [], 'uncaught errors in the page');
       lap('checked');
     } finally {
-      await context.close();
-      await rm(dir, { recursive: true, force: true });
+      await close();
     }
   });
 }
