@@ -21,6 +21,7 @@ import {
   type Reconstruction,
 } from './checkpointModel';
 import { dropZone } from './dropZone';
+import { $ } from './dom';
 
 /** What the page around this section lends it. */
 export interface PageHooks {
@@ -67,12 +68,6 @@ export interface CheckpointState {
   /** The last reconstruction, when the panels are on screen. */
   last?: Omit<Reconstruction, 'panels'> & { seed: number; panelSizes: Array<[number, number]> };
 }
-
-const $ = <T extends HTMLElement>(id: string): T => {
-  const el = document.getElementById(id);
-  if (!el) throw new Error(`#${id} missing`);
-  return el as T;
-};
 
 const mb = (bytes: number): string => (bytes / 1e6).toFixed(1);
 const sec = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;

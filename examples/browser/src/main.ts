@@ -2,13 +2,8 @@
 import { BACKENDS, Demo, type BackendName, type Rendered } from './demo';
 import { FMNIST_CLASSES } from './model';
 import { maxThreads, planWasmThreads, requestedThreads, wasmThreads } from './threads';
+import { $ } from './dom';
 void import('./ownImages').then((m) => m.mountOwnImages()); // the "train on your own images" panel, a chunk loaded after the demo
-
-const $ = <T extends HTMLElement>(id: string): T => {
-  const el = document.getElementById(id);
-  if (!el) throw new Error(`#${id} missing`);
-  return el as T;
-};
 
 const backendSelect = $<HTMLSelectElement>('backend');
 const ratioInput = $<HTMLInputElement>('mask-ratio');

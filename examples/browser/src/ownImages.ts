@@ -27,6 +27,7 @@ import {
 import { lineChart } from '../../../src/viz/lineChart';
 import { reconstructionGrid } from '../../../src/viz/reconstruction';
 import { dropZone } from './dropZone';
+import { $ } from './dom';
 
 /** Steps between two reconstructions. */
 const RECON_EVERY = 5;
@@ -41,12 +42,6 @@ const MASK_RATIO = 0.75;
  * `window.__maeOwn`. Called once by main.ts.
  */
 export function mountOwnImages(): void {
-  const $ = <T extends HTMLElement>(id: string): T => {
-    const el = document.getElementById(id);
-    if (!el) throw new Error(`#${id} missing`);
-    return el as T;
-  };
-
   const folderInput = $<HTMLInputElement>('own-folder');
   const drop = $<HTMLDivElement>('own-drop');
   const sizeSelect = $<HTMLSelectElement>('own-size');
